@@ -1,0 +1,40 @@
+// CPU matmul kernels, one table per ISA, chosen at run time.
+//
+// A weight matrix W has `rows` rows of `n` values each, stored row-major in its own DType (rows are
+// `w_stride` bytes apart). Activations arrive as f32 rows and are first converted to the weight
+// type's activation format `act_type` (e.g. Q8_0 for Q4_0/Q8_0 weights, Q8_1 for Q4_1, Q8_K for
+// the k-quants, F32 for F32 weights), exactly as ggml does, so integer dot products can be used.
+//
+// The scalar reference table is the oracle: every fast table is tested against it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "quant/types.h"
+
+namespace joule::cpu {
+
+struct TypeKernels {
+  DType act_type = DType::kF32;  // activation format for this weight type
+  // Converts one activation row of n floats into act_type (n a multiple of both block sizes).
+  void (*convert_act)(const float* x, void* out, int64_t n) = nullptr;
+  // out[t * ldo + r] = dot(W row r, activation row t) for r in [0, nr), t in [0, nt).
+  // w: row 0 of the tile; a: activation row 0 (act_type), rows a_stride bytes apart.
+  void (*gemm)(int64_t n, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
+               int nt, float* out, int64_t ldo) = nullptr;
+};
+
+struct KernelSet {
+  const char* isa = "";  // "scalar", "avx2", "avx512"
+  // Kernels for a weight type, or nullptr if this set does not support it.
+  const TypeKernels* (*for_type)(DType w) = nullptr;
+};
+
+const KernelSet& scalar_kernels();
+const KernelSet* avx2_kernels();    // nullptr if the CPU lacks AVX2+FMA+F16C
+const KernelSet* avx512_kernels();  // nullptr if the CPU lacks the AVX-512 level (core/cpu_features.h)
+// The fastest set this CPU supports; JOULE_ISA=scalar|avx2|avx512 in the environment caps it.
+const KernelSet& best_kernels();
+
+}  // namespace joule::cpu

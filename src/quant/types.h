@@ -1,0 +1,117 @@
+// Tensor element types and quantized block layouts.
+//
+// The numeric ids are GGUF's (ggml_type) and are stable: they are written into files.
+// Each quantized type stores `block_size` consecutive values of a row in one block struct; a row
+// of n values (n a multiple of block_size) is n / block_size blocks, packed with no padding.
+// The layouts match ggml's byte for byte (static_asserts below), so GGUF data is used in place.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace joule {
+
+enum class DType : uint32_t {
+  kF32 = 0,
+  kF16 = 1,
+  kQ4_0 = 2,
+  kQ4_1 = 3,
+  kQ8_0 = 8,
+  kQ8_1 = 9,
+  kQ4_K = 12,
+  kQ6_K = 14,
+  kQ8_K = 15,
+  kBF16 = 30,
+};
+
+using f16_bits = uint16_t;   // IEEE binary16, stored as bits
+using bf16_bits = uint16_t;  // bfloat16, stored as bits
+
+inline constexpr int kQK4_0 = 32;
+inline constexpr int kQK4_1 = 32;
+inline constexpr int kQK8_0 = 32;
+inline constexpr int kQK8_1 = 32;
+inline constexpr int kQK_K = 256;  // super-block size of the k-quants
+inline constexpr int kKScaleBytes = 12;
+
+// x = d * (q - 8), q in [0, 15]; byte j holds q[j] (low nibble) and q[j + 16] (high nibble).
+struct BlockQ4_0 {
+  f16_bits d;
+  uint8_t qs[kQK4_0 / 2];
+};
+static_assert(sizeof(BlockQ4_0) == 2 + 16);
+
+// x = d * q + m, q in [0, 15]; nibble order as Q4_0.
+struct BlockQ4_1 {
+  f16_bits d;
+  f16_bits m;
+  uint8_t qs[kQK4_1 / 2];
+};
+static_assert(sizeof(BlockQ4_1) == 4 + 16);
+
+// x = d * q, q in [-127, 127].
+struct BlockQ8_0 {
+  f16_bits d;
+  int8_t qs[kQK8_0];
+};
+static_assert(sizeof(BlockQ8_0) == 2 + 32);
+
+// Activation format for Q4_1 dots: x = d * q, s = d * sum(q) (lets the min term be one multiply).
+struct BlockQ8_1 {
+  f16_bits d;
+  f16_bits s;
+  int8_t qs[kQK8_1];
+};
+static_assert(sizeof(BlockQ8_1) == 4 + 32);
+
+// 256 values in 8 sub-blocks of 32; 6-bit scale and min per sub-block packed in `scales`;
+// x = d * sc * q - dmin * m. Byte j of each 32-byte chunk c holds sub-block 2c (low) and 2c+1 (high).
+struct BlockQ4_K {
+  f16_bits d;
+  f16_bits dmin;
+  uint8_t scales[kKScaleBytes];
+  uint8_t qs[kQK_K / 2];
+};
+static_assert(sizeof(BlockQ4_K) == 4 + 12 + 128);
+
+// 256 values in 16 sub-blocks of 16; x = d * scales[i] * (q - 32), q 6-bit (4 low bits in ql,
+// 2 high bits in qh).
+struct BlockQ6_K {
+  uint8_t ql[kQK_K / 2];
+  uint8_t qh[kQK_K / 4];
+  int8_t scales[kQK_K / 16];
+  f16_bits d;
+};
+static_assert(sizeof(BlockQ6_K) == 128 + 64 + 16 + 2);
+
+// Activation format for k-quant dots: float scale, 256 int8 values, sums of each 16.
+struct BlockQ8_K {
+  float d;
+  int8_t qs[kQK_K];
+  int16_t bsums[kQK_K / 16];
+};
+static_assert(sizeof(BlockQ8_K) == 4 + 256 + 32);
+
+struct DTypeTraits {
+  DType type;
+  std::string_view name;  // GGUF / ggml spelling: "f32", "q4_0", ...
+  int block_size;         // values per block (1 for plain floats)
+  size_t block_bytes;     // bytes per block
+  bool quantized;
+};
+
+// Traits of a known type; nullopt for ids joule does not handle.
+std::optional<DTypeTraits> dtype_traits(uint32_t id);
+const DTypeTraits& traits(DType t);  // for a DType value (always known)
+std::string_view dtype_name(DType t);
+std::optional<DType> dtype_from_name(std::string_view name);
+
+// Bytes of a row of n values; n must be a multiple of the block size (checked by callers).
+inline size_t row_bytes(DType t, int64_t n) {
+  const DTypeTraits& tr = traits(t);
+  return static_cast<size_t>(n / tr.block_size) * tr.block_bytes;
+}
+
+}  // namespace joule
