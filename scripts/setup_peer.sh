@@ -29,13 +29,17 @@ if [[ ! -d src ]]; then
   mv src.tmp src && rm -rf dl
 fi
 
-if [[ ! -x build/bin/llama-bench ]]; then
-  log "building llama.cpp (Release, native, shared) with $JOBS jobs; this takes several minutes"
+if [[ ! -x build/bin/llama-bench || ! -x build/bin/llama-perplexity || ! -x build/bin/llama-tokenize ]]; then
+  # Not GGML_NATIVE: -march=native compiles in ggml's AMX path, which segfaults on this model here
+  # (ggml_backend_amx_mul_mat); the peer gets every AVX-512 extension joule uses, but no AMX.
+  log "building llama.cpp (Release, AVX-512 VNNI/BF16, no AMX, shared) with $JOBS jobs; this takes several minutes"
   cmake -S src/vendor/llama.cpp -B build -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
-    -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+    -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+    -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON \
+    -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_OPENMP=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
     -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_OPENSSL=OFF >build.log 2>&1 \
     || { tail -30 build.log >&2; exit 1; }
-  cmake --build build -j "$JOBS" --target llama-bench llama-perplexity llama-tokenize llama-cli >>build.log 2>&1 \
+  cmake --build build -j "$JOBS" --target llama-bench llama-perplexity llama-tokenize >>build.log 2>&1 \
     || { tail -30 build.log >&2; exit 1; }
 fi
 
@@ -43,9 +47,8 @@ if [[ ! -x venv/bin/python ]] || ! venv/bin/python -c 'import llama_cpp' 2>/dev/
   log "installing the llama_cpp Python bindings (without building another copy of llama.cpp)"
   python3 -m venv venv
   venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  venv/bin/python -m pip install -q numpy
-  CMAKE_ARGS="-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF" venv/bin/python -m pip install -q --no-deps ./src \
-    typing-extensions diskcache jinja2
+  venv/bin/python -m pip install -q numpy typing-extensions diskcache jinja2
+  CMAKE_ARGS="-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF" venv/bin/python -m pip install -q --no-deps ./src
 fi
 touch .done
 echo "$PEER_DIR"

@@ -1,0 +1,43 @@
+#include "backend/cpu/matmul.h"
+
+#include "core/check.h"
+
+namespace joule::cpu {
+namespace {
+
+// Rows per unit of work: a multiple of the kernels' row tile, and big enough that the per-call
+// overhead vanishes, small enough that 2+ threads get even shares of a 576-row matrix.
+constexpr int64_t kRowAlign = 16;
+
+}  // namespace
+
+bool supports_matmul(const KernelSet& ks, const Matrix& w) {
+  const TypeKernels* k = ks.for_type(w.type);
+  if (k == nullptr) return false;
+  return w.cols % traits(w.type).block_size == 0 && w.cols % traits(k->act_type).block_size == 0;
+}
+
+void matmul(const Matrix& w, const float* x, int nt, float* y, int64_t ldy, const KernelSet& ks,
+            ThreadPool& pool, MatmulScratch& scratch) {
+  const TypeKernels* k = ks.for_type(w.type);
+  JOULE_CHECK(k != nullptr && nt >= 1 && ldy >= w.rows);
+  const size_t act_stride = row_bytes(k->act_type, w.cols);
+  if (scratch.act.size() < act_stride * nt) scratch.act.resize(act_stride * nt);
+  uint8_t* act = scratch.act.data();
+
+  // Converting activations is O(nt * cols), tiny next to the product; split it by token only
+  // when there are several.
+  if (nt == 1) {
+    k->convert_act(x, act, w.cols);
+  } else {
+    pool.parallel_for(nt, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) k->convert_act(x + t * w.cols, act + t * act_stride, w.cols);
+    });
+  }
+  pool.parallel_for(w.rows, kRowAlign, [&](int64_t r0, int64_t r1) {
+    k->gemm(w.cols, w.row(r0), w.row_stride, static_cast<int>(r1 - r0), act, act_stride, nt,
+            y + r0, ldy);
+  });
+}
+
+}  // namespace joule::cpu

@@ -1,0 +1,60 @@
+#include "backend/cpu/ops.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace joule::cpu {
+
+void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* out) {
+  double sum_sq = 0.0;  // double: 576-4096 squares in float lose digits llama.cpp keeps
+  for (int64_t i = 0; i < n; ++i) sum_sq += static_cast<double>(x[i]) * x[i];
+  const float scale = static_cast<float>(1.0 / std::sqrt(sum_sq / n + eps));
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
+}
+
+void rope_angles(int64_t pos, const RopeParams& p, float* cos_out, float* sin_out) {
+  const float p_scaled = static_cast<float>(pos) * p.freq_scale;
+  // theta_i = pos * base^(-2i/rope_dim), computed as in ggml (powf of the per-pair exponent).
+  for (int i = 0; i < p.rope_dim / 2; ++i) {
+    float freq = std::pow(p.theta, -2.0f * i / p.rope_dim);
+    if (p.freq_factors) freq /= p.freq_factors[i];
+    const float angle = p_scaled * freq;
+    cos_out[i] = std::cos(angle);
+    sin_out[i] = std::sin(angle);
+  }
+}
+
+void rope_apply(float* x, int n_heads, const float* cos_v, const float* sin_v, const RopeParams& p) {
+  const int half = p.rope_dim / 2;
+  for (int h = 0; h < n_heads; ++h) {
+    float* head = x + static_cast<int64_t>(h) * p.head_dim;
+    for (int i = 0; i < half; ++i) {
+      const int a = p.pairs == RopePairs::kAdjacent ? 2 * i : i;
+      const int b = p.pairs == RopePairs::kAdjacent ? 2 * i + 1 : i + half;
+      const float x0 = head[a], x1 = head[b];
+      head[a] = x0 * cos_v[i] - x1 * sin_v[i];
+      head[b] = x0 * sin_v[i] + x1 * cos_v[i];
+    }
+  }
+}
+
+void softmax(float* x, int64_t n) {
+  const float mx = *std::max_element(x, x + n);
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void silu_mul(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void add_inplace(float* y, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+}  // namespace joule::cpu

@@ -1,0 +1,40 @@
+// Element-wise and normalisation ops of the transformer, f32 on the CPU.
+// These are O(d) per token (the matmuls are O(d^2)), so plain loops the compiler vectorises are
+// enough; each is its own scalar reference.
+#pragma once
+
+#include <cstdint>
+
+namespace joule::cpu {
+
+// out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i]; out may alias x.
+void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* out);
+
+enum class RopePairs { kAdjacent, kHalves };  // (2i, 2i+1) as llama GGUF, or (i, i + dim/2)
+
+struct RopeParams {
+  int head_dim = 0;
+  int rope_dim = 0;  // leading dimensions of each head that rotate
+  float theta = 10000.0f;
+  float freq_scale = 1.0f;
+  const float* freq_factors = nullptr;  // optional, rope_dim / 2 divisors of the frequencies
+  RopePairs pairs = RopePairs::kAdjacent;
+};
+
+// cos/sin of each rotated pair's angle at position `pos` (rope_dim / 2 values each). Computed
+// once per token and shared by every layer, since the transcendental calls dominate otherwise.
+void rope_angles(int64_t pos, const RopeParams& p, float* cos_out, float* sin_out);
+
+// Rotates n_heads consecutive heads of x (each head_dim values) by precomputed angles.
+void rope_apply(float* x, int n_heads, const float* cos_v, const float* sin_v, const RopeParams& p);
+
+// In-place softmax over n values.
+void softmax(float* x, int64_t n);
+
+// gate[i] = silu(gate[i]) * up[i]
+void silu_mul(float* gate, const float* up, int64_t n);
+
+// y[i] += x[i]
+void add_inplace(float* y, const float* x, int64_t n);
+
+}  // namespace joule::cpu

@@ -1,0 +1,48 @@
+// Model hyper-parameters, read from GGUF metadata ("<arch>.<key>").
+#pragma once
+
+#include <string>
+
+#include "core/status.h"
+
+namespace joule {
+namespace gguf {
+class File;
+}
+
+enum class Arch { kLlama, kQwen2 };
+
+// How RoPE pairs dimensions: kNorm rotates (x[2i], x[2i+1]) (llama GGUF files, whose Q/K rows
+// the converter permuted), kNeox rotates (x[i], x[i + dim/2]) (qwen2).
+enum class RopeMode { kNorm, kNeox };
+
+struct ModelConfig {
+  Arch arch = Arch::kLlama;
+  std::string arch_name;      // as in general.architecture
+  std::string name;           // general.name, for display
+  int n_layers = 0;
+  int d_model = 0;            // embedding length
+  int d_ff = 0;               // feed-forward hidden size
+  int n_heads = 0;
+  int n_kv_heads = 0;         // grouped-query attention: n_heads % n_kv_heads == 0
+  int head_dim = 0;           // d_model / n_heads unless key_length says otherwise
+  int n_vocab = 0;
+  int ctx_train = 0;          // context length the model was trained for
+  float rms_eps = 1e-5f;
+  float rope_theta = 10000.0f;
+  int rope_dim = 0;           // dimensions rotated per head (<= head_dim)
+  float rope_freq_scale = 1.0f;  // linear scaling: position * freq_scale
+  RopeMode rope_mode = RopeMode::kNorm;
+  bool qkv_bias = false;      // qwen2
+
+  int q_dim() const { return n_heads * head_dim; }
+  int kv_dim() const { return n_kv_heads * head_dim; }
+};
+
+std::string_view arch_name(Arch a);
+
+// Reads and checks the hyper-parameters; kUnsupported for an unknown architecture or rope
+// scaling, kFormat for missing or inconsistent keys.
+Expected<ModelConfig> read_model_config(const gguf::File& f);
+
+}  // namespace joule

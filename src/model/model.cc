@@ -1,0 +1,120 @@
+#include "model/model.h"
+
+#include <string>
+
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/matmul.h"
+#include "quant/reference.h"
+
+namespace joule {
+namespace {
+
+std::string dims_str(const std::vector<int64_t>& dims) {
+  std::string s = "{";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + "}";
+}
+
+class Binder {
+ public:
+  explicit Binder(const gguf::File& f) : f_(f) {}
+
+  const gguf::TensorInfo* find(const std::string& name) const { return f_.find_tensor(name); }
+
+  Expected<const gguf::TensorInfo*> require(const std::string& name,
+                                            std::vector<int64_t> dims) const {
+    const gguf::TensorInfo* t = f_.find_tensor(name);
+    if (t == nullptr) return FormatError(f_.path() + ": missing tensor '" + name + "'");
+    if (t->dims != dims)
+      return FormatError(f_.path() + ": tensor '" + name + "' has shape " + dims_str(t->dims) +
+                         ", expected " + dims_str(dims));
+    return t;
+  }
+
+  // A [rows x cols] matrix (GGUF dims {cols, rows}) kept in its stored type.
+  Expected<Matrix> matrix(const std::string& name, int64_t rows, int64_t cols) const {
+    JOULE_ASSIGN_OR_RETURN(const gguf::TensorInfo* t, require(name, {cols, rows}));
+    Matrix m{t->type, rows, cols, f_.tensor_data(*t), row_bytes(t->type, cols)};
+    if (!cpu::supports_matmul(cpu::scalar_kernels(), m))
+      return Unsupported(f_.path() + ": tensor '" + name + "' has type " +
+                         std::string(dtype_name(t->type)) + ", which joule cannot multiply yet");
+    return m;
+  }
+
+  // A small vector, converted to f32 once (norm weights and biases are tiny).
+  Expected<std::vector<float>> vector(const std::string& name, int64_t n) const {
+    JOULE_ASSIGN_OR_RETURN(const gguf::TensorInfo* t, require(name, {n}));
+    std::vector<float> v(n);
+    dequantize_row_ref(t->type, f_.tensor_data(*t), v.data(), n);
+    return v;
+  }
+
+ private:
+  const gguf::File& f_;
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<Model>> Model::load(const std::string& path) {
+  JOULE_ASSIGN_OR_RETURN(gguf::File file, gguf::File::open(path));
+  JOULE_ASSIGN_OR_RETURN(ModelConfig config, read_model_config(file));
+  std::unique_ptr<Model> m(new Model(std::move(file), std::move(config)));
+  JOULE_RETURN_IF_ERROR(m->bind_weights());
+  return m;
+}
+
+Status Model::bind_weights() {
+  const ModelConfig& c = config_;
+  Binder b(file_);
+  ModelWeights& w = weights_;
+  const int64_t d = c.d_model, q = c.q_dim(), kv = c.kv_dim(), f = c.d_ff, nv = c.n_vocab;
+
+  JOULE_ASSIGN_OR_RETURN(w.token_embd, b.matrix("token_embd.weight", nv, d));
+  JOULE_ASSIGN_OR_RETURN(w.output_norm, b.vector("output_norm.weight", d));
+  w.tied_output = b.find("output.weight") == nullptr;
+  if (w.tied_output) {
+    w.output = w.token_embd;
+  } else {
+    JOULE_ASSIGN_OR_RETURN(w.output, b.matrix("output.weight", nv, d));
+  }
+  if (b.find("rope_freqs.weight")) {
+    JOULE_ASSIGN_OR_RETURN(w.rope_freq_factors, b.vector("rope_freqs.weight", c.rope_dim / 2));
+  }
+
+  w.layers.resize(c.n_layers);
+  for (int i = 0; i < c.n_layers; ++i) {
+    LayerWeights& l = w.layers[i];
+    const std::string p = "blk." + std::to_string(i) + ".";
+    JOULE_ASSIGN_OR_RETURN(l.attn_norm, b.vector(p + "attn_norm.weight", d));
+    JOULE_ASSIGN_OR_RETURN(l.wq, b.matrix(p + "attn_q.weight", q, d));
+    JOULE_ASSIGN_OR_RETURN(l.wk, b.matrix(p + "attn_k.weight", kv, d));
+    JOULE_ASSIGN_OR_RETURN(l.wv, b.matrix(p + "attn_v.weight", kv, d));
+    if (c.qkv_bias) {
+      JOULE_ASSIGN_OR_RETURN(l.bq, b.vector(p + "attn_q.bias", q));
+      JOULE_ASSIGN_OR_RETURN(l.bk, b.vector(p + "attn_k.bias", kv));
+      JOULE_ASSIGN_OR_RETURN(l.bv, b.vector(p + "attn_v.bias", kv));
+    }
+    JOULE_ASSIGN_OR_RETURN(l.wo, b.matrix(p + "attn_output.weight", d, q));
+    JOULE_ASSIGN_OR_RETURN(l.ffn_norm, b.vector(p + "ffn_norm.weight", d));
+    JOULE_ASSIGN_OR_RETURN(l.w_gate, b.matrix(p + "ffn_gate.weight", f, d));
+    JOULE_ASSIGN_OR_RETURN(l.w_up, b.matrix(p + "ffn_up.weight", f, d));
+    JOULE_ASSIGN_OR_RETURN(l.w_down, b.matrix(p + "ffn_down.weight", d, f));
+  }
+  return Status::Ok();
+}
+
+size_t Model::bytes_per_token() const {
+  size_t total = weights_.output.bytes();
+  for (const LayerWeights& l : weights_.layers)
+    total += l.wq.bytes() + l.wk.bytes() + l.wv.bytes() + l.wo.bytes() + l.w_gate.bytes() +
+             l.w_up.bytes() + l.w_down.bytes();
+  return total;
+}
+
+int64_t Model::n_params() const {
+  int64_t n = 0;
+  for (const gguf::TensorInfo& t : file_.tensors()) n += t.n_elements();
+  return n;
+}
+
+}  // namespace joule

@@ -1,0 +1,102 @@
+// joule info: what joule sees on this machine and in a model file.
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+
+#include "common.h"
+#include "core/cpu_features.h"
+#include "tokenizer/chat_template.h"
+
+namespace joule::cli {
+namespace {
+
+struct InfoOptions {
+  std::string model;
+  bool model_given = false;
+  bool json = false;
+};
+
+nlohmann::json machine_json() {
+  const CpuFeatures& f = cpu_features();
+  return {{"cpu", f.model_name},
+          {"physical_cores", f.physical_cores},
+          {"logical_cpus", f.logical_cpus},
+          {"features", f.summary()},
+          {"kernels", cpu::best_kernels().isa},
+          {"default_threads", default_threads()}};
+}
+
+nlohmann::json model_json(const LoadedModel& lm, const std::string& path) {
+  const Model& m = *lm.model;
+  const ModelConfig& c = m.config();
+  std::map<std::string, int> types;
+  for (const auto& t : m.file().tensors()) ++types[std::string(dtype_name(t.type))];
+  std::string tmpl = "none";
+  if (auto jinja = m.file().get_string("tokenizer.chat_template"); jinja.ok()) {
+    auto t = detect_chat_template(*jinja);
+    tmpl = t.ok() ? std::string(chat_format_name(t->format)) : "unknown";
+  }
+  return {{"path", path},
+          {"name", c.name},
+          {"arch", c.arch_name},
+          {"params", m.n_params()},
+          {"file_bytes", m.file().file_size()},
+          {"gguf_version", m.file().version()},
+          {"tensor_types", types},
+          {"context_length", c.ctx_train},
+          {"layers", c.n_layers},
+          {"d_model", c.d_model},
+          {"d_ff", c.d_ff},
+          {"heads", c.n_heads},
+          {"kv_heads", c.n_kv_heads},
+          {"head_dim", c.head_dim},
+          {"rope_theta", c.rope_theta},
+          {"vocab", c.n_vocab},
+          {"tied_output", m.weights().tied_output},
+          {"bytes_per_token", m.bytes_per_token()},
+          {"tokenizer", lm.tokenizer->model() + " (pre: " + lm.tokenizer->pre() + ")"},
+          {"chat_template", tmpl},
+          {"load_ms", lm.load_ms}};
+}
+
+int run(const InfoOptions& o) {
+  nlohmann::json out = {{"machine", machine_json()}};
+  const bool have_model = o.model_given || std::filesystem::exists(o.model);
+  if (have_model) {
+    auto lm = load_model(o.model);
+    if (!lm.ok()) return report_error(lm.status());
+    out["model"] = model_json(*lm, o.model);
+  }
+  if (o.json) {
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  const auto& mj = out["machine"];
+  std::printf("machine\n");
+  for (const auto& [k, v] : mj.items())
+    std::printf("  %-16s %s\n", k.c_str(), v.is_string() ? v.get<std::string>().c_str() : v.dump().c_str());
+  if (!have_model) {
+    std::printf("model\n  (none: default %s not found; pass -m FILE)\n", o.model.c_str());
+    return 0;
+  }
+  std::printf("model\n");
+  for (const auto& [k, v] : out["model"].items())
+    std::printf("  %-16s %s\n", k.c_str(), v.is_string() ? v.get<std::string>().c_str() : v.dump().c_str());
+  return 0;
+}
+
+}  // namespace
+
+void register_info(CLI::App& app, Action& action) {
+  auto o = std::make_shared<InfoOptions>();
+  CLI::App* cmd = app.add_subcommand("info", "show CPU features, kernels, threads and model metadata");
+  add_model_option(cmd, &o->model);
+  cmd->add_flag("--json", o->json, "print JSON");
+  cmd->callback([o, cmd, &action] {
+    o->model_given = cmd->count("--model") > 0;
+    action = [o] { return run(*o); };
+  });
+}
+
+}  // namespace joule::cli

@@ -1,0 +1,132 @@
+// joule run: generate a continuation of a prompt (optionally as a chat turn) and report speed.
+#include <cstdio>
+#include <iostream>
+
+#include "common.h"
+#include "core/thread_pool.h"
+#include "engine/generate.h"
+#include "tokenizer/chat_template.h"
+
+namespace joule::cli {
+namespace {
+
+struct RunOptions {
+  std::string model;
+  std::string prompt;
+  std::string system;
+  std::string chat_template;
+  int n_predict = 128;
+  int n_ctx = 0;
+  int threads = 1;
+  bool chat = false;
+  bool json = false;
+  SamplerParams sampler;
+};
+
+// The prompt as the model should see it: raw text, or wrapped in the chat template.
+Expected<std::string> build_prompt(const RunOptions& o, const Model& m) {
+  if (!o.chat) return o.prompt;
+  ChatTemplate tmpl;
+  if (!o.chat_template.empty()) {
+    JOULE_ASSIGN_OR_RETURN(tmpl, chat_template_from_name(o.chat_template));
+  } else {
+    auto jinja = m.file().get_string("tokenizer.chat_template");
+    if (!jinja.ok())
+      return Unsupported("the model has no chat template; pass --chat-template chatml|llama2|llama3");
+    JOULE_ASSIGN_OR_RETURN(tmpl, detect_chat_template(*jinja));
+  }
+  std::vector<ChatMessage> msgs;
+  if (!o.system.empty()) msgs.push_back({"system", o.system});
+  msgs.push_back({"user", o.prompt});
+  return apply_chat_template(tmpl, msgs, /*add_generation_prompt=*/true);
+}
+
+int run(const RunOptions& o) {
+  if (Status s = check_threads(o.threads); !s.ok()) return report_error(s);
+  if (Status s = validate(o.sampler); !s.ok()) return report_error(s);
+  if (o.n_predict < 0) return report_error(InvalidArgument("-n must be >= 0"));
+  auto lm = load_model(o.model);
+  if (!lm.ok()) return report_error(lm.status());
+  const Model& model = *lm->model;
+  const Tokenizer& tok = *lm->tokenizer;
+
+  auto text = build_prompt(o, model);
+  if (!text.ok()) return report_error(text.status());
+  const std::vector<TokenId> prompt = tok.encode(*text, /*add_special=*/true, /*parse_special=*/o.chat);
+  if (prompt.empty()) return report_error(InvalidArgument("the prompt is empty"));
+
+  // The KV cache holds exactly what this run can use: prompt + n_predict, capped by the model.
+  const int ctx_limit = o.n_ctx > 0 ? o.n_ctx : model.config().ctx_train;
+  const int n_ctx = std::min<int64_t>(ctx_limit, int64_t(prompt.size()) + o.n_predict);
+  if (int64_t(prompt.size()) > n_ctx)
+    return report_error(InvalidArgument("the prompt has " + std::to_string(prompt.size()) +
+                                        " tokens, more than the context of " + std::to_string(ctx_limit)));
+  ForwardState state(model, n_ctx);
+  ThreadPool pool(o.threads);
+  const cpu::KernelSet& ks = cpu::best_kernels();
+  GenerateParams gp{o.n_predict, o.sampler};
+
+  std::string output;
+  auto stats = generate(model, tok, state, prompt, gp, pool, ks, [&](std::string_view piece) {
+    if (o.json) {
+      output.append(piece);
+    } else {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    }
+    return true;
+  });
+  if (!stats.ok()) return report_error(stats.status());
+
+  if (o.json) {
+    nlohmann::json j = {
+        {"model", o.model},
+        {"prompt_tokens", stats->n_prompt},
+        {"generated_tokens", stats->n_generated},
+        {"text", output},
+        {"stop_reason", stop_reason_name(stats->stop)},
+        {"load_ms", lm->load_ms},
+        {"prefill_ms", stats->prefill_ms},
+        {"decode_ms", stats->decode_ms},
+        {"sample_ms", stats->sample_ms},
+        {"prefill_tokens_per_s", stats->prefill_tok_s()},
+        {"decode_tokens_per_s", stats->decode_tok_s()},
+        {"threads", o.threads},
+        {"provenance", provenance()},
+    };
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::fputc('\n', stdout);
+    std::fprintf(stderr,
+                 "\n[joule] load %.0f ms | prefill %d tok in %.1f ms (%.1f tok/s) | decode %d tok "
+                 "in %.1f ms (%.1f tok/s) | stop: %s | %d threads, %s kernels\n",
+                 lm->load_ms, stats->n_prompt, stats->prefill_ms, stats->prefill_tok_s(),
+                 stats->n_decode_evals, stats->decode_ms, stats->decode_tok_s(),
+                 std::string(stop_reason_name(stats->stop)).c_str(), o.threads, ks.isa);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void register_run(CLI::App& app, Action& action) {
+  auto o = std::make_shared<RunOptions>();
+  CLI::App* cmd = app.add_subcommand("run", "generate text from a prompt and print its speed");
+  add_model_option(cmd, &o->model);
+  cmd->add_option("-p,--prompt", o->prompt, "prompt text")->required();
+  cmd->add_option("-n,--n-predict", o->n_predict, "maximum tokens to generate")->capture_default_str();
+  cmd->add_option("--temp", o->sampler.temperature, "temperature (0 = greedy)")->capture_default_str();
+  cmd->add_option("--top-k", o->sampler.top_k, "top-k (0 = off)")->capture_default_str();
+  cmd->add_option("--top-p", o->sampler.top_p, "top-p (1 = off)")->capture_default_str();
+  cmd->add_option("--min-p", o->sampler.min_p, "min-p (0 = off)")->capture_default_str();
+  cmd->add_option("--seed", o->sampler.seed, "random seed")->capture_default_str();
+  cmd->add_flag("--chat", o->chat, "wrap the prompt in the model's chat template as a user turn");
+  cmd->add_option("--system", o->system, "system message (with --chat)");
+  cmd->add_option("--chat-template", o->chat_template, "override the template: chatml, llama2, llama3");
+  cmd->add_option("--ctx", o->n_ctx, "context size cap (default: the model's)");
+  add_threads_option(cmd, &o->threads);
+  cmd->add_flag("--json", o->json, "print one JSON object (text and statistics) instead of streaming");
+  cmd->callback([o, &action] { action = [o] { return run(*o); }; });
+}
+
+}  // namespace joule::cli

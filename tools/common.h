@@ -1,0 +1,48 @@
+// Shared pieces of the joule subcommands: model loading, thread defaults, error reporting.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "backend/cpu/kernels.h"
+#include "core/status.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace joule::cli {
+
+inline constexpr const char* kDefaultModel = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+struct LoadedModel {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Tokenizer> tokenizer;
+  double load_ms = 0;
+};
+
+// Loads model and tokenizer; the error says how to get the default model when it is missing.
+Expected<LoadedModel> load_model(const std::string& path);
+
+int default_threads();  // physical cores
+Status check_threads(int n);
+
+// Adds -m/--model and -t/--threads to a subcommand.
+void add_model_option(CLI::App* cmd, std::string* model);
+void add_threads_option(CLI::App* cmd, int* threads);
+
+// Prints "joule: error: <message>" to stderr and returns the exit code for it.
+int report_error(const Status& s);
+
+// Where a number came from: joule version, commit, host, CPU, date (ISO 8601, UTC).
+nlohmann::json provenance();
+
+// Each subcommand registers itself and sets `run` to its action when parsed.
+using Action = std::function<int()>;
+void register_run(CLI::App& app, Action& action);
+void register_chat(CLI::App& app, Action& action);
+void register_info(CLI::App& app, Action& action);
+void register_bench(CLI::App& app, Action& action);
+
+}  // namespace joule::cli
