@@ -3,12 +3,15 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <algorithm>
 #include <iostream>
+#include <map>
 #include <random>
 #include <sstream>
 
 #include "common.h"
 #include "core/thread_pool.h"
+#include "backend/cpu/membw.h"
 #include "model/forward.h"
 
 namespace joule::cli {
@@ -46,6 +49,7 @@ struct Result {
   int threads;
   int n_tokens;
   std::vector<double> tok_s;
+  double ceiling_tok_s = 0;  // decode only: read bandwidth / bytes per token
   double mean() const {
     double s = 0;
     for (double v : tok_s) s += v;
@@ -78,6 +82,10 @@ Expected<double> time_once(const Model& m, int n, bool prefill, ThreadPool& pool
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+bool prefill_only(const std::vector<int>& gens) {
+  return std::all_of(gens.begin(), gens.end(), [](int n) { return n == 0; });
+}
+
 int run(const BenchOptions& o) {
   auto pps = parse_list(o.prompts, "-p", 0);
   auto tgs = parse_list(o.gens, "-n", 0);
@@ -93,11 +101,14 @@ int run(const BenchOptions& o) {
 
   std::vector<Result> results;
   std::mt19937 rng(1234);
+  std::map<int, cpu::BandwidthResult> bandwidth;
   for (int t : *ths) {
     ThreadPool pool(t);
+    if (!prefill_only(*tgs)) bandwidth[t] = cpu::measure_read_bandwidth(pool);
     auto bench = [&](int n, bool prefill) -> Status {
       if (n == 0) return Status::Ok();
       Result r{(prefill ? "pp" : "tg") + std::to_string(n), t, n, {}};
+      if (!prefill) r.ceiling_tok_s = bandwidth[t].read_gb_s * 1e9 / m.bytes_per_token();
       JOULE_RETURN_IF_ERROR(time_once(m, n, prefill, pool, rng).status());  // warm-up
       for (int i = 0; i < o.reps; ++i) {
         JOULE_ASSIGN_OR_RETURN(double s, time_once(m, n, prefill, pool, rng));
@@ -106,6 +117,8 @@ int run(const BenchOptions& o) {
       if (!o.json)
         std::fprintf(stderr, "[joule bench] %s t=%d: %.2f ± %.2f tok/s\n", r.test.c_str(), t,
                      r.mean(), r.sd());
+      else
+        std::fprintf(stderr, "[joule bench] %s t=%d done\n", r.test.c_str(), t);
       results.push_back(std::move(r));
       return Status::Ok();
     };
@@ -119,23 +132,39 @@ int run(const BenchOptions& o) {
   if (o.json) {
     nlohmann::json rows = nlohmann::json::array();
     for (const Result& r : results)
-      rows.push_back({{"test", r.test}, {"threads", r.threads}, {"n_tokens", r.n_tokens},
-                      {"tokens_per_s_mean", r.mean()}, {"tokens_per_s_sd", r.sd()},
-                      {"tokens_per_s", r.tok_s}});
+    {
+      nlohmann::json row = {{"test", r.test}, {"threads", r.threads}, {"n_tokens", r.n_tokens},
+                            {"tokens_per_s_mean", r.mean()}, {"tokens_per_s_sd", r.sd()},
+                            {"tokens_per_s", r.tok_s}};
+      if (r.ceiling_tok_s > 0) {
+        row["bandwidth_ceiling_tokens_per_s"] = r.ceiling_tok_s;
+        row["fraction_of_ceiling"] = r.mean() / r.ceiling_tok_s;
+      }
+      rows.push_back(row);
+    }
+    nlohmann::json bw = nlohmann::json::object();
+    for (const auto& [t, b] : bandwidth) bw[std::to_string(t)] = b.read_gb_s;
     nlohmann::json j = {{"model", o.model},         {"model_name", m.config().name},
                         {"file_mib", size_mib},     {"params", m.n_params()},
                         {"bytes_per_token", m.bytes_per_token()},
                         {"reps", o.reps},           {"results", rows},
+                        {"read_bandwidth_gb_s_by_threads", bw},
                         {"provenance", provenance()}};
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::printf("| model | size | params | backend | threads | test | t/s |\n");
-  std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
-  for (const Result& r : results)
-    std::printf("| %s | %.2f MiB | %.2f M | cpu-%s | %d | %s | %.2f ± %.2f |\n",
+  std::printf("| model | size | params | backend | threads | test | t/s | of ceiling |\n");
+  std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n");
+  for (const Result& r : results) {
+    std::string frac = r.ceiling_tok_s > 0 ? std::to_string(int(100 * r.mean() / r.ceiling_tok_s + 0.5)) + " %" : "";
+    std::printf("| %s | %.2f MiB | %.2f M | cpu-%s | %d | %s | %.2f ± %.2f | %s |\n",
                 m.config().name.c_str(), size_mib, m.n_params() / 1e6, cpu::best_kernels().isa,
-                r.threads, r.test.c_str(), r.mean(), r.sd());
+                r.threads, r.test.c_str(), r.mean(), r.sd(), frac.c_str());
+  }
+  for (const auto& [t, b] : bandwidth)
+    std::printf("\nread bandwidth, %d thread(s): %.1f GB/s; decode ceiling %.1f tok/s (%.1f MiB of weights per token)",
+                t, b.read_gb_s, b.read_gb_s * 1e9 / m.bytes_per_token(), m.bytes_per_token() / 1048576.0);
+  std::printf("\n");
   return 0;
 }
 

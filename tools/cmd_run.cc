@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "common.h"
+#include "core/memory.h"
 #include "core/thread_pool.h"
 #include "engine/generate.h"
 #include "tokenizer/chat_template.h"
@@ -92,6 +93,9 @@ int run(const RunOptions& o) {
         {"prefill_tokens_per_s", stats->prefill_tok_s()},
         {"decode_tokens_per_s", stats->decode_tok_s()},
         {"threads", o.threads},
+        {"kv_cache_bytes", state.kv_bytes()},
+        {"model_file_bytes", model.file().file_size()},
+        {"peak_rss_bytes", peak_rss_bytes()},
         {"provenance", provenance()},
     };
     std::cout << j.dump(2) << "\n";

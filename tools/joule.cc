@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   joule::cli::register_chat(app, action);
   joule::cli::register_info(app, action);
   joule::cli::register_bench(app, action);
+  joule::cli::register_quantize(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The test run (README quick start; .ci/run calls it): setup with the llama.cpp peer, the unit
+# and parity tests, the unit tests again under ASan + UBSan, and a bounded fuzz of the GGUF reader.
+#   JOULE_FUZZ_SECONDS (default 60), JOULE_SKIP_SANITIZE=1 / JOULE_SKIP_FUZZ=1 to shorten local runs.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+JOBS="$(nproc)"
+log() { echo "[test] $*" >&2; }
+
+scripts/setup.sh --peer
+log "unit + parity tests (Release)"
+ctest --test-dir build --output-on-failure -j "$JOBS"
+
+if [[ "${JOULE_SKIP_SANITIZE:-0}" != 1 ]]; then
+  log "unit tests under ASan + UBSan"
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DJOULE_SANITIZE=ON -DJOULE_BUILD_BENCH=OFF >/dev/null
+  cmake --build build-asan -j "$JOBS" >build-asan/build.log 2>&1 \
+    || { tail -40 build-asan/build.log >&2; exit 1; }
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure -j "$JOBS" -L unit
+fi
+
+if [[ "${JOULE_SKIP_FUZZ:-0}" != 1 ]]; then
+  log "fuzzing the GGUF reader for ${JOULE_FUZZ_SECONDS:-60} s"
+  scripts/fuzz_gguf.sh "${JOULE_FUZZ_SECONDS:-60}"
+fi
+log "all tests passed"

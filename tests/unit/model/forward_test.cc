@@ -1,0 +1,158 @@
+#include "model/forward.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "tiny_model.h"
+
+namespace joule {
+namespace {
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::path(::testing::TempDir()) / name).string();
+}
+
+std::unique_ptr<Model> load_tiny(const testing::TinyModelSpec& spec, const std::string& name) {
+  const std::string path = temp_path(name);
+  testing::write_tiny_model(path, spec);
+  auto m = Model::load(path);
+  EXPECT_TRUE(m.ok()) << m.status().message();
+  return m.ok() ? std::move(m).value() : nullptr;
+}
+
+double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    den += double(b[i]) * b[i];
+  }
+  return std::sqrt(num / den);
+}
+
+const std::vector<TokenId> kTokens = {1, 5, 9, 33, 2, 77, 64, 3, 95, 0, 12, 40};
+
+// Logits of every position, evaluated as batches of `batch` tokens.
+std::vector<float> run_batched(const Model& m, int batch, int threads, const cpu::KernelSet& ks) {
+  const int nv = m.config().n_vocab;
+  ForwardState st(m, 64, batch);
+  ThreadPool pool(threads);
+  std::vector<float> logits(kTokens.size() * nv);
+  for (size_t i = 0; i < kTokens.size(); i += batch) {
+    const size_t n = std::min<size_t>(batch, kTokens.size() - i);
+    Status s = forward(m, st, std::span(kTokens).subspan(i, n), true, logits.data() + i * nv, pool, ks);
+    EXPECT_TRUE(s.ok()) << s.message();
+  }
+  return logits;
+}
+
+class ForwardArchTest : public ::testing::TestWithParam<std::string> {};
+
+// The KV cache and the causal mask make prefill and one-token-at-a-time decode identical.
+TEST_P(ForwardArchTest, PrefillEqualsIncrementalDecode) {
+  testing::TinyModelSpec spec;
+  spec.arch = GetParam();
+  auto m = load_tiny(spec, "tiny_" + spec.arch + ".gguf");
+  ASSERT_TRUE(m);
+  const auto& ks = cpu::scalar_kernels();
+  const auto all = run_batched(*m, 64, 1, ks);
+  EXPECT_LT(rel_err(run_batched(*m, 1, 1, ks), all), 1e-5);
+  EXPECT_LT(rel_err(run_batched(*m, 5, 2, ks), all), 1e-5);
+  EXPECT_LT(rel_err(run_batched(*m, 64, 2, cpu::best_kernels()), all), 1e-4);
+}
+
+// Internal batching (max_batch) must not change results either.
+TEST_P(ForwardArchTest, InternalBatchSplitIsInvisible) {
+  testing::TinyModelSpec spec;
+  spec.arch = GetParam();
+  auto m = load_tiny(spec, "tiny_split_" + spec.arch + ".gguf");
+  ASSERT_TRUE(m);
+  const int nv = m->config().n_vocab;
+  ThreadPool pool(1);
+  std::vector<float> a(kTokens.size() * nv), b(kTokens.size() * nv);
+  ForwardState big(*m, 64, 64), small(*m, 64, 4);
+  ASSERT_TRUE(forward(*m, big, kTokens, true, a.data(), pool, cpu::scalar_kernels()).ok());
+  ASSERT_TRUE(forward(*m, small, kTokens, true, b.data(), pool, cpu::scalar_kernels()).ok());
+  EXPECT_LT(rel_err(a, b), 1e-6);
+  // Last-token-only logits equal the last row of all logits.
+  std::vector<float> last(nv);
+  ForwardState st(*m, 64, 4);
+  ASSERT_TRUE(forward(*m, st, kTokens, false, last.data(), pool, cpu::scalar_kernels()).ok());
+  EXPECT_LT(rel_err(last, std::vector<float>(a.end() - nv, a.end())), 1e-6);
+}
+
+INSTANTIATE_TEST_SUITE_P(Archs, ForwardArchTest, ::testing::Values("llama", "qwen2"));
+
+// Every weight type runs through the model; quantized logits stay close to f32 logits.
+TEST(Forward, EveryWeightTypeTracksF32) {
+  for (DType t : {DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1,
+                  DType::kQ4_K, DType::kQ6_K}) {
+    testing::TinyModelSpec spec;
+    spec.d_model = 256;  // k-quants need rows that are multiples of 256
+    spec.d_ff = 512;
+    auto ref = load_tiny(spec, "tiny_f32_256.gguf");
+    spec.matrix_type = t;
+    auto q = load_tiny(spec, std::string("tiny_") + std::string(dtype_name(t)) + ".gguf");
+    ASSERT_TRUE(ref && q);
+    const auto want = run_batched(*ref, 64, 2, cpu::best_kernels());
+    const double err = rel_err(run_batched(*q, 64, 2, cpu::best_kernels()), want);
+    const double bound = t == DType::kF16 || t == DType::kBF16 ? 0.02 : t == DType::kQ8_0 ? 0.05 : 0.35;
+    EXPECT_LT(err, bound) << dtype_name(t);
+    // And the fast kernels agree with the scalar reference on the same quantized model.
+    EXPECT_LT(rel_err(run_batched(*q, 64, 1, cpu::best_kernels()),
+                      run_batched(*q, 64, 1, cpu::scalar_kernels())), 1e-3)
+        << dtype_name(t);
+  }
+}
+
+TEST(Forward, RejectsOverflowAndBadIds) {
+  auto m = load_tiny({}, "tiny_errors.gguf");
+  ASSERT_TRUE(m);
+  ThreadPool pool(1);
+  std::vector<float> logits(m->config().n_vocab);
+  ForwardState st(*m, 4);
+  const std::vector<TokenId> five = {1, 2, 3, 4, 5};
+  Status s = forward(*m, st, five, false, logits.data(), pool, cpu::scalar_kernels());
+  EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("context full"), std::string::npos) << s.message();
+  const std::vector<TokenId> bad = {96};
+  s = forward(*m, st, bad, false, logits.data(), pool, cpu::scalar_kernels());
+  EXPECT_NE(s.message().find("outside the vocabulary"), std::string::npos) << s.message();
+}
+
+TEST(ModelLoad, MissingTensorIsNamed) {
+  testing::TinyModelSpec spec;
+  spec.skip_tensors = {"blk.1.ffn_up.weight"};
+  const std::string path = temp_path("tiny_missing.gguf");
+  testing::write_tiny_model(path, spec);
+  auto m = Model::load(path);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), ErrorCode::kFormat);
+  EXPECT_NE(m.status().message().find("missing tensor 'blk.1.ffn_up.weight'"), std::string::npos)
+      << m.status().message();
+}
+
+TEST(ModelLoad, UnsupportedArchIsNamed) {
+  testing::TinyModelSpec spec;
+  spec.arch = "gpt9";
+  const std::string path = temp_path("tiny_gpt9.gguf");
+  testing::write_tiny_model(path, spec);
+  auto m = Model::load(path);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), ErrorCode::kUnsupported);
+  EXPECT_NE(m.status().message().find("unsupported architecture 'gpt9'"), std::string::npos)
+      << m.status().message();
+}
+
+TEST(ModelLoad, SeparateOutputMatrix) {
+  testing::TinyModelSpec spec;
+  spec.tied_output = false;
+  auto m = load_tiny(spec, "tiny_untied.gguf");
+  ASSERT_TRUE(m);
+  EXPECT_FALSE(m->weights().tied_output);
+  EXPECT_NE(m->weights().output.data, m->weights().token_embd.data);
+}
+
+}  // namespace
+}  // namespace joule
