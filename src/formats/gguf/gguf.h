@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -50,13 +51,15 @@ struct TensorInfo {
   int64_t n_rows() const { return n_elements() / (dims.empty() ? 1 : dims[0]); }
 };
 
-class MappedFile;  // formats/mmap_file.h
-
 class File {
  public:
   // Opens, maps and fully validates the file; any inconsistency is a kFormat error whose message
   // names the file, the offending item and the limit it broke.
   static Expected<File> open(const std::string& path);
+  // The same parsing and validation over bytes already in memory, which are borrowed and must
+  // outlive the File; `name` stands in for the path in messages. Used by the fuzzer, where a
+  // heap buffer of exactly the input size lets ASan catch any read past the end.
+  static Expected<File> open_memory(std::string name, std::span<const uint8_t> bytes);
   File(File&&) noexcept;
   File& operator=(File&&) noexcept;
   ~File();
