@@ -19,11 +19,14 @@ class File;
 namespace joule {
 
 using TokenId = int32_t;
+struct VocabData;  // tokenizer/vocab.h: the tokenizer.ggml.* metadata
 
 class Tokenizer {
  public:
   // kUnsupported names the model / pre-tokenizer it does not know; kFormat for bad vocab data.
   static Expected<Tokenizer> from_gguf(const gguf::File& f);
+  // The same from metadata already read (from_gguf uses it; tests build small vocabs with it).
+  static Expected<Tokenizer> from_vocab(VocabData data);
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
   ~Tokenizer();
