@@ -43,12 +43,14 @@ if [[ ! -x build/bin/llama-bench || ! -x build/bin/llama-perplexity || ! -x buil
     || { tail -30 build.log >&2; exit 1; }
 fi
 
-if [[ ! -x venv/bin/python ]] || ! venv/bin/python -c 'import llama_cpp' 2>/dev/null; then
+if [[ ! -x venv/bin/python ]] || ! venv/bin/python -c 'import llama_cpp, gguf' 2>/dev/null; then
   log "installing the llama_cpp Python bindings (without building another copy of llama.cpp)"
   python3 -m venv venv
   venv/bin/python -m pip install -q --upgrade pip >/dev/null
   venv/bin/python -m pip install -q numpy typing-extensions diskcache jinja2
   CMAKE_ARGS="-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF" venv/bin/python -m pip install -q --no-deps ./src
+  # gguf-py as vendored with this llama.cpp: the tokenizer parity test derives vocab variants.
+  venv/bin/python -m pip install -q ./src/vendor/llama.cpp/gguf-py
 fi
 touch .done
 echo "$PEER_DIR"

@@ -1,4 +1,5 @@
 // joule: run LLMs and measure what they cost. One binary, one subcommand per job.
+#include <algorithm>
 #include <cstdio>
 
 #include "common.h"
@@ -15,6 +16,16 @@ int main(int argc, char** argv) {
   joule::cli::register_info(app, action);
   joule::cli::register_bench(app, action);
   joule::cli::register_quantize(app, action);
+  // CLI11 reports an unknown command only as "A subcommand is required": name it instead.
+  const auto subs = app.get_subcommands([](const CLI::App*) { return true; });
+  const bool known = argc < 2 || argv[1][0] == '-' ||
+                     std::any_of(subs.begin(), subs.end(),
+                                 [&](const CLI::App* s) { return s->get_name() == argv[1]; });
+  if (!known) {
+    std::fprintf(stderr, "joule: error: unknown command '%s' (commands: run, chat, info, bench, "
+                 "quantize; see joule --help)\n", argv[1]);
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -6,6 +6,7 @@
 
 #include "backend/cpu/ops.h"
 #include "core/check.h"
+#include "quant/fp16.h"
 #include "quant/reference.h"
 
 namespace joule {
@@ -39,35 +40,27 @@ namespace {
 
 // Causal grouped-query attention for a batch: token t (at absolute position pos0 + t) attends to
 // cache positions [0, pos0 + t]. Work is split over (token, head) pairs.
-void attention(const ModelConfig& c, const float* q, const float* k_cache, const float* v_cache,
-               int pos0, int nt, float* out, std::vector<float>& scores, int n_ctx,
-               ThreadPool& pool) {
-  const int hd = c.head_dim, group = c.n_heads / c.n_kv_heads, kv_dim = c.kv_dim();
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+void attention(const ModelConfig& c, const float* q, const f16_bits* k_cache,
+               const f16_bits* v_cache, int pos0, int nt, float* out, std::vector<float>& scores,
+               int n_ctx, ThreadPool& pool) {
+  const int hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
+  const cpu::AttendFn attend = cpu::best_attend(hd);
   if (scores.size() < size_t(pool.size()) * n_ctx) scores.resize(size_t(pool.size()) * n_ctx);
   pool.run([&](int thread, int n_threads) {
-    float* s = scores.data() + size_t(thread) * n_ctx;
     int64_t b, e;
     split_range(int64_t(nt) * c.n_heads, 1, thread, n_threads, &b, &e);
     for (int64_t task = b; task < e; ++task) {
       const int t = static_cast<int>(task / c.n_heads), h = static_cast<int>(task % c.n_heads);
-      const int n_keys = pos0 + t + 1;
-      const float* qh = q + size_t(t) * c.q_dim() + size_t(h) * hd;
-      const size_t kv_off = size_t(h / group) * hd;
-      for (int j = 0; j < n_keys; ++j) {
-        const float* kj = k_cache + size_t(j) * kv_dim + kv_off;
-        float dot = 0.0f;
-        for (int i = 0; i < hd; ++i) dot += qh[i] * kj[i];
-        s[j] = dot * scale;
-      }
-      cpu::softmax(s, n_keys);
-      float* oh = out + size_t(t) * c.q_dim() + size_t(h) * hd;
-      std::fill(oh, oh + hd, 0.0f);
-      for (int j = 0; j < n_keys; ++j) {
-        const float* vj = v_cache + size_t(j) * kv_dim + kv_off;
-        const float p = s[j];
-        for (int i = 0; i < hd; ++i) oh[i] += p * vj[i];
-      }
+      const size_t kv_off = size_t(h / group) * hd;  // query head h reads kv head h / group
+      attend({.q = q + size_t(t) * c.q_dim() + size_t(h) * hd,
+              .k = k_cache + kv_off,
+              .v = v_cache + kv_off,
+              .kv_stride = size_t(c.kv_dim()),
+              .n_keys = pos0 + t + 1,
+              .head_dim = hd,
+              .scale = 1.0f / std::sqrt(static_cast<float>(hd)),
+              .scores = scores.data() + size_t(thread) * n_ctx,
+              .out = out + size_t(t) * c.q_dim() + size_t(h) * hd});
     }
   });
 }
@@ -112,8 +105,8 @@ Status forward(const Model& model, ForwardState& st, std::span<const TokenId> to
       // Attention block: x += Wo · attn(rope(Wq·xn), rope(Wk·xn), Wv·xn), xn = rmsnorm(x).
       for (int t = 0; t < nt; ++t) cpu::rmsnorm(x + size_t(t) * d, l.attn_norm.data(), d, c.rms_eps, xn + size_t(t) * d);
       float* q = st.q_.data();
-      float* k = st.k_at(li, pos0);  // new keys and values go straight into the cache
-      float* v = st.v_at(li, pos0);
+      float* k = st.k_new_.data();
+      float* v = st.v_new_.data();
       cpu::matmul(l.wq, xn, nt, q, qd, ks, pool, st.mm_);
       cpu::matmul(l.wk, xn, nt, k, kvd, ks, pool, st.mm_);
       cpu::matmul(l.wv, xn, nt, v, kvd, ks, pool, st.mm_);
@@ -127,6 +120,13 @@ Status forward(const Model& model, ForwardState& st, std::span<const TokenId> to
         const float* sn = &st.rope_sin_[size_t(t) * half];
         cpu::rope_apply(q + size_t(t) * qd, c.n_heads, cs, sn, rope);
         cpu::rope_apply(k + size_t(t) * kvd, c.n_kv_heads, cs, sn, rope);
+      }
+      // Append to the f16 cache (positions pos0 .. pos0 + nt - 1 are contiguous).
+      f16_bits* kc = st.k_at(li, pos0);
+      f16_bits* vc = st.v_at(li, pos0);
+      for (size_t i = 0; i < size_t(nt) * kvd; ++i) {
+        kc[i] = f32_to_f16(k[i]);
+        vc[i] = f32_to_f16(v[i]);
       }
       attention(c, q, st.k_at(li, 0), st.v_at(li, 0), pos0, nt, st.attn_.data(), st.scores_,
                 st.n_ctx_, pool);

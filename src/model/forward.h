@@ -5,6 +5,7 @@
 #include <span>
 #include <vector>
 
+#include "backend/cpu/attention.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/matmul.h"
 #include "core/status.h"
@@ -25,19 +26,19 @@ class ForwardState {
   int n_past() const { return n_past_; }
   // Forget everything after the first n tokens (n <= n_past): the prefix stays cached.
   void truncate(int n);
-  size_t kv_bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
+  size_t kv_bytes() const { return (k_.size() + v_.size()) * sizeof(f16_bits); }
 
  private:
   friend Status forward(const Model&, ForwardState&, std::span<const TokenId>, bool, float*,
                         ThreadPool&, const cpu::KernelSet&);
-  float* k_at(int layer, int pos) { return k_.data() + (size_t(layer) * n_ctx_ + pos) * kv_dim_; }
-  float* v_at(int layer, int pos) { return v_.data() + (size_t(layer) * n_ctx_ + pos) * kv_dim_; }
+  f16_bits* k_at(int layer, int pos) { return k_.data() + (size_t(layer) * n_ctx_ + pos) * kv_dim_; }
+  f16_bits* v_at(int layer, int pos) { return v_.data() + (size_t(layer) * n_ctx_ + pos) * kv_dim_; }
 
   int n_ctx_;
   int max_batch_;
   int kv_dim_;
   int n_past_ = 0;
-  std::vector<float> k_, v_;  // [layer][pos][kv_dim]
+  std::vector<f16_bits> k_, v_;  // [layer][pos][kv_dim], f16 as llama.cpp's default cache
   // Scratch for one batch of up to max_batch_ tokens.
   std::vector<float> x_, xn_, q_, k_new_, v_new_, attn_, gate_, up_, rope_cos_, rope_sin_;
   std::vector<float> scores_;  // [thread][n_ctx]

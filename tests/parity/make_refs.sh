@@ -1,21 +1,32 @@
 #!/usr/bin/env bash
-# Makes llama.cpp reference data for the parity tests: OUT_DIR/model_ref.json (logits, greedy
-# generations) and OUT_DIR/tokenizer_ref.jsonl (token ids of a corpus). Reuses existing files
-# made for the same model and peer.
+# Makes llama.cpp reference data for the model parity tests in OUT_DIR:
+#   model_ref_q4_1.json  the default model (SmolLM2-135M-Instruct, Q4_1)
+#   model_ref_f16.json   the same weights re-encoded as f16 by `joule quantize` (also proves that
+#                        llama.cpp loads a GGUF written by joule)
+# Existing files are reused. Needs the model (scripts/fetch_model.sh) and the peer, which it
+# builds on first use (scripts/setup_peer.sh).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-OUT="${1:?usage: make_refs.sh OUT_DIR}"
-MODEL="${JOULE_PARITY_MODEL:-$ROOT/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
+OUT="${1:?usage: make_refs.sh OUT_DIR JOULE_BINARY}"
+JOULE="${2:?usage: make_refs.sh OUT_DIR JOULE_BINARY}"
+MODEL="$ROOT/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 DATA="${JOULE_DATA_DIR:-$ROOT/../shared/data}"
 [[ -f "$MODEL" ]] || { echo "make_refs: model $MODEL missing (scripts/fetch_model.sh)" >&2; exit 1; }
 [[ -d "$DATA" ]] || { echo "make_refs: dataset dir $DATA missing" >&2; exit 1; }
 PEER="$("$ROOT/scripts/setup_peer.sh")"
 export LLAMA_CPP_LIB_PATH="$PEER/build/bin"
-PY="$PEER/venv/bin/python"
 mkdir -p "$OUT"
-if [[ ! -s "$OUT/model_ref.json" ]]; then
-  "$PY" "$ROOT/tests/parity/peer_logits.py" "$MODEL" "$DATA" "$OUT/model_ref.json.tmp" 2>"$OUT/peer_logits.log" \
-    || { tail -20 "$OUT/peer_logits.log" >&2; exit 1; }
-  mv "$OUT/model_ref.json.tmp" "$OUT/model_ref.json"
-fi
+
+reference() {  # reference MODEL NAME
+  local out="$OUT/model_ref_$2.json"
+  [[ -s "$out" ]] && return 0
+  "$PEER/venv/bin/python" "$ROOT/tests/parity/peer_logits.py" "$1" "$DATA" "$out.tmp" \
+    2>"$OUT/peer_logits_$2.log" || { tail -20 "$OUT/peer_logits_$2.log" >&2; exit 1; }
+  mv "$out.tmp" "$out"
+}
+
+reference "$MODEL" q4_1
+F16="$OUT/SmolLM2-135M-Instruct.f16.gguf"
+[[ -s "$F16" ]] || "$JOULE" quantize "$MODEL" "$F16" --type f16
+reference "$F16" f16
 echo "make_refs: references in $OUT"

@@ -1,6 +1,10 @@
 // joule's engine against llama.cpp on the same GGUF file: top-1 agreement, perplexity and greedy
 // generations. The reference comes from tests/parity/peer_logits.py (env JOULE_MODEL_REF); the
 // CTest fixture `parity_refs` makes it. Results are also written to JOULE_PARITY_OUT (JSON).
+//
+// Bounds (env, defaults from the engine-core issue): JOULE_PARITY_MIN_TOP1 (0.98),
+// JOULE_PARITY_MAX_PPL_REL (0.01), JOULE_PARITY_MIN_GREEDY (0.5 = most prompts). CTest runs the
+// default Q4_1 model and an f16 re-encoding of it; docs/parity.md explains the bounds per file.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -42,6 +46,11 @@ class ModelParity : public ::testing::Test {
   std::unique_ptr<Model> model_;
 };
 
+double bound(const char* env, double fallback) {
+  const char* v = std::getenv(env);
+  return v ? std::atof(v) : fallback;
+}
+
 double log_softmax_at(const float* logits, int n, int idx) {
   const float mx = *std::max_element(logits, logits + n);
   double sum = 0;
@@ -79,8 +88,8 @@ TEST_F(ModelParity, Top1AgreementAndPerplexity) {
   record("top1", {{"agreement", agreement}, {"positions", positions}, {"kernels", cpu::best_kernels().isa}});
   record("perplexity", {{"joule", ppl}, {"llama_cpp", ppl_ref}, {"scored_tokens", nll_count}});
   EXPECT_GE(positions, 2000);
-  EXPECT_GE(agreement, 0.98);
-  EXPECT_LT(std::abs(ppl / ppl_ref - 1), 0.01);
+  EXPECT_GE(agreement, bound("JOULE_PARITY_MIN_TOP1", 0.98));
+  EXPECT_LT(std::abs(ppl / ppl_ref - 1), bound("JOULE_PARITY_MAX_PPL_REL", 0.01));
 }
 
 TEST_F(ModelParity, GreedyGenerations) {
@@ -109,7 +118,8 @@ TEST_F(ModelParity, GreedyGenerations) {
   std::printf("[parity] greedy 32-token generations identical for %d of %d prompts\n", equal, total);
   record("greedy", {{"identical", equal}, {"prompts", total}, {"rows", rows}});
   EXPECT_GE(total, 20);
-  EXPECT_GE(equal * 2, total + 1) << "most generations must match llama.cpp";
+  EXPECT_GE(double(equal) / total, bound("JOULE_PARITY_MIN_GREEDY", 0.5))
+      << "share of greedy generations identical to llama.cpp's";
 }
 
 }  // namespace

@@ -13,14 +13,16 @@ void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* out) {
 }
 
 void rope_angles(int64_t pos, const RopeParams& p, float* cos_out, float* sin_out) {
-  const float p_scaled = static_cast<float>(pos) * p.freq_scale;
-  // theta_i = pos * base^(-2i/rope_dim), computed as in ggml (powf of the per-pair exponent).
+  // The angle of pair i is pos * base^(-2i/rope_dim). Like ggml, build base^(-2i/rope_dim) by
+  // repeated multiplication in float, so positions get the same rounding as llama.cpp's.
+  const float theta_scale = std::pow(p.theta, -2.0f / p.rope_dim);
+  float theta = static_cast<float>(pos);
   for (int i = 0; i < p.rope_dim / 2; ++i) {
-    float freq = std::pow(p.theta, -2.0f * i / p.rope_dim);
-    if (p.freq_factors) freq /= p.freq_factors[i];
-    const float angle = p_scaled * freq;
+    const float ff = p.freq_factors ? p.freq_factors[i] : 1.0f;
+    const float angle = p.freq_scale * (theta / ff);
     cos_out[i] = std::cos(angle);
     sin_out[i] = std::sin(angle);
+    theta *= theta_scale;
   }
 }
 

@@ -1,0 +1,38 @@
+#include "backend/cpu/attention.h"
+
+#include <cstring>
+#include <vector>
+
+#include "backend/cpu/ops.h"
+#include "backend/cpu/kernels.h"
+#include "quant/fp16.h"
+
+namespace joule::cpu {
+
+void attend_head_scalar(const AttendArgs& a) {
+  const int hd = a.head_dim;
+  std::vector<float> q16(hd);
+  for (int i = 0; i < hd; ++i) q16[i] = f16_to_f32(f32_to_f16(a.q[i]));
+  for (int j = 0; j < a.n_keys; ++j) {
+    const f16_bits* kj = a.k + size_t(j) * a.kv_stride;
+    float dot = 0.0f;
+    for (int i = 0; i < hd; ++i) dot += q16[i] * f16_to_f32(kj[i]);
+    a.scores[j] = dot * a.scale;
+  }
+  softmax(a.scores, a.n_keys);
+  std::memset(a.out, 0, sizeof(float) * hd);
+  for (int j = 0; j < a.n_keys; ++j) {
+    const f16_bits* vj = a.v + size_t(j) * a.kv_stride;
+    const float p = f16_to_f32(f32_to_f16(a.scores[j]));
+    for (int i = 0; i < hd; ++i) a.out[i] += p * f16_to_f32(vj[i]);
+  }
+}
+
+AttendFn best_attend(int head_dim) {
+  // Same ISA choice as the matmul kernels (which honour JOULE_ISA).
+  const bool avx512 = std::strcmp(best_kernels().isa, "avx512") == 0;
+  if (avx512 && head_dim % 16 == 0 && head_dim <= 256) return attend_head_avx512;
+  return attend_head_scalar;
+}
+
+}  // namespace joule::cpu

@@ -1,0 +1,35 @@
+// Attention of one query head over a cache of f16 keys and values.
+//
+// The cache holds f16 like llama.cpp's default, which halves its memory and bandwidth, and the
+// arithmetic follows llama.cpp's non-flash path so results track it closely: the query is
+// rounded to f16 for q.k (f32 accumulation), scores are scaled and soft-maxed in f32, and the
+// probabilities are rounded to f16 before weighting the values (f32 accumulation).
+#pragma once
+
+#include <cstddef>
+
+#include "quant/types.h"
+
+namespace joule::cpu {
+
+struct AttendArgs {
+  const float* q;        // [head_dim]
+  const f16_bits* k;     // key of position 0 for this kv head; positions kv_stride apart
+  const f16_bits* v;     // value of position 0, likewise
+  size_t kv_stride;      // elements between consecutive positions
+  int n_keys;            // positions 0 .. n_keys-1 are attended
+  int head_dim;
+  float scale;           // 1 / sqrt(head_dim)
+  float* scores;         // scratch, n_keys floats
+  float* out;            // [head_dim]
+};
+
+using AttendFn = void (*)(const AttendArgs& a);
+
+void attend_head_scalar(const AttendArgs& a);
+void attend_head_avx512(const AttendArgs& a);  // attention_avx512.cc; head_dim % 16 == 0
+
+// The fastest variant for this CPU and head size (follows best_kernels(), so JOULE_ISA caps it).
+AttendFn best_attend(int head_dim);
+
+}  // namespace joule::cpu
