@@ -99,9 +99,13 @@ TEST(Forward, EveryWeightTypeTracksF32) {
     const double err = rel_err(run_batched(*q, 64, 2, cpu::best_kernels()), want);
     const double bound = t == DType::kF16 || t == DType::kBF16 ? 0.02 : t == DType::kQ8_0 ? 0.05 : 0.35;
     EXPECT_LT(err, bound) << dtype_name(t);
-    // And the fast kernels agree with the scalar reference on the same quantized model.
+    // And the fast kernels agree with the scalar reference on the same model. Kernels match the
+    // reference to float rounding (tests/unit/backend); through a model, a rounding difference
+    // can flip one step of the next layer's 8-bit activation quantization, so quantized types
+    // get a looser end-to-end bound than float types.
+    const bool float_type = t == DType::kF16 || t == DType::kBF16;
     EXPECT_LT(rel_err(run_batched(*q, 64, 1, cpu::best_kernels()),
-                      run_batched(*q, 64, 1, cpu::scalar_kernels())), 1e-3)
+                      run_batched(*q, 64, 1, cpu::scalar_kernels())), float_type ? 1e-4 : 2e-2)
         << dtype_name(t);
   }
 }

@@ -1,0 +1,61 @@
+// Kernel-set selection: the scalar oracle, the per-ISA tables behind a CPU check, and the
+// JOULE_ISA cap.
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+
+#include "backend/cpu/kernels_internal.h"
+#include "core/cpu_features.h"
+
+namespace joule::cpu {
+
+const KernelSet& scalar_kernels() { return scalar_table(); }
+
+const KernelSet* avx2_kernels() {
+  return cpu_features().has_avx2_level() ? &avx2_table() : nullptr;
+}
+
+const KernelSet* avx512_kernels() {
+  return cpu_features().has_avx512_level() ? &avx512_table() : nullptr;
+}
+
+Isa parse_isa_cap(const char* value) {
+  if (value == nullptr) return Isa::kAvx512;
+  if (std::strcmp(value, "scalar") == 0) return Isa::kScalar;
+  if (std::strcmp(value, "avx2") == 0) return Isa::kAvx2;
+  return Isa::kAvx512;
+}
+
+const KernelSet& best_kernels_up_to(Isa cap) {
+  if (cap >= Isa::kAvx512) {
+    if (const KernelSet* k = avx512_kernels()) return *k;
+  }
+  if (cap >= Isa::kAvx2) {
+    if (const KernelSet* k = avx2_kernels()) return *k;
+  }
+  return scalar_kernels();
+}
+
+// Decided once per process: the environment is read on the first call.
+const KernelSet& best_kernels() {
+  static const KernelSet& best = best_kernels_up_to(parse_isa_cap(std::getenv("JOULE_ISA")));
+  return best;
+}
+
+void* thread_scratch(size_t bytes) {
+  struct AlignedFree {
+    void operator()(void* p) const { ::operator delete(p, std::align_val_t{64}); }
+  };
+  thread_local std::unique_ptr<void, AlignedFree> buf;
+  thread_local size_t capacity = 0;
+  if (bytes > capacity) {
+    const size_t rounded = (bytes + 4095) & ~size_t{4095};
+    buf.reset();
+    buf.reset(::operator new(rounded, std::align_val_t{64}));
+    capacity = rounded;
+  }
+  return buf.get();
+}
+
+}  // namespace joule::cpu

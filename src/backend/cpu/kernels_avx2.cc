@@ -1,0 +1,619 @@
+// AVX2 kernels (AVX2, FMA, F16C): compiled with JOULE_AVX2_FLAGS and only reached through
+// avx2_kernels() after the CPU check. See kernels_internal.h for the linkage rules.
+//
+// Same structure as kernels_avx512.cc with 256-bit vectors and 16 registers, and without VNNI:
+// int8 products use vpmaddubsw (u8 x s8 -> int16 pairs) then vpmaddwd (-> int32). Tiles keep
+// R x T accumulators; one row's unpacked weights are live at a time and activations are read
+// from L1 as memory operands, which fits the register file.
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "backend/cpu/kernels_internal.h"
+
+namespace joule::cpu {
+namespace {
+
+// ---- small helpers ----------------------------------------------------------------------------
+
+float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+
+uint16_t load_u16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+__m128i loadu128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+__m256i loadu256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+__m256i load256(const void* p) { return _mm256_load_si256(static_cast<const __m256i*>(p)); }
+
+// Horizontal sums of four vectors by transpose-and-add: lane i = sum of the i-th argument.
+__m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+  const __m256 ab = _mm256_add_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
+  const __m256 cd = _mm256_add_ps(_mm256_unpacklo_ps(c, d), _mm256_unpackhi_ps(c, d));
+  const __m256 abcd =
+      _mm256_add_ps(_mm256_shuffle_ps(ab, cd, 0x44), _mm256_shuffle_ps(ab, cd, 0xEE));
+  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+int hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+__m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+// Sums acc[r][t] over lanes and stores out[t * ldo + r], r < R, t < T.
+template <int R, int T>
+void store_tile(__m256 (&acc)[R][T], float* out, int64_t ldo) {
+  static_assert(R <= 4);
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) {
+    __m256 v[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) v[r] = _mm256_setzero_ps();
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) v[r] = acc[r][t];
+    const __m128 s = hsum4(v[0], v[1], v[2], v[3]);
+    if constexpr (R == 4) {
+      _mm_storeu_ps(out + t * ldo, s);
+    } else {
+      float tmp[4];
+      _mm_storeu_ps(tmp, s);
+      std::memcpy(out + t * ldo, tmp, R * sizeof(float));
+    }
+  }
+}
+
+// ---- the driver -------------------------------------------------------------------------------
+
+#include "backend/cpu/kernels_driver.inc"
+
+// ---- float weights (F32, F16, BF16) x F32 activations ----------------------------------------
+
+// Weights widen to f32 on load (F16: vcvtph2ps; BF16: zero-extend and shift left 16, exact), then
+// FMA with f32 activations. A tail of n % 8 values goes through zero-padded copies.
+struct LoadF32 {
+  static constexpr size_t kBytes = 4;
+  static __m256 load(const uint8_t* p) {
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+  }
+};
+struct LoadF16 {
+  static constexpr size_t kBytes = 2;
+  static __m256 load(const uint8_t* p) { return _mm256_cvtph_ps(loadu128(p)); }
+};
+struct LoadBF16 {
+  static constexpr size_t kBytes = 2;
+  static __m256 load(const uint8_t* p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(loadu128(p)), 16));
+  }
+};
+
+template <class L>
+struct FloatKernel {
+  static constexpr bool kPrepared = false;
+  static constexpr int kR = 4;
+  static constexpr int kT = 3;
+  static constexpr int kRDecode = 4;
+
+  template <int R, int T>
+  static void tile(const Tile& p) {
+    __m256 acc[R][T];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+    auto step = [&](auto w_at, auto a_at) {
+      __m256 x[T];
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) x[t] = LoadF32::load(a_at(t));
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        if constexpr (T == 1) prefetch_ahead<8 * L::kBytes>(w_at(r));
+        const __m256 wv = L::load(w_at(r));
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_fmadd_ps(wv, x[t], acc[r][t]);
+      }
+    };
+    int64_t k = 0;
+    for (; k + 8 <= p.n; k += 8)
+      step([&](int r) { return p.w + r * p.ws + L::kBytes * k; },
+           [&](int t) { return p.a + t * p.as + 4 * k; });
+    if (const auto rem = static_cast<size_t>(p.n - k)) {
+      alignas(32) uint8_t wbuf[R][32] = {};
+      alignas(32) uint8_t abuf[T][32] = {};
+      for (int r = 0; r < R; ++r)
+        std::memcpy(wbuf[r], p.w + r * p.ws + L::kBytes * k, L::kBytes * rem);
+      for (int t = 0; t < T; ++t) std::memcpy(abuf[t], p.a + t * p.as + 4 * k, 4 * rem);
+      step([&](int r) { return &wbuf[r][0]; }, [&](int t) { return &abuf[t][0]; });
+    }
+    store_tile<R, T>(acc, p.out, p.ldo);
+  }
+};
+
+// ---- 32-value blocks (Q4_0, Q4_1, Q8_0) x Q8_0 / Q8_1 activations ---------------------------
+//
+// Q4 weights go two blocks per step in "nibble order": 128-bit lane b of one register holds
+// block b's values 0..15, of another its values 16..31. That is what one AND (low nibbles) and
+// one shift + AND (high nibbles) give for the two blocks' 16 packed bytes each, so 64 weights
+// unpack in four instructions. Products go vpmaddubsw (u8 weight x s8 activation into int16
+// pairs, |pair| <= 2 * 15 * 127; the two halves add without overflow) and vpmaddwd with ones
+// into int32, and one FMA applies d_w * d_a per lane. Activations are rearranged to match once
+// per call (prep), with block scales spread over their lanes and Q4_0's -8 * sum(a) as a ready
+// int32 correction. Q8_0 weights stay one block per register (natural order).
+
+struct alignas(32) ActQ8x2 {  // two Q8_0 / Q8_1 blocks, for Q4_0 / Q4_1 weights
+  int8_t lo[32];              // lane b: values 0..15 of block b
+  int8_t hi[32];              // lane b: values 16..31 of block b
+  int32_t corr[8];  // lanes 4b..4b+3: -8 * (partial sums of block b); they add up per block
+  float d[8];       // lanes 4b..4b+3: block b's scale
+  float s[8];       // lane 4b: Q8_1's s = d * sum(q) of block b; other lanes 0
+};
+
+struct alignas(32) ActQ8 {  // one Q8_0 block, for Q8_0 weights
+  int8_t q[32];
+  float d[8];  // the scale in every lane
+};
+
+int64_t pairs_of(int64_t n) { return (n / 32 + 1) / 2; }
+
+__m256i ones16() { return _mm256_set1_epi16(1); }
+
+// Rearranges a row of blocks {f16 d; [f16 s;] int8 q[32]} (kBytes each, q at kQs) into ActQ8x2.
+template <int kBytes, int kQs>
+void prep_q8x2(const uint8_t* a, int64_t n, uint8_t* dst) {
+  auto* g = reinterpret_cast<ActQ8x2*>(dst);
+  const int64_t nb = n / 32;
+  for (int64_t i = 0; i < pairs_of(n); ++i) {
+    const uint8_t* b0 = a + 2 * kBytes * i;
+    const bool two = 2 * i + 1 < nb;
+    const uint8_t* b1 = b0 + kBytes;
+    const __m128i z = _mm_setzero_si128();
+    const __m256i lo = _mm256_set_m128i(two ? loadu128(b1 + kQs) : z, loadu128(b0 + kQs));
+    const __m256i hi = _mm256_set_m128i(two ? loadu128(b1 + kQs + 16) : z, loadu128(b0 + kQs + 16));
+    const __m256i ones8 = _mm256_set1_epi8(1);
+    const __m256i sums = _mm256_madd_epi16(
+        _mm256_add_epi16(_mm256_maddubs_epi16(ones8, lo), _mm256_maddubs_epi16(ones8, hi)),
+        ones16());
+    _mm256_store_si256(reinterpret_cast<__m256i*>(g[i].lo), lo);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(g[i].hi), hi);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(g[i].corr),
+                       _mm256_mullo_epi32(sums, _mm256_set1_epi32(-8)));
+    const float d0 = half_to_float(load_u16(b0));
+    const float d1 = two ? half_to_float(load_u16(b1)) : 0.0f;
+    _mm256_store_ps(g[i].d, _mm256_set_m128(_mm_set1_ps(d1), _mm_set1_ps(d0)));
+    float s0 = 0.0f, s1 = 0.0f;
+    if constexpr (kQs == 4) {
+      s0 = half_to_float(load_u16(b0 + 2));
+      s1 = two ? half_to_float(load_u16(b1 + 2)) : 0.0f;
+    }
+    _mm256_store_ps(g[i].s, _mm256_setr_ps(s0, 0, 0, 0, s1, 0, 0, 0));
+  }
+}
+
+void prep_q8(const uint8_t* a, int64_t n, uint8_t* dst) {
+  auto* g = reinterpret_cast<ActQ8*>(dst);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const uint8_t* blk = a + 34 * b;
+    _mm256_store_si256(reinterpret_cast<__m256i*>(g[b].q), loadu256(blk + 2));
+    _mm256_store_ps(g[b].d, _mm256_set1_ps(half_to_float(load_u16(blk))));
+  }
+}
+
+// Two f16 values a, b as f32 [a x4, b x4] (kSpread) or [a, 0, 0, 0, b, 0, 0, 0].
+template <bool kSpread>
+__m256 halves(uint16_t a, uint16_t b) {
+  const __m128i pattern =
+      kSpread ? _mm_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3)
+              : _mm_setr_epi8(0, 1, -1, -1, -1, -1, -1, -1, 2, 3, -1, -1, -1, -1, -1, -1);
+  return _mm256_cvtph_ps(_mm_shuffle_epi8(_mm_cvtsi32_si128(a | (b << 16)), pattern));
+}
+
+struct Q4W {
+  __m256i lo, hi;
+  __m256 d, m;
+};
+
+// Two Q4 blocks (qs at kQs, d at 0, m at 2 for Q4_1); `two` false for a lone last block.
+template <int kBytes, int kQs>
+Q4W load_q4(const uint8_t* p, bool two) {
+  const __m128i q1 = two ? loadu128(p + kBytes + kQs) : _mm_setzero_si128();
+  const __m256i q = _mm256_set_m128i(q1, loadu128(p + kQs));
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const uint16_t d1 = two ? load_u16(p + kBytes) : 0;
+  Q4W w{_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
+        halves<true>(load_u16(p), d1), _mm256_setzero_ps()};
+  if constexpr (kQs == 4) w.m = halves<false>(load_u16(p + 2), two ? load_u16(p + kBytes + 2) : 0);
+  return w;
+}
+
+__m256i dot_q4(const Q4W& w, const ActQ8x2& a) {
+  const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(w.lo, load256(a.lo)),
+                                       _mm256_maddubs_epi16(w.hi, load256(a.hi)));
+  return _mm256_madd_epi16(p16, ones16());
+}
+
+// Q4_0: x = d * (q - 8): dot = d * da * (q . qa - 8 sum(qa)).
+struct Q4_0Kernel {
+  static constexpr int kBlockBytes = 18;
+  static void prep(const uint8_t* a, int64_t n, uint8_t* dst) { prep_q8x2<34, 2>(a, n, dst); }
+  static Q4W load(const uint8_t* p, bool two) { return load_q4<18, 2>(p, two); }
+  static __m256 madd(const Q4W& w, const ActQ8x2& a, __m256 acc) {
+    const __m256i s = _mm256_add_epi32(dot_q4(w, a), load256(a.corr));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(w.d, _mm256_load_ps(a.d)), acc);
+  }
+};
+
+// Q4_1: x = d * q + m: dot = d * da * (q . qa) + m * s.
+struct Q4_1Kernel {
+  static constexpr int kBlockBytes = 20;
+  static void prep(const uint8_t* a, int64_t n, uint8_t* dst) { prep_q8x2<36, 4>(a, n, dst); }
+  static Q4W load(const uint8_t* p, bool two) { return load_q4<20, 4>(p, two); }
+  static __m256 madd(const Q4W& w, const ActQ8x2& a, __m256 acc) {
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_q4(w, a)), _mm256_mul_ps(w.d, _mm256_load_ps(a.d)),
+                          acc);
+    return _mm256_fmadd_ps(w.m, _mm256_load_ps(a.s), acc);
+  }
+};
+
+// Row-inner tiles: one row's unpacked pair of blocks is live at a time and the T tokens'
+// prepared activations are memory operands, which fits 16 registers (2 x 4 measured best of
+// 4x3, 4x2, 2x4, 3x3).
+template <class K>
+struct Q4Kernel : K {
+  static constexpr bool kPrepared = true;
+  static constexpr int kR = 2;
+  static constexpr int kT = 4;
+  static constexpr int kRDecode = 4;
+  static size_t prep_bytes(int64_t n) { return static_cast<size_t>(pairs_of(n)) * sizeof(ActQ8x2); }
+
+  template <int R, int T>
+  static void tile(const Tile& p) {
+    __m256 acc[R][T];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+    const int64_t nb = p.n / 32;
+    auto step = [&](int64_t i, bool two) {
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* q = p.w + r * p.ws + i * 2 * K::kBlockBytes;
+        if constexpr (T == 1) prefetch_ahead<2 * K::kBlockBytes>(q);
+        const Q4W w = K::load(q, two);
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t)
+          acc[r][t] = K::madd(w, reinterpret_cast<const ActQ8x2*>(p.a + t * p.as)[i], acc[r][t]);
+      }
+    };
+    for (int64_t i = 0; i < nb / 2; ++i) step(i, true);
+    if (nb % 2) step(nb / 2, false);
+    store_tile<R, T>(acc, p.out, p.ldo);
+  }
+};
+
+// Q8_0: both sides signed, so the sign moves to the activation (vpsignb) and |w| is the unsigned
+// operand; |w| <= 128 and |a| <= 127 keep vpmaddubsw's pair sums below 2^15.
+struct Q8_0Kernel {
+  static constexpr bool kPrepared = true;
+  static constexpr int kR = 4;
+  static constexpr int kT = 2;
+  static constexpr int kRDecode = 4;
+  static size_t prep_bytes(int64_t n) { return static_cast<size_t>(n / 32) * sizeof(ActQ8); }
+  static void prep(const uint8_t* a, int64_t n, uint8_t* dst) { prep_q8(a, n, dst); }
+
+  template <int R, int T>
+  static void tile(const Tile& p) {
+    __m256 acc[R][T];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < p.n / 32; ++b) {
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* blk = p.w + r * p.ws + b * 34;
+        if constexpr (T == 1) prefetch_ahead<34>(blk);
+        const __m256i q = loadu256(blk + 2);
+        const __m256i aq = _mm256_abs_epi8(q);
+        const __m256 d = _mm256_set1_ps(half_to_float(load_u16(blk)));
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) {
+          const ActQ8& a = reinterpret_cast<const ActQ8*>(p.a + t * p.as)[b];
+          const __m256i s = _mm256_madd_epi16(
+              _mm256_maddubs_epi16(aq, _mm256_sign_epi8(load256(a.q), q)), ones16());
+          acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, _mm256_load_ps(a.d)),
+                                      acc[r][t]);
+        }
+      }
+    }
+    store_tile<R, T>(acc, p.out, p.ldo);
+  }
+};
+
+// ---- k-quants (Q4_K, Q6_K) x Q8_K activations -------------------------------------------------
+//
+// The unpacked weights of a super-block do not fit 16 registers, so each row's super-block is
+// unpacked once into an L1 buffer (u8 values in activation order plus ready int16 scale vectors)
+// and every token of the tile reads it back: per 32 values, vpmaddubsw (u8 x s8), vpmaddwd with
+// the sub-block scales, and an int32 add. The offsets (Q4_K mins, Q6_K's -32) use the Q8_K
+// 16-value sums (bsums); activations are used in place.
+
+constexpr int kQ8KBytes = 4 + 256 + 32;  // sizeof(BlockQ8_K)
+
+struct alignas(32) KUnpacked {
+  uint8_t q[256];     // values in activation order
+  int16_t sc[8][16];  // per 32 values: the int16 scale of each vpmaddubsw lane
+  int16_t m[16];      // pairs with the 16 bsums (Q4_K: m_{j/2}; Q6_K: -32 sc_j)
+  float d, dmin;      // Q6_K: dmin unused (its offset shares d)
+};
+
+// Q4_K: 144-byte super-blocks {f16 d, dmin; u8 scales[12]; u8 qs[128]}.
+struct Q4_KBase {
+  static constexpr int kBlockBytes = 144;
+  static constexpr bool kOffsetSharesScale = false;
+  static void unpack(const uint8_t* p, KUnpacked& u) {
+    // The 6-bit scales and mins (ggml's kmask trick): bytes 0..7 scales, 8..15 mins.
+    uint32_t s[4];
+    std::memcpy(s, p + 4, 12);
+    constexpr uint32_t kMask1 = 0x3f3f3f3f, kMask2 = 0x0f0f0f0f, kMask3 = 0x03030303;
+    s[3] = ((s[2] >> 4) & kMask2) | (((s[1] >> 6) & kMask3) << 4);
+    const uint32_t m_lo = s[1] & kMask1;
+    s[1] = (s[2] & kMask2) | (((s[0] >> 6) & kMask3) << 4);
+    s[2] = m_lo;
+    s[0] &= kMask1;
+    uint8_t b[16];
+    std::memcpy(b, s, 16);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int c = 0; c < 4; ++c) {  // chunk c: sub-blocks 2c (low nibbles), 2c+1 (high)
+      const __m256i x = loadu256(p + 16 + 32 * c);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(u.q + 64 * c), _mm256_and_si256(x, m4));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(u.q + 64 * c + 32),
+                         _mm256_and_si256(_mm256_srli_epi16(x, 4), m4));
+    }
+    for (int j = 0; j < 8; ++j)
+      _mm256_store_si256(reinterpret_cast<__m256i*>(u.sc[j]), _mm256_set1_epi16(b[j]));
+    for (int j = 0; j < 16; ++j) u.m[j] = b[8 + j / 2];
+    u.d = half_to_float(load_u16(p));
+    u.dmin = half_to_float(load_u16(p + 2));
+  }
+};
+
+// Q6_K: 210-byte super-blocks {u8 ql[128]; u8 qh[64]; s8 scales[16]; f16 d}; per 128-value half
+// h: low nibbles of ql[64h..] are values 0..63, high nibbles 64..127; qh[32h + l] holds bits 4..5
+// of values l, l+32, l+64, l+96 in its bit pairs 0, 2, 4, 6.
+struct Q6_KBase {
+  static constexpr int kBlockBytes = 210;
+  static constexpr bool kOffsetSharesScale = true;
+  static void unpack(const uint8_t* p, KUnpacked& u) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i m30 = _mm256_set1_epi8(0x30);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i qh = loadu256(p + 128 + 32 * h);
+      for (int k = 0; k < 2; ++k) {  // ql bytes 32k..32k+31 of this half
+        const __m256i ql = loadu256(p + 64 * h + 32 * k);
+        // values 32k + l (bit pair k) and 64 + 32k + l (bit pair 2 + k)
+        const __m256i hi_a = _mm256_and_si256(_mm256_slli_epi16(qh, 4 - 2 * k), m30);
+        const __m256i hi_b = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m30);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(u.q + 128 * h + 32 * k),
+                           _mm256_or_si256(_mm256_and_si256(ql, m4), hi_a));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(u.q + 128 * h + 64 + 32 * k),
+                           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql, 4), m4), hi_b));
+      }
+    }
+    int8_t sc[16];
+    std::memcpy(sc, p + 192, 16);
+    for (int j = 0; j < 8; ++j)  // 32 values = groups 2j (lanes 0..7), 2j+1 (lanes 8..15)
+      _mm256_store_si256(
+          reinterpret_cast<__m256i*>(u.sc[j]),
+          _mm256_set_m128i(_mm_set1_epi16(sc[2 * j + 1]), _mm_set1_epi16(sc[2 * j])));
+    for (int j = 0; j < 16; ++j) u.m[j] = static_cast<int16_t>(-32 * sc[j]);
+    u.d = half_to_float(load_u16(p + 208));
+  }
+};
+
+template <class K>
+struct SuperBlockKernel : K {
+  static constexpr bool kPrepared = false;
+  static constexpr int kR = 4;
+  static constexpr int kT = 4;
+  static constexpr int kRDecode = 4;
+
+  // acc += da * (d * sum_j sc_j (q . qa)_j + offset), offset from m . bsums.
+  static __m256 madd(const KUnpacked& u, const uint8_t* a, __m256 acc) {
+    __m256i s = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      const __m256i p16 = _mm256_maddubs_epi16(load256(u.q + 32 * j), loadu256(a + 4 + 32 * j));
+      s = _mm256_add_epi32(s, _mm256_madd_epi16(p16, load256(u.sc[j])));
+    }
+    const __m256i off = _mm256_madd_epi16(load256(u.m), loadu256(a + 260));
+    float da;
+    std::memcpy(&da, a, 4);
+    __m256 f;
+    if constexpr (K::kOffsetSharesScale) {
+      f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s, off)), _mm256_set1_ps(u.d));
+    } else {
+      f = _mm256_fmsub_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(u.d),
+                          _mm256_mul_ps(_mm256_cvtepi32_ps(off), _mm256_set1_ps(u.dmin)));
+    }
+    return _mm256_fmadd_ps(f, _mm256_set1_ps(da), acc);
+  }
+
+  template <int R, int T>
+  static void tile(const Tile& p) {
+    __m256 acc[R][T];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+    KUnpacked u;
+    for (int64_t b = 0; b < p.n / 256; ++b) {
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        if constexpr (T == 1) prefetch_ahead<K::kBlockBytes>(p.w + r * p.ws + b * K::kBlockBytes);
+        K::unpack(p.w + r * p.ws + b * K::kBlockBytes, u);
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) acc[r][t] = madd(u, p.a + t * p.as + b * kQ8KBytes, acc[r][t]);
+      }
+    }
+    store_tile<R, T>(acc, p.out, p.ldo);
+  }
+};
+
+// ---- activation converters (bit-identical to quantize_row_ref) -------------------------------
+
+void convert_f32(const float* x, void* out, int64_t n) {
+  std::memcpy(out, x, static_cast<size_t>(n) * sizeof(float));
+}
+
+// roundf (half away from zero): trunc, plus one step away from zero when the exact remainder is
+// at least one half.
+__m256 round_away(__m256 v) {
+  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m256 up = _mm256_cmp_ps(abs_ps(_mm256_sub_ps(v, t)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+  const __m256 step = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, _mm256_set1_ps(-0.0f)));
+  return _mm256_add_ps(t, _mm256_and_ps(up, step));
+}
+
+// Packs 32 int32 (values within int8) into 32 bytes in order.
+void store_i8x32(uint8_t* dst, __m256i a, __m256i b, __m256i c, __m256i d) {
+  const __m256i ab = _mm256_packs_epi32(a, b);  // per 128-bit lane: a0..3 b0..3 | a4..7 b4..7
+  const __m256i cd = _mm256_packs_epi32(c, d);
+  const __m256i abcd = _mm256_packs_epi16(ab, cd);  // lane order a0 b0 c0 d0 | a1 b1 c1 d1
+  const __m256i fixed =
+      _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), fixed);
+}
+
+// One 32-value block as for Q8_0 / Q8_1: d = amax / 127, q = roundf(x * (1 / d)); returns d and
+// stores sum(q) in *sum.
+float quantize_block_q8(const float* x, uint8_t* q, int* sum) {
+  __m256 v[4];
+  __m256 amax = _mm256_setzero_ps();
+  for (int j = 0; j < 4; ++j) {
+    v[j] = _mm256_loadu_ps(x + 8 * j);
+    amax = _mm256_max_ps(amax, abs_ps(v[j]));
+  }
+  const float d = hmax(amax) / 127;
+  const __m256 id = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+  __m256i i[4];
+  for (int j = 0; j < 4; ++j) i[j] = _mm256_cvtps_epi32(round_away(_mm256_mul_ps(v[j], id)));
+  store_i8x32(q, i[0], i[1], i[2], i[3]);
+  *sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3])));
+  return d;
+}
+
+void store_half(uint8_t* p, float f) {
+  const uint16_t h = _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
+  std::memcpy(p, &h, 2);
+}
+
+void convert_q8_0(const float* x, void* out, int64_t n) {
+  auto* y = static_cast<uint8_t*>(out);
+  for (int64_t b = 0; b < n / 32; ++b, x += 32, y += 34) {
+    int sum;
+    store_half(y, quantize_block_q8(x, y + 2, &sum));
+  }
+}
+
+void convert_q8_1(const float* x, void* out, int64_t n) {
+  auto* y = static_cast<uint8_t*>(out);
+  for (int64_t b = 0; b < n / 32; ++b, x += 32, y += 36) {
+    int sum;
+    const float d = quantize_block_q8(x, y + 4, &sum);
+    store_half(y, d);
+    store_half(y + 2, static_cast<float>(sum) * d);
+  }
+}
+
+// Q8_K: iscale = -127 / max (max = the first value of largest magnitude), q = min(127,
+// nearest-even(iscale * x)), bsums = sums of each 16, d = 1 / iscale.
+void convert_q8_k(const float* x, void* out, int64_t n) {
+  auto* y = static_cast<uint8_t*>(out);
+  for (int64_t b = 0; b < n / 256; ++b, x += 256, y += kQ8KBytes) {
+    __m256 vmax = _mm256_setzero_ps();
+    for (int j = 0; j < 256; j += 8) vmax = _mm256_max_ps(vmax, abs_ps(_mm256_loadu_ps(x + j)));
+    const float amax = hmax(vmax);
+    if (amax == 0.0f) {
+      std::memset(y, 0, kQ8KBytes);
+      continue;
+    }
+    float max = 0.0f;
+    for (int j = 0; j < 256; ++j) {
+      if (x[j] == amax || x[j] == -amax) {
+        max = x[j];
+        break;
+      }
+    }
+    const float iscale = -127.f / max;
+    const __m256 is = _mm256_set1_ps(iscale);
+    const __m256i q_max = _mm256_set1_epi32(127);
+    int16_t bsums[16];
+    for (int j = 0; j < 256; j += 32) {
+      __m256i i[4];
+      for (int k = 0; k < 4; ++k) {
+        const __m256 v = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j + 8 * k), is),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        i[k] = _mm256_min_epi32(_mm256_cvtps_epi32(v), q_max);
+      }
+      store_i8x32(y + 4 + j, i[0], i[1], i[2], i[3]);
+      bsums[j / 16] = static_cast<int16_t>(hsum_i32(_mm256_add_epi32(i[0], i[1])));
+      bsums[j / 16 + 1] = static_cast<int16_t>(hsum_i32(_mm256_add_epi32(i[2], i[3])));
+    }
+    std::memcpy(y + 260, bsums, sizeof(bsums));
+    const float d = 1 / iscale;
+    std::memcpy(y, &d, 4);
+  }
+}
+
+// ---- the table --------------------------------------------------------------------------------
+
+using Q4_0 = Q4Kernel<Q4_0Kernel>;
+using Q4_1 = Q4Kernel<Q4_1Kernel>;
+using Q8_0 = Q8_0Kernel;
+using Q4_K = SuperBlockKernel<Q4_KBase>;
+using Q6_K = SuperBlockKernel<Q6_KBase>;
+
+constexpr TypeKernels kF32{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadF32>>};
+constexpr TypeKernels kF16{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadF16>>};
+constexpr TypeKernels kBF16{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadBF16>>};
+constexpr TypeKernels kQ8_0{DType::kQ8_0, &convert_q8_0, &gemm<Q8_0>};
+constexpr TypeKernels kQ4_0{DType::kQ8_0, &convert_q8_0, &gemm<Q4_0>};
+constexpr TypeKernels kQ4_1{DType::kQ8_1, &convert_q8_1, &gemm<Q4_1>};
+constexpr TypeKernels kQ4_K{DType::kQ8_K, &convert_q8_k, &gemm<Q4_K>};
+constexpr TypeKernels kQ6_K{DType::kQ8_K, &convert_q8_k, &gemm<Q6_K>};
+
+const TypeKernels* for_type(DType w) {
+  switch (w) {
+    case DType::kF32: return &kF32;
+    case DType::kF16: return &kF16;
+    case DType::kBF16: return &kBF16;
+    case DType::kQ8_0: return &kQ8_0;
+    case DType::kQ4_0: return &kQ4_0;
+    case DType::kQ4_1: return &kQ4_1;
+    case DType::kQ4_K: return &kQ4_K;
+    case DType::kQ6_K: return &kQ6_K;
+    default: return nullptr;
+  }
+}
+
+constexpr KernelSet kAvx2{"avx2", &for_type};
+
+}  // namespace
+
+const KernelSet& avx2_table() { return kAvx2; }
+
+}  // namespace joule::cpu

@@ -1,0 +1,739 @@
+// AVX-512 kernels (F, BW, VL, DQ, VNNI; F16C): compiled with JOULE_AVX512_FLAGS and only reached
+// through avx512_kernels() after the CPU check. See kernels_internal.h for the linkage rules.
+//
+// Structure shared by every weight type:
+//   * gemm() prepares the activations once per call (quantized types: a layout that matches the
+//     weight registers, see ActQ8x4), then walks the output in tiles of R rows x T tokens.
+//   * A tile keeps R x T accumulators in zmm registers for the whole dot-product length, so each
+//     weight group loaded and unpacked is used T times and each activation group R times. Decode
+//     (T = 1) streams every weight byte exactly once.
+//   * Accumulators are reduced four at a time with a transpose-and-add (hsum4) and stored.
+// Activation formats are those of the scalar table (kernels_scalar.cc), so every output agrees
+// with the oracle up to float summation order.
+
+// GCC 12's _mm512_undefined_* (used by many intrinsics) trips -W(maybe-)uninitialized
+// when inlined (GCC bug 105593); the warning is attributed to the header, so silence it there.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include <cstdint>
+#include <cstring>
+
+#include "backend/cpu/kernels_internal.h"
+
+namespace joule::cpu {
+namespace {
+
+// ---- small helpers ----------------------------------------------------------------------------
+
+float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+
+uint16_t load_u16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+__m128i loadu128(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+__m256i loadu256(const uint8_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+// 32 word indices for vpermw / vpermt2w, built at compile time.
+struct alignas(64) WordIdx {
+  uint16_t v[32];
+  __m512i load() const { return _mm512_load_si512(v); }
+};
+template <class F>
+constexpr WordIdx make_idx(F f) {
+  WordIdx r{};
+  for (int i = 0; i < 32; ++i) r.v[i] = static_cast<uint16_t>(f(i));
+  return r;
+}
+
+// Horizontal sums of four vectors: lane i of the result is the sum of the i-th argument.
+// Transpose-and-add costs ~13 instructions for four sums instead of ~8 per vector.
+__m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  const __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+  const __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+  const __m512 abcd =
+      _mm512_add_ps(_mm512_shuffle_ps(ab, cd, 0x44), _mm512_shuffle_ps(ab, cd, 0xEE));
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(abcd), _mm512_extractf32x8_ps(abcd, 1));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+// Sums acc[r][t] over lanes and stores out[t * ldo + r], r < R, t < T (four rows at a time).
+template <int R, int T>
+void store_tile(__m512 (&acc)[R][T], float* out, int64_t ldo) {
+  static_assert(R <= 8);
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) {
+#pragma GCC unroll 2
+    for (int r0 = 0; r0 < R; r0 += 4) {
+      __m512 v[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                     _mm512_setzero_ps()};
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r)
+        if (r0 + r < R) v[r] = acc[r0 + r][t];
+      const __m128 sum = hsum4(v[0], v[1], v[2], v[3]);
+      float* dst = out + t * ldo + r0;
+      if (R - r0 >= 4)
+        _mm_storeu_ps(dst, sum);
+      else
+        _mm_mask_storeu_ps(dst, static_cast<__mmask8>((1u << (R - r0)) - 1), sum);
+    }
+  }
+}
+
+// ---- the driver -------------------------------------------------------------------------------
+
+#include "backend/cpu/kernels_driver.inc"
+
+// ---- float weights (F32, F16, BF16) x F32 activations ----------------------------------------
+
+// Weights are widened to f32 on load (F16: vcvtph2ps; BF16: zero-extend and shift left 16, which
+// is exact) and multiplied with f32 activations by FMA: 16 multiply-adds per instruction, and no
+// activation rounding (ggml rounds activations to the weight type instead).
+struct LoadF32 {
+  static constexpr size_t kBytes = 4;
+  static __m512 load(const uint8_t* p) { return _mm512_loadu_ps(p); }
+  static __m512 load(const uint8_t* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+};
+struct LoadF16 {
+  static constexpr size_t kBytes = 2;
+  static __m512 load(const uint8_t* p) { return _mm512_cvtph_ps(loadu256(p)); }
+  static __m512 load(const uint8_t* p, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+  }
+};
+struct LoadBF16 {
+  static constexpr size_t kBytes = 2;
+  static __m512 widen(__m256i h) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+  static __m512 load(const uint8_t* p) { return widen(loadu256(p)); }
+  static __m512 load(const uint8_t* p, __mmask16 m) {
+    return widen(_mm256_maskz_loadu_epi16(m, p));
+  }
+};
+
+// 6 x 4 tiles: 24 accumulators, 4 activation and 1 weight registers (measured best of 4x4,
+// 4x5, 4x6, 6x4, 8x3, 2x8 on 1536x576 x 128 tokens).
+template <class L>
+struct FloatKernel {
+  static constexpr bool kPrepared = false;
+  static constexpr int kR = 6;
+  static constexpr int kT = 4;
+  static constexpr int kRDecode = 6;
+
+  template <int R, int T>
+  static void tile(const Tile& p) {
+    __m512 acc[R][T];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+    // Masked loads (zero fill, no fault) cover a tail of n % 16 values.
+    auto step = [&](int64_t k, auto... mask) {
+      __m512 x[T];
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) x[t] = LoadF32::load(p.a + t * p.as + 4 * k, mask...);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        if constexpr (T == 1) prefetch_ahead<16 * L::kBytes>(p.w + r * p.ws + L::kBytes * k);
+        const __m512 wv = L::load(p.w + r * p.ws + L::kBytes * k, mask...);
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm512_fmadd_ps(wv, x[t], acc[r][t]);
+      }
+    };
+    int64_t k = 0;
+    for (; k + 16 <= p.n; k += 16) step(k);
+    if (k < p.n) step(k, static_cast<__mmask16>((1u << (p.n - k)) - 1));
+    store_tile<R, T>(acc, p.out, p.ldo);
+  }
+};
+
+// ---- 32-value blocks (Q4_0, Q4_1, Q8_0) x Q8_0 / Q8_1 activations ---------------------------
+//
+// Groups of 4 blocks (128 values) are processed per step in "nibble order": zmm lane b (16 bytes)
+// holds block b's values 0..15 in one register and values 16..31 in another. That is exactly
+// what one AND (low nibbles) and one shift + AND (high nibbles) give for the 4 blocks' packed
+// Q4 bytes, so 128 4-bit weights unpack in three instructions. The activations are rearranged
+// into the same order once per call (prep), with each block's scale spread over its 4 int32
+// lanes and a per-block integer correction, so the inner step is
+//     s = corr + dpbusd(w_lo, a_lo) + dpbusd(w_hi, a_hi)   (u8 x s8 -> int32, 4 lanes per block)
+//     acc += float(s) * (d_w * d_a)                        (per-lane block scales)
+
+// One prepared group of 4 Q8_0 activation blocks.
+struct alignas(64) ActQ8x4 {
+  int8_t lo[64];     // lane b: values 0..15 of block b
+  int8_t hi[64];     // lane b: values 16..31 of block b
+  int32_t corr[16];  // lanes 4b..4b+3: kCorr * (partial sums of block b); they add up per block
+  float d[16];       // lanes 4b..4b+3: block b's scale
+};
+// One prepared group of 4 Q8_1 activation blocks (for Q4_1, which needs no correction).
+struct alignas(64) ActQ8_1x4 {
+  int8_t lo[64];
+  int8_t hi[64];
+  float d[16];
+  float s[16];  // lane 4b: block b's s = d * sum(q), other lanes 0
+};
+
+constexpr int kGroup = 4;  // blocks per group
+int64_t groups_of(int64_t n) { return (n / 32 + kGroup - 1) / kGroup; }
+
+// Byte mask of the first `bytes` (<= 64) bytes.
+__mmask64 first_bytes(int bytes) {
+  return bytes >= 64 ? ~__mmask64{0} : (__mmask64{1} << bytes) - 1;
+}
+
+// A group of 4 blocks laid out as {f16 d; [f16 s;] int8 q[32]} (Q8_0: 34 bytes, q at 2;
+// Q8_1: 36 bytes, q at 4), in nibble order, with the f16 scales spread over each block's lanes.
+// A tail group (nb < 4 blocks) is read with masked loads, never past the row, and rearranged with
+// word permutes; its missing blocks come out as zeros.
+template <int kBytes, int kQs>
+struct Q8Group {
+  __m512i lo, hi;
+  __m256i d;         // f16 x 16
+  __m512i raw[2];    // bytes 0..63 and 64..127 of the group (zero past the row), for other fields
+  // Word indices into the 128 bytes from the group start (two zmm; index >= 32 is the second).
+  static constexpr WordIdx kScale =
+      make_idx([](int i) { return i < 16 ? kBytes / 2 * (i / 4) : 0; });
+  static constexpr WordIdx kLo =
+      make_idx([](int i) { return (kBytes * (i / 8) + kQs) / 2 + i % 8; });
+  static constexpr WordIdx kHi =
+      make_idx([](int i) { return (kBytes * (i / 8) + kQs) / 2 + 8 + i % 8; });
+
+  static Q8Group load(const uint8_t* p) {
+    const uint8_t* q = p + kQs;
+    __m512i lo = _mm512_castsi128_si512(loadu128(q));
+    lo = _mm512_inserti32x4(lo, loadu128(q + kBytes), 1);
+    lo = _mm512_inserti32x4(lo, loadu128(q + 2 * kBytes), 2);
+    lo = _mm512_inserti32x4(lo, loadu128(q + 3 * kBytes), 3);
+    __m512i hi = _mm512_castsi128_si512(loadu128(q + 16));
+    hi = _mm512_inserti32x4(hi, loadu128(q + kBytes + 16), 1);
+    hi = _mm512_inserti32x4(hi, loadu128(q + 2 * kBytes + 16), 2);
+    hi = _mm512_inserti32x4(hi, loadu128(q + 3 * kBytes + 16), 3);
+    const __m512i r0 = _mm512_loadu_si512(p);
+    const __m512i r1 = _mm512_loadu_si512(p + 64);
+    return Q8Group{lo, hi, scales(r0, r1), {r0, r1}};
+  }
+  static Q8Group load_tail(const uint8_t* p, int nb) {
+    const int bytes = kBytes * nb;
+    const __m512i r0 = _mm512_maskz_loadu_epi8(first_bytes(bytes), p);
+    const __m512i r1 = bytes > 64 ? _mm512_maskz_loadu_epi8(first_bytes(bytes - 64), p + 64)
+                                  : _mm512_setzero_si512();
+    return Q8Group{_mm512_permutex2var_epi16(r0, kLo.load(), r1),
+                   _mm512_permutex2var_epi16(r0, kHi.load(), r1), scales(r0, r1), {r0, r1}};
+  }
+  static __m256i scales(__m512i r0, __m512i r1) {
+    return _mm512_castsi512_si256(_mm512_permutex2var_epi16(r0, kScale.load(), r1));
+  }
+};
+
+using Q8_0Group = Q8Group<34, 2>;
+using Q8_1Group = Q8Group<36, 4>;
+
+// Per-lane sums of 8 int8 activations (4 from each half) of every block.
+__m512i partial_sums(const __m512i lo, const __m512i hi) {
+  const __m512i ones = _mm512_set1_epi8(1);
+  return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, lo), ones, hi);
+}
+
+// Rearranges a Q8_0 row into ActQ8x4 groups (the last one zero-padded).
+template <int kCorr>
+void prep_q8_0(const uint8_t* a, int64_t n, uint8_t* dst) {
+  auto* g = reinterpret_cast<ActQ8x4*>(dst);
+  const int64_t nb = n / 32;
+  for (int64_t i = 0; i < groups_of(n); ++i) {
+    const uint8_t* p = a + 34 * kGroup * i;
+    const int64_t left = nb - kGroup * i;
+    const Q8_0Group q =
+        left >= kGroup ? Q8_0Group::load(p) : Q8_0Group::load_tail(p, static_cast<int>(left));
+    _mm512_store_si512(g[i].lo, q.lo);
+    _mm512_store_si512(g[i].hi, q.hi);
+    _mm512_store_si512(g[i].corr,
+                       _mm512_mullo_epi32(partial_sums(q.lo, q.hi), _mm512_set1_epi32(kCorr)));
+    _mm512_store_ps(g[i].d, _mm512_cvtph_ps(q.d));
+  }
+}
+
+void prep_q8_1(const uint8_t* a, int64_t n, uint8_t* dst) {
+  auto* g = reinterpret_cast<ActQ8_1x4*>(dst);
+  const int64_t nb = n / 32;
+  // The s fields: word 18 b + 1 of the group, into lane 4b.
+  static constexpr WordIdx kS = make_idx([](int i) { return i < 16 ? 18 * (i / 4) + 1 : 0; });
+  for (int64_t i = 0; i < groups_of(n); ++i) {
+    const uint8_t* p = a + 36 * kGroup * i;
+    const int64_t left = nb - kGroup * i;
+    const Q8_1Group q =
+        left >= kGroup ? Q8_1Group::load(p) : Q8_1Group::load_tail(p, static_cast<int>(left));
+    const __m512i s = _mm512_maskz_permutex2var_epi16(0x1111, q.raw[0], kS.load(), q.raw[1]);
+    _mm512_store_si512(g[i].lo, q.lo);
+    _mm512_store_si512(g[i].hi, q.hi);
+    _mm512_store_ps(g[i].d, _mm512_cvtph_ps(q.d));
+    _mm512_store_ps(g[i].s, _mm512_cvtph_ps(_mm512_castsi512_si256(s)));
+  }
+}
+
+// Weights of one group. Tail groups (1..3 blocks at the end of a row) are read with masked loads
+// and word permutes; their missing lanes meet zero activations.
+
+// Q4_0: 18-byte blocks {f16 d; u8 qs[16]}; x = d * (q - 8). The dot uses q as u8 and the
+// activation correction -8 * sum(a).
+struct Q4_0Kernel {
+  static constexpr bool kPrepared = true;
+  static constexpr int kR = 4;
+  static constexpr int kT = 4;
+  static constexpr int kRDecode = 6;
+  static constexpr int kBlockBytes = 18;
+  using Act = ActQ8x4;
+  static size_t prep_bytes(int64_t n) { return groups_of(n) * sizeof(Act); }
+  static void prep(const uint8_t* a, int64_t n, uint8_t* dst) { prep_q8_0<-8>(a, n, dst); }
+
+  struct W {
+    __m512i lo, hi;
+    __m512 d;
+  };
+  static constexpr WordIdx kScale = make_idx([](int i) { return i < 16 ? 9 * (i / 4) : 0; });
+  static constexpr WordIdx kQs = make_idx([](int i) { return 9 * (i / 8) + 1 + i % 8; });
+
+  static W unpack(__m512i q, __m512i raw) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    return W{_mm512_and_si512(q, m4), _mm512_and_si512(_mm512_srli_epi16(q, 4), m4),
+             _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(kScale.load(), raw)))};
+  }
+  static W load(const uint8_t* p) {
+    __m512i q = _mm512_castsi128_si512(loadu128(p + 2));
+    q = _mm512_inserti32x4(q, loadu128(p + 20), 1);
+    q = _mm512_inserti32x4(q, loadu128(p + 38), 2);
+    q = _mm512_inserti32x4(q, loadu128(p + 56), 3);
+    return unpack(q, _mm512_loadu_si512(p));
+  }
+  static W load_tail(const uint8_t* p, int nb) {  // nb < 4 blocks: all within 64 bytes
+    const __m512i raw = _mm512_maskz_loadu_epi8(first_bytes(kBlockBytes * nb), p);
+    return unpack(_mm512_permutexvar_epi16(kQs.load(), raw), raw);
+  }
+
+  struct A {
+    __m512i lo, hi, corr;
+    __m512 d;
+  };
+  static A act(const Act& g) {
+    return A{_mm512_load_si512(g.lo), _mm512_load_si512(g.hi), _mm512_load_si512(g.corr),
+             _mm512_load_ps(g.d)};
+  }
+  static __m512 madd(const W& w, const A& a, __m512 acc) {
+    __m512i s = _mm512_dpbusd_epi32(a.corr, w.lo, a.lo);
+    s = _mm512_dpbusd_epi32(s, w.hi, a.hi);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(w.d, a.d), acc);
+  }
+};
+
+// Q4_1: 20-byte blocks {f16 d, m; u8 qs[16]}; x = d * q + m. Per block
+// dot = d * da * (q . qa) + m * s, with s = da * sum(qa) from the Q8_1 activation.
+struct Q4_1Kernel {
+  static constexpr bool kPrepared = true;
+  static constexpr int kR = 4;
+  static constexpr int kT = 4;
+  static constexpr int kRDecode = 4;
+  static constexpr int kBlockBytes = 20;
+  using Act = ActQ8_1x4;
+  static size_t prep_bytes(int64_t n) { return groups_of(n) * sizeof(Act); }
+  static void prep(const uint8_t* a, int64_t n, uint8_t* dst) { prep_q8_1(a, n, dst); }
+
+  struct W {
+    __m512i lo, hi;
+    __m512 d, m;
+  };
+  static constexpr WordIdx kScale = make_idx([](int i) { return i < 16 ? 10 * (i / 4) : 0; });
+  static constexpr WordIdx kMin = make_idx([](int i) { return i < 16 ? 10 * (i / 4) + 1 : 0; });
+  static constexpr WordIdx kQs = make_idx([](int i) { return 10 * (i / 8) + 2 + i % 8; });
+
+  static W unpack(__m512i q, __m512i raw) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i d = _mm512_permutexvar_epi16(kScale.load(), raw);
+    const __m512i m = _mm512_maskz_permutexvar_epi16(0x1111, kMin.load(), raw);  // lane 4b only
+    return W{_mm512_and_si512(q, m4), _mm512_and_si512(_mm512_srli_epi16(q, 4), m4),
+             _mm512_cvtph_ps(_mm512_castsi512_si256(d)),
+             _mm512_cvtph_ps(_mm512_castsi512_si256(m))};
+  }
+  static W load(const uint8_t* p) {
+    __m512i q = _mm512_castsi128_si512(loadu128(p + 4));
+    q = _mm512_inserti32x4(q, loadu128(p + 24), 1);
+    q = _mm512_inserti32x4(q, loadu128(p + 44), 2);
+    q = _mm512_inserti32x4(q, loadu128(p + 64), 3);
+    return unpack(q, _mm512_loadu_si512(p));
+  }
+  static W load_tail(const uint8_t* p, int nb) {
+    const __m512i raw = _mm512_maskz_loadu_epi8(first_bytes(kBlockBytes * nb), p);
+    return unpack(_mm512_permutexvar_epi16(kQs.load(), raw), raw);
+  }
+
+  struct A {
+    __m512i lo, hi;
+    __m512 d, s;
+  };
+  static A act(const Act& g) {
+    return A{_mm512_load_si512(g.lo), _mm512_load_si512(g.hi), _mm512_load_ps(g.d),
+             _mm512_load_ps(g.s)};
+  }
+  static __m512 madd(const W& w, const A& a, __m512 acc) {
+    __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w.lo, a.lo);
+    s = _mm512_dpbusd_epi32(s, w.hi, a.hi);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(w.d, a.d), acc);
+    return _mm512_fmadd_ps(w.m, a.s, acc);
+  }
+};
+
+// Q8_0: 34-byte blocks {f16 d; s8 qs[32]}. dpbusd needs an unsigned operand, so the weights are
+// biased by 128 with one XOR (w + 128 as u8) and the bias comes back out through the activation
+// correction -128 * sum(a); no sign juggling per product and no int16 saturation.
+struct Q8_0Kernel {
+  static constexpr bool kPrepared = true;
+  static constexpr int kR = 4;
+  static constexpr int kT = 4;
+  static constexpr int kRDecode = 6;
+  static constexpr int kBlockBytes = 34;
+  using Act = ActQ8x4;
+  static size_t prep_bytes(int64_t n) { return groups_of(n) * sizeof(Act); }
+  static void prep(const uint8_t* a, int64_t n, uint8_t* dst) { prep_q8_0<-128>(a, n, dst); }
+
+  using W = Q4_0Kernel::W;  // lo, hi: w + 128 as u8 in nibble order; d: block scales
+  static W finish(const Q8_0Group& q) {
+    const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+    return W{_mm512_xor_si512(q.lo, bias), _mm512_xor_si512(q.hi, bias), _mm512_cvtph_ps(q.d)};
+  }
+  static W load(const uint8_t* p) { return finish(Q8_0Group::load(p)); }
+  static W load_tail(const uint8_t* p, int nb) { return finish(Q8_0Group::load_tail(p, nb)); }
+
+  using A = Q4_0Kernel::A;
+  static A act(const Act& g) { return Q4_0Kernel::act(g); }
+  static __m512 madd(const W& w, const A& a, __m512 acc) { return Q4_0Kernel::madd(w, a, acc); }
+};
+
+// The tile for the 32-block types: per group, unpack the R rows' weights, then for each token
+// load its prepared group once and update the R accumulators. 4 x 4 measured best (of 4x3, 4x4,
+// 3x4, 2x6, 2x4) even though the compiler spills a few accumulators to L1.
+template <class K>
+struct BlockKernel : K {
+  template <int R, int T>
+  static void tile(const Tile& p) {
+    using Act = typename K::Act;
+    __m512 acc[R][T];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+    auto step = [&](int64_t g, auto load_w) {
+      constexpr size_t kGroupBytes = kGroup * K::kBlockBytes;
+      typename K::W w[R];
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        if constexpr (T == 1) prefetch_ahead<kGroupBytes>(p.w + r * p.ws + g * kGroupBytes);
+        w[r] = load_w(p.w + r * p.ws + g * kGroupBytes);
+      }
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) {
+        const typename K::A a = K::act(reinterpret_cast<const Act*>(p.a + t * p.as)[g]);
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) acc[r][t] = K::madd(w[r], a, acc[r][t]);
+      }
+    };
+    const int64_t nb = p.n / 32;
+    const int64_t full = nb / kGroup;
+    for (int64_t g = 0; g < full; ++g) step(g, [](const uint8_t* q) { return K::load(q); });
+    if (const int rem = static_cast<int>(nb % kGroup))
+      step(full, [rem](const uint8_t* q) { return K::load_tail(q, rem); });
+    store_tile<R, T>(acc, p.out, p.ldo);
+  }
+};
+
+// ---- k-quants (Q4_K, Q6_K) x Q8_K activations -------------------------------------------------
+//
+// One super-block (256 values) per step, following ggml's AVX approach: weights are unpacked to
+// u8 in activation order (64 per zmm), vpmaddubsw multiplies them with the Q8_K int8 values into
+// int16 pairs, and vpdpwssd multiplies those by the (int16) sub-block scales while accumulating
+// in int32. The per-sub-block offsets (Q4_K mins, Q6_K's -32) are applied with the activation's
+// 16-value sums (bsums), so nothing is scaled per value in float. Activations are used in place.
+// The unpacked weights of one row take ~11 registers, so the tile loops over rows inside a
+// super-block and over T tokens for each row.
+
+constexpr int kQ8KBytes = 4 + 256 + 32;  // sizeof(BlockQ8_K): f32 d, s8 qs[256], s16 bsums[16]
+
+template <class K>
+struct SuperBlockKernel : K {
+  static constexpr bool kPrepared = false;
+  static constexpr int kR = 4;
+  static constexpr int kT = 8;
+  static constexpr int kRDecode = 4;
+
+  template <int R, int T>
+  static void tile(const Tile& p) {
+    __m512 acc[R][T];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < p.n / 256; ++b) {
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        if constexpr (T == 1) prefetch_ahead<K::kBlockBytes>(p.w + r * p.ws + b * K::kBlockBytes);
+        const typename K::W w = K::load(p.w + r * p.ws + b * K::kBlockBytes);
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t)
+          acc[r][t] = K::madd(w, p.a + t * p.as + b * kQ8KBytes, acc[r][t]);
+      }
+    }
+    store_tile<R, T>(acc, p.out, p.ldo);
+  }
+};
+
+// Q4_K: 144-byte super-blocks {f16 d, dmin; u8 scales[12]; u8 qs[128]}; x = d sc_j q - dmin m_j
+// per 32-value sub-block j; 32-byte chunk c of qs holds sub-block 2c (low nibbles) and 2c+1
+// (high nibbles), so broadcasting a chunk to both zmm halves and shifting the upper half by 4
+// gives 64 weights in activation order.
+struct Q4_KBase {
+  static constexpr int kBlockBytes = 144;
+  struct W {
+    __m512i q[4];   // chunk c: values 64c..64c+63 as u8
+    __m512i sc[4];  // chunk c: int16 lanes 0..15 = sc_2c, 16..31 = sc_2c+1
+    __m256i m;      // int16 [m0, m0, m1, m1, ..., m7, m7]: pairs with the 16 bsums
+    __m512 d;
+    __m256 dmin;
+  };
+  static constexpr WordIdx kScale[4] = {
+      make_idx([](int i) { return 0 + i / 16; }), make_idx([](int i) { return 2 + i / 16; }),
+      make_idx([](int i) { return 4 + i / 16; }), make_idx([](int i) { return 6 + i / 16; })};
+  static constexpr WordIdx kMin = make_idx([](int i) { return 8 + (i % 16) / 2; });
+
+  static W load(const uint8_t* p) {
+    // Unpack the 6-bit scales and mins (ggml's kmask trick): bytes 0..7 scales, 8..15 mins.
+    uint32_t u[4];
+    std::memcpy(u, p + 4, 12);
+    constexpr uint32_t kMask1 = 0x3f3f3f3f, kMask2 = 0x0f0f0f0f, kMask3 = 0x03030303;
+    u[3] = ((u[2] >> 4) & kMask2) | (((u[1] >> 6) & kMask3) << 4);
+    const uint32_t m_lo = u[1] & kMask1;
+    u[1] = (u[2] & kMask2) | (((u[0] >> 6) & kMask3) << 4);
+    u[2] = m_lo;
+    u[0] &= kMask1;
+    const __m512i s16 = _mm512_zextsi256_si512(
+        _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u))));
+    W w;
+    const __m512i shift = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {
+      const __m512i x = _mm512_broadcast_i64x4(loadu256(p + 16 + 32 * c));
+      w.q[c] = _mm512_and_si512(_mm512_srlv_epi64(x, shift), m4);
+      w.sc[c] = _mm512_permutexvar_epi16(kScale[c].load(), s16);
+    }
+    w.m = _mm512_castsi512_si256(_mm512_permutexvar_epi16(kMin.load(), s16));
+    w.d = _mm512_set1_ps(half_to_float(load_u16(p)));
+    w.dmin = _mm256_set1_ps(half_to_float(load_u16(p + 2)));
+    return w;
+  }
+  // acc += da * (d * sum_j sc_j (q . qa)_j - dmin * sum_j m_j bsum_j)
+  static __m512 madd(const W& w, const uint8_t* a, __m512 acc) {
+    __m512i s = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c)
+      s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(w.q[c], _mm512_loadu_si512(a + 4 + 64 * c)),
+                              w.sc[c]);
+    const __m256i mins = _mm256_madd_epi16(w.m, loadu256(a + 260));
+    const __m256 fm = _mm256_mul_ps(_mm256_cvtepi32_ps(mins), w.dmin);
+    const __m512 f = _mm512_fmsub_ps(_mm512_cvtepi32_ps(s), w.d, _mm512_zextps256_ps512(fm));
+    float da;
+    std::memcpy(&da, a, 4);
+    return _mm512_fmadd_ps(f, _mm512_set1_ps(da), acc);
+  }
+};
+
+// Q6_K: 210-byte super-blocks {u8 ql[128]; u8 qh[64]; s8 scales[16]; f16 d};
+// x = d sc_j (q - 32) per 16-value group j. Each 128-value half h has ql[64h..64h+63]: low
+// nibbles = values 0..63, high nibbles = values 64..127; qh[32h + l] holds bits 4..5 of values
+// l, l+32, l+64, l+96 in its bit pairs 0, 2, 4, 6. Broadcasting the 32 qh bytes to both zmm
+// halves, one variable 64-bit shift per half lines the right pair up at bits 4..5 of every byte.
+struct Q6_KBase {
+  static constexpr int kBlockBytes = 210;
+  struct W {
+    __m512i q[4];   // values 64c..64c+63, 0..63 as u8
+    __m512i sc[4];  // int16: lanes 8k..8k+7 = scale of group 4c + k
+    __m256i m32;    // int16 -32 * sc_j, pairs with the 16 bsums
+    __m512 d;
+  };
+  static constexpr WordIdx kScale[4] = {
+      make_idx([](int i) { return 0 + i / 8; }), make_idx([](int i) { return 4 + i / 8; }),
+      make_idx([](int i) { return 8 + i / 8; }), make_idx([](int i) { return 12 + i / 8; })};
+
+  static W load(const uint8_t* p) {
+    W w;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i m30 = _mm512_set1_epi8(0x30);
+    const __m512i shl = _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4);  // values 0..31 | 32..63
+    const __m512i shr = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);  // values 64..95 | 96..127
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const __m512i ql = _mm512_loadu_si512(p + 64 * h);
+      const __m512i qh = _mm512_broadcast_i64x4(loadu256(p + 128 + 32 * h));
+      // q = (low bits) | (qh bits & 0x30): one ternary-logic op (a | (b & c) = 0xF8).
+      w.q[2 * h] = _mm512_ternarylogic_epi32(_mm512_and_si512(ql, m4), _mm512_sllv_epi64(qh, shl),
+                                             m30, 0xF8);
+      w.q[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                                 _mm512_srlv_epi64(qh, shr), m30, 0xF8);
+    }
+    const __m256i s16 = _mm256_cvtepi8_epi16(loadu128(p + 192));
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c)
+      w.sc[c] = _mm512_permutexvar_epi16(kScale[c].load(), _mm512_zextsi256_si512(s16));
+    w.m32 = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(s16, 5));
+    w.d = _mm512_set1_ps(half_to_float(load_u16(p + 208)));
+    return w;
+  }
+  // acc += d * da * sum_j sc_j ((q . qa)_j - 32 bsum_j)
+  static __m512 madd(const W& w, const uint8_t* a, __m512 acc) {
+    __m512i s = _mm512_zextsi256_si512(_mm256_madd_epi16(w.m32, loadu256(a + 260)));
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c)
+      s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(w.q[c], _mm512_loadu_si512(a + 4 + 64 * c)),
+                              w.sc[c]);
+    float da;
+    std::memcpy(&da, a, 4);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(w.d, _mm512_set1_ps(da)), acc);
+  }
+};
+
+// ---- activation converters (bit-identical to quantize_row_ref) -------------------------------
+
+void convert_f32(const float* x, void* out, int64_t n) {
+  std::memcpy(out, x, static_cast<size_t>(n) * sizeof(float));
+}
+
+// roundf: round half away from zero. trunc(v) plus one step away from zero when the (exact)
+// remainder is at least one half.
+__m512 round_away(__m512 v) {
+  const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m512 sign = _mm512_and_ps(v, _mm512_set1_ps(-0.0f));
+  const __mmask16 up =
+      _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+  return _mm512_mask_add_ps(t, up, t, _mm512_or_ps(_mm512_set1_ps(1.0f), sign));
+}
+
+// One 32-value block as for Q8_0 / Q8_1: d = amax / 127, q = roundf(x * (1 / d)).
+// Stores the 32 int8 values at q and returns d; *sum receives sum(q).
+float quantize_block_q8(const float* x, uint8_t* q, int* sum) {
+  const __m512 v0 = _mm512_loadu_ps(x);
+  const __m512 v1 = _mm512_loadu_ps(x + 16);
+  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+  const float d = amax / 127;
+  const __m512 id = _mm512_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+  const __m512i q0 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v0, id)));
+  const __m512i q1 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v1, id)));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtepi32_epi8(q0));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtepi32_epi8(q1));
+  *sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+  return d;
+}
+
+void store_half(uint8_t* p, float f) {
+  const uint16_t h = _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
+  std::memcpy(p, &h, 2);
+}
+
+void convert_q8_0(const float* x, void* out, int64_t n) {
+  auto* y = static_cast<uint8_t*>(out);
+  for (int64_t b = 0; b < n / 32; ++b, x += 32, y += 34) {
+    int sum;
+    store_half(y, quantize_block_q8(x, y + 2, &sum));
+  }
+}
+
+void convert_q8_1(const float* x, void* out, int64_t n) {
+  auto* y = static_cast<uint8_t*>(out);
+  for (int64_t b = 0; b < n / 32; ++b, x += 32, y += 36) {
+    int sum;
+    const float d = quantize_block_q8(x, y + 4, &sum);
+    store_half(y, d);
+    store_half(y + 2, static_cast<float>(sum) * d);
+  }
+}
+
+// Q8_K: iscale = -127 / max (max = the first value of largest magnitude), q = min(127,
+// nearest-even(iscale * x)), bsums = sums of each 16, d = 1 / iscale.
+void convert_q8_k(const float* x, void* out, int64_t n) {
+  auto* y = static_cast<uint8_t*>(out);
+  for (int64_t b = 0; b < n / 256; ++b, x += 256, y += kQ8KBytes) {
+    __m512 vmax = _mm512_setzero_ps();
+    for (int j = 0; j < 256; j += 16)
+      vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_loadu_ps(x + j)));
+    const float amax = _mm512_reduce_max_ps(vmax);
+    if (amax == 0.0f) {
+      std::memset(y, 0, kQ8KBytes);
+      continue;
+    }
+    float max = 0.0f;
+    for (int j = 0; j < 256; j += 16) {
+      const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + j)),
+                                               _mm512_set1_ps(amax), _CMP_EQ_OQ);
+      if (hit != 0) {
+        max = x[j + __builtin_ctz(hit)];
+        break;
+      }
+    }
+    const float iscale = -127.f / max;
+    const __m512 is = _mm512_set1_ps(iscale);
+    int16_t bsums[16];
+    for (int j = 0; j < 16; ++j) {
+      const __m512 v = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * j), is),
+                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      const __m512i q = _mm512_min_epi32(_mm512_cvtps_epi32(v), _mm512_set1_epi32(127));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y + 4 + 16 * j), _mm512_cvtepi32_epi8(q));
+      bsums[j] = static_cast<int16_t>(_mm512_reduce_add_epi32(q));
+    }
+    std::memcpy(y + 260, bsums, sizeof(bsums));
+    const float d = 1 / iscale;
+    std::memcpy(y, &d, 4);
+  }
+}
+
+// ---- the table --------------------------------------------------------------------------------
+
+using Q4_0 = BlockKernel<Q4_0Kernel>;
+using Q4_1 = BlockKernel<Q4_1Kernel>;
+using Q8_0 = BlockKernel<Q8_0Kernel>;
+using Q4_K = SuperBlockKernel<Q4_KBase>;
+using Q6_K = SuperBlockKernel<Q6_KBase>;
+
+constexpr TypeKernels kF32{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadF32>>};
+constexpr TypeKernels kF16{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadF16>>};
+constexpr TypeKernels kBF16{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadBF16>>};
+constexpr TypeKernels kQ8_0{DType::kQ8_0, &convert_q8_0, &gemm<Q8_0>};
+constexpr TypeKernels kQ4_0{DType::kQ8_0, &convert_q8_0, &gemm<Q4_0>};
+constexpr TypeKernels kQ4_1{DType::kQ8_1, &convert_q8_1, &gemm<Q4_1>};
+constexpr TypeKernels kQ4_K{DType::kQ8_K, &convert_q8_k, &gemm<Q4_K>};
+constexpr TypeKernels kQ6_K{DType::kQ8_K, &convert_q8_k, &gemm<Q6_K>};
+
+const TypeKernels* for_type(DType w) {
+  switch (w) {
+    case DType::kF32: return &kF32;
+    case DType::kF16: return &kF16;
+    case DType::kBF16: return &kBF16;
+    case DType::kQ8_0: return &kQ8_0;
+    case DType::kQ4_0: return &kQ4_0;
+    case DType::kQ4_1: return &kQ4_1;
+    case DType::kQ4_K: return &kQ4_K;
+    case DType::kQ6_K: return &kQ6_K;
+    default: return nullptr;
+  }
+}
+
+constexpr KernelSet kAvx512{"avx512", &for_type};
+
+}  // namespace
+
+const KernelSet& avx512_table() { return kAvx512; }
+
+}  // namespace joule::cpu

@@ -1,0 +1,32 @@
+// Private to the CPU kernels: the per-ISA tables and helpers shared by the ISA translation units.
+//
+// The *_avx2.cc / *_avx512.cc files are compiled with ISA flags. Everything they define must have
+// internal linkage (anonymous namespace) apart from the table accessors below, and they must not
+// instantiate std templates: an inline function emitted in two translation units with different
+// flags is merged by the linker, which could hand AVX-512 code to a baseline caller.
+#pragma once
+
+#include <cstddef>
+
+#include "backend/cpu/kernels.h"
+
+namespace joule::cpu {
+
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+
+// The tables, defined in kernels_<isa>.cc; only call the ISA ones after the CPU check.
+const KernelSet& scalar_table();
+const KernelSet& avx2_table();
+const KernelSet& avx512_table();
+
+// The best set this CPU supports at or below `cap` (always at least the scalar set).
+const KernelSet& best_kernels_up_to(Isa cap);
+
+// Parses a JOULE_ISA value ("scalar", "avx2", "avx512"); anything else (or null) means no cap.
+Isa parse_isa_cap(const char* value);
+
+// A per-thread, 64-byte aligned scratch buffer of at least `bytes` bytes, valid until the next
+// call on the same thread. Kernels use it to repack activations.
+void* thread_scratch(size_t bytes);
+
+}  // namespace joule::cpu

@@ -1,0 +1,199 @@
+// The scalar reference kernels: the oracle every SIMD table is tested against.
+//
+// Activation formats (shared by every table, so their outputs are comparable):
+//   F32, F16, BF16 weights -> F32 activations: weights widen exactly to f32 and the activations
+//     are not rounded (ggml rounds them to F16 / BF16; this is more accurate and, with the
+//     conversion on the weight side only, no slower); f32 accumulation;
+//   Q8_0, Q4_0 -> Q8_0; Q4_1 -> Q8_1; Q4_K, Q6_K -> Q8_K (as ggml).
+// Each gemm is a plain loop of dot products; quantized dots sum each block in int32 and scale it
+// in float, like ggml's generic ggml_vec_dot_* code.
+#include <cstring>
+
+#include "backend/cpu/kernels_internal.h"
+#include "quant/fp16.h"
+#include "quant/reference.h"
+
+namespace joule::cpu {
+namespace {
+
+using DotFn = float (*)(int64_t n, const void* w, const void* a);
+
+float dot_f32(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const float*>(w);
+  const auto* y = static_cast<const float*>(a);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += x[i] * y[i];
+  return sum;
+}
+
+template <float (*kToF32)(uint16_t)>
+float dot_half(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const uint8_t*>(w);
+  const auto* y = static_cast<const float*>(a);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, x + 2 * i, 2);
+    sum += kToF32(h) * y[i];
+  }
+  return sum;
+}
+
+float dot_q4_0(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ4_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / kQK4_0; ++b) {
+    int sumi = 0;
+    for (int j = 0; j < kQK4_0 / 2; ++j) {
+      sumi += ((x[b].qs[j] & 0x0F) - 8) * y[b].qs[j];
+      sumi += ((x[b].qs[j] >> 4) - 8) * y[b].qs[j + kQK4_0 / 2];
+    }
+    sum += static_cast<float>(sumi) * (f16_to_f32(x[b].d) * f16_to_f32(y[b].d));
+  }
+  return sum;
+}
+
+float dot_q4_1(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ4_1*>(w);
+  const auto* y = static_cast<const BlockQ8_1*>(a);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / kQK4_1; ++b) {
+    int sumi = 0;
+    for (int j = 0; j < kQK4_1 / 2; ++j) {
+      sumi += (x[b].qs[j] & 0x0F) * y[b].qs[j];
+      sumi += (x[b].qs[j] >> 4) * y[b].qs[j + kQK4_1 / 2];
+    }
+    // sum_j (d q_j + m) * a_j = d * da * sumi + m * s, with s = da * sum_j qa_j.
+    sum += static_cast<float>(sumi) * (f16_to_f32(x[b].d) * f16_to_f32(y[b].d)) +
+           f16_to_f32(x[b].m) * f16_to_f32(y[b].s);
+  }
+  return sum;
+}
+
+float dot_q8_0(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ8_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / kQK8_0; ++b) {
+    int sumi = 0;
+    for (int j = 0; j < kQK8_0; ++j) sumi += x[b].qs[j] * y[b].qs[j];
+    sum += static_cast<float>(sumi) * (f16_to_f32(x[b].d) * f16_to_f32(y[b].d));
+  }
+  return sum;
+}
+
+// Unpacks the 8 six-bit scales and mins of a Q4_K super-block (see get_scale_min_k4 in ggml).
+void q4_k_scales(const uint8_t* s, uint8_t* sc, uint8_t* m) {
+  for (int j = 0; j < 4; ++j) {
+    sc[j] = s[j] & 63;
+    m[j] = s[j + 4] & 63;
+    sc[j + 4] = static_cast<uint8_t>((s[j + 8] & 0xF) | ((s[j] >> 6) << 4));
+    m[j + 4] = static_cast<uint8_t>((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
+  }
+}
+
+// x = d sc_j q - dmin m_j per 32-value sub-block j:
+//   dot = d da sum_j sc_j (q . qa)_j - dmin da sum_j m_j (bsums[2j] + bsums[2j+1]).
+float dot_q4_k(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ4_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    uint8_t sc[8], m[8];
+    q4_k_scales(x[b].scales, sc, m);
+    int sumi = 0, summ = 0;
+    for (int j = 0; j < 8; ++j) {
+      const uint8_t* q = x[b].qs + 32 * (j / 2);
+      const int shift = 4 * (j % 2);
+      const int8_t* qa = y[b].qs + 32 * j;
+      int dot = 0;
+      for (int l = 0; l < 32; ++l) dot += ((q[l] >> shift) & 0xF) * qa[l];
+      sumi += sc[j] * dot;
+      summ += m[j] * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
+    }
+    sum += f16_to_f32(x[b].d) * y[b].d * static_cast<float>(sumi) -
+           f16_to_f32(x[b].dmin) * y[b].d * static_cast<float>(summ);
+  }
+  return sum;
+}
+
+// x = d sc_j (q - 32) per 16-value group j (q 6-bit: low 4 bits in ql, high 2 in qh):
+//   dot = d da sum_j sc_j ((q . qa)_j - 32 bsums[j]).
+float dot_q6_k(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ6_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    int q[kQK_K];
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = x[b].ql + 64 * h;
+      const uint8_t* qh = x[b].qh + 32 * h;
+      int* o = q + 128 * h;
+      for (int l = 0; l < 32; ++l) {
+        o[l + 0] = (ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4);
+        o[l + 32] = (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4);
+        o[l + 64] = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
+        o[l + 96] = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
+      }
+    }
+    int sumi = 0;
+    for (int j = 0; j < kQK_K / 16; ++j) {
+      int dot = 0;
+      for (int l = 0; l < 16; ++l) dot += q[16 * j + l] * y[b].qs[16 * j + l];
+      sumi += x[b].scales[j] * (dot - 32 * y[b].bsums[j]);
+    }
+    sum += f16_to_f32(x[b].d) * y[b].d * static_cast<float>(sumi);
+  }
+  return sum;
+}
+
+template <DotFn kDot>
+void gemm(int64_t n, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride, int nt,
+          float* out, int64_t ldo) {
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const auto* ab = static_cast<const uint8_t*>(a);
+  for (int t = 0; t < nt; ++t)
+    for (int r = 0; r < nr; ++r) out[t * ldo + r] = kDot(n, wb + r * w_stride, ab + t * a_stride);
+}
+
+template <DType kAct>
+void convert(const float* x, void* out, int64_t n) {
+  quantize_row_ref(kAct, x, out, n);
+}
+
+template <DType kAct, DotFn kDot>
+constexpr TypeKernels entry() {
+  return TypeKernels{kAct, &convert<kAct>, &gemm<kDot>};
+}
+
+constexpr TypeKernels kF32 = entry<DType::kF32, dot_f32>();
+constexpr TypeKernels kF16 = entry<DType::kF32, dot_half<f16_to_f32>>();
+constexpr TypeKernels kBF16 = entry<DType::kF32, dot_half<bf16_to_f32>>();
+constexpr TypeKernels kQ8_0 = entry<DType::kQ8_0, dot_q8_0>();
+constexpr TypeKernels kQ4_0 = entry<DType::kQ8_0, dot_q4_0>();
+constexpr TypeKernels kQ4_1 = entry<DType::kQ8_1, dot_q4_1>();
+constexpr TypeKernels kQ4_K = entry<DType::kQ8_K, dot_q4_k>();
+constexpr TypeKernels kQ6_K = entry<DType::kQ8_K, dot_q6_k>();
+
+const TypeKernels* for_type(DType w) {
+  switch (w) {
+    case DType::kF32: return &kF32;
+    case DType::kF16: return &kF16;
+    case DType::kBF16: return &kBF16;
+    case DType::kQ8_0: return &kQ8_0;
+    case DType::kQ4_0: return &kQ4_0;
+    case DType::kQ4_1: return &kQ4_1;
+    case DType::kQ4_K: return &kQ4_K;
+    case DType::kQ6_K: return &kQ6_K;
+    default: return nullptr;
+  }
+}
+
+constexpr KernelSet kScalar{"scalar", &for_type};
+
+}  // namespace
+
+const KernelSet& scalar_table() { return kScalar; }
+
+}  // namespace joule::cpu

@@ -1,0 +1,316 @@
+#include "backend/cpu/kernels.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/kernels_internal.h"
+#include "core/cpu_features.h"
+#include "quant/reference.h"
+#include "quant/types.h"
+
+namespace joule::cpu {
+namespace {
+
+constexpr DType kWeightTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,
+                                  DType::kQ4_0, DType::kQ4_1, DType::kQ4_K, DType::kQ6_K};
+
+std::vector<const KernelSet*> fast_sets() {
+  std::vector<const KernelSet*> sets;
+  if (const KernelSet* k = avx2_kernels()) sets.push_back(k);
+  if (const KernelSet* k = avx512_kernels()) sets.push_back(k);
+  return sets;
+}
+
+std::vector<float> gaussian(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(n);
+  for (float& v : x) v = dist(rng);
+  return x;
+}
+
+// A matrix of `rows` rows of type t, `stride` bytes apart, starting `offset` bytes into a buffer
+// (GGUF data is only guaranteed 2-byte aligned). The buffer ends right after the last row, so
+// AddressSanitizer catches any read past it.
+struct Matrix {
+  std::vector<uint8_t> buf;
+  size_t offset = 0;
+  size_t stride = 0;
+  const uint8_t* data() const { return buf.data() + offset; }
+  uint8_t* data() { return buf.data() + offset; }
+};
+
+constexpr size_t kPad = 64;  // extra bytes between rows
+
+Matrix quantized_rows(DType t, int rows, int64_t n, uint32_t seed, size_t offset) {
+  Matrix m;
+  m.offset = offset;
+  m.stride = row_bytes(t, n) + kPad;
+  m.buf.assign(offset + m.stride * rows - kPad, 0xAB);
+  const std::vector<float> x = gaussian(static_cast<size_t>(rows * n), seed);
+  for (int r = 0; r < rows; ++r) quantize_row_ref(t, x.data() + r * n, m.data() + r * m.stride, n);
+  return m;
+}
+
+// Activation rows converted with the set's own converter.
+Matrix activations(const TypeKernels& k, int rows, int64_t n, uint32_t seed) {
+  Matrix m;
+  m.stride = row_bytes(k.act_type, n) + kPad;
+  m.buf.assign(m.stride * rows - kPad, 0xCD);
+  const std::vector<float> x = gaussian(static_cast<size_t>(rows * n), seed);
+  for (int r = 0; r < rows; ++r) k.convert_act(x.data() + r * n, m.data() + r * m.stride, n);
+  return m;
+}
+
+constexpr float kSentinel = -12345.0f;
+
+// out[t * ldo + r] for an nr x nt tile; ldo > nr, and the gaps must stay untouched.
+std::vector<float> run_gemm(const TypeKernels& k, const Matrix& w, int nr, const Matrix& a, int nt,
+                            int64_t n) {
+  const int64_t ldo = nr + 3;
+  std::vector<float> out(static_cast<size_t>(ldo * nt), kSentinel);
+  k.gemm(n, w.data(), w.stride, nr, a.data(), a.stride, nt, out.data(), ldo);
+  std::vector<float> packed;
+  for (int t = 0; t < nt; ++t) {
+    for (int r = 0; r < ldo; ++r) {
+      const float v = out[static_cast<size_t>(t * ldo + r)];
+      if (r < nr)
+        packed.push_back(v);
+      else
+        EXPECT_EQ(v, kSentinel) << "wrote outside the tile at t=" << t << " r=" << r;
+    }
+  }
+  return packed;
+}
+
+double nmse(const std::vector<float>& ref, const std::vector<float>& got) {
+  double err = 0, sum = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    err += (double(ref[i]) - got[i]) * (double(ref[i]) - got[i]);
+    sum += double(ref[i]) * ref[i];
+  }
+  return sum > 0 ? err / sum : err;
+}
+
+int block_size(DType t) { return traits(t).block_size; }
+
+// ---- every fast set against the scalar oracle --------------------------------------------------
+
+struct Case {
+  const KernelSet* set;
+  DType type;
+};
+
+std::vector<Case> all_cases() {
+  std::vector<Case> cases;
+  for (const KernelSet* s : fast_sets())
+    for (DType t : kWeightTypes) cases.push_back({s, t});
+  return cases;
+}
+
+class FastVsScalar : public ::testing::TestWithParam<Case> {};
+
+TEST_P(FastVsScalar, SameActivationFormat) {
+  const auto [set, type] = GetParam();
+  const TypeKernels* fast = set->for_type(type);
+  const TypeKernels* ref = scalar_kernels().for_type(type);
+  ASSERT_NE(fast, nullptr);
+  ASSERT_NE(ref, nullptr);
+  EXPECT_EQ(fast->act_type, ref->act_type);
+}
+
+TEST_P(FastVsScalar, ConvertActIsBitExact) {
+  const auto [set, type] = GetParam();
+  const TypeKernels& k = *set->for_type(type);
+  const int64_t n = 1024;
+  std::vector<float> x = gaussian(n, 3);
+  // Exact rounding ties for both Q8_0 (d = 1: x * id = x) and Q8_K (max = -127: iscale = 1).
+  const float ties[] = {-127.0f, 2.5f, -2.5f, 0.5f, -0.5f, 1.5f, 3.5f, -126.5f};
+  for (int i = 0; i < 32; ++i) x[static_cast<size_t>(i)] = ties[i % 8];
+  for (int i = 0; i < 256; ++i) x[static_cast<size_t>(256 + i)] = ties[i % 8];
+  for (int i = 512; i < 544; ++i) x[static_cast<size_t>(i)] = 0.0f;   // an all-zero block
+  for (int i = 768; i < 1024; ++i) x[static_cast<size_t>(i)] = 0.0f;  // an all-zero super-block
+  const size_t bytes = row_bytes(k.act_type, n);
+  std::vector<uint8_t> got(bytes), want(bytes);
+  k.convert_act(x.data(), got.data(), n);
+  quantize_row_ref(k.act_type, x.data(), want.data(), n);
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), bytes), 0) << dtype_name(k.act_type);
+}
+
+TEST_P(FastVsScalar, OddShapesMatch) {
+  const auto [set, type] = GetParam();
+  const TypeKernels& fast = *set->for_type(type);
+  const TypeKernels& ref = *scalar_kernels().for_type(type);
+  const int bs = block_size(type) == 1 ? 32 : block_size(type);
+  // Lengths: one block, a few blocks (a partial 4-block group for 32-blocks), SmolLM2 widths;
+  // float types also get lengths that are not a multiple of the vector width.
+  std::vector<int64_t> lengths = {bs, 3 * bs, 576, 1536};
+  if (block_size(type) == 1) lengths.insert(lengths.end(), {1, 7, 19, 45});
+  for (int64_t n : lengths) {
+    if (n % block_size(type) != 0) continue;
+    const size_t w_offset = type == DType::kF32 ? 4 : 2;
+    const Matrix w = quantized_rows(type, 33, n, 11, w_offset);
+    const Matrix a_fast = activations(fast, 13, n, 12);
+    const Matrix a_ref = activations(ref, 13, n, 12);
+    for (int nr : {1, 2, 3, 5, 7, 16, 33}) {
+      for (int nt : {1, 2, 3, 4, 5, 8, 13}) {
+        const std::vector<float> want = run_gemm(ref, w, nr, a_ref, nt, n);
+        const std::vector<float> got = run_gemm(fast, w, nr, a_fast, nt, n);
+        ASSERT_LT(nmse(want, got), 1e-10)
+            << set->isa << " " << dtype_name(type) << " n=" << n << " nr=" << nr << " nt=" << nt;
+      }
+    }
+  }
+}
+
+TEST_P(FastVsScalar, LongPromptChunks) {
+  // Enough tokens that the prepared activations are processed in several chunks.
+  const auto [set, type] = GetParam();
+  const TypeKernels& fast = *set->for_type(type);
+  const TypeKernels& ref = *scalar_kernels().for_type(type);
+  const int64_t n = 2048;
+  const int nt = 300;
+  const Matrix w = quantized_rows(type, 6, n, 21, type == DType::kF32 ? 4 : 2);
+  const Matrix a_fast = activations(fast, nt, n, 22);
+  const Matrix a_ref = activations(ref, nt, n, 22);
+  EXPECT_LT(nmse(run_gemm(ref, w, 6, a_ref, nt, n), run_gemm(fast, w, 6, a_fast, nt, n)), 1e-10);
+}
+
+TEST_P(FastVsScalar, ExtremeValues) {
+  // Saturating inputs: all weights at their extremes (Q8_0: -127/127, nibbles 0/15) against
+  // activations at +-127, which would overflow int16 intermediates if a kernel got them wrong.
+  const auto [set, type] = GetParam();
+  const TypeKernels& fast = *set->for_type(type);
+  const TypeKernels& ref = *scalar_kernels().for_type(type);
+  const int64_t n = 1536;
+  std::vector<float> wx(static_cast<size_t>(4 * n)), ax(static_cast<size_t>(3 * n));
+  for (size_t i = 0; i < wx.size(); ++i) wx[i] = (i * 7919 % 3 == 0) ? -100.0f : 100.0f;
+  for (size_t i = 0; i < ax.size(); ++i) ax[i] = (i % 5 < 2) ? -1.0f : 1.0f;
+  Matrix w;
+  w.stride = row_bytes(type, n);
+  w.buf.resize(4 * w.stride);
+  for (int r = 0; r < 4; ++r) quantize_row_ref(type, wx.data() + r * n, w.data() + r * w.stride, n);
+  auto acts = [&](const TypeKernels& k) {
+    Matrix m;
+    m.stride = row_bytes(k.act_type, n);
+    m.buf.resize(3 * m.stride);
+    for (int t = 0; t < 3; ++t) k.convert_act(ax.data() + t * n, m.data() + t * m.stride, n);
+    return m;
+  };
+  EXPECT_LT(nmse(run_gemm(ref, w, 4, acts(ref), 3, n), run_gemm(fast, w, 4, acts(fast), 3, n)),
+            1e-10);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllSets, FastVsScalar, ::testing::ValuesIn(all_cases()),
+                         [](const auto& p) {
+                           std::string name = p.param.set->isa;
+                           name += '_';
+                           name += dtype_name(p.param.type);
+                           return name;
+                         });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(FastVsScalar);  // a CPU without AVX2
+
+// ---- the scalar oracle against float64 arithmetic ----------------------------------------------
+
+class ScalarOracle : public ::testing::TestWithParam<DType> {};
+
+TEST_P(ScalarOracle, MatchesDequantizedDot) {
+  const DType type = GetParam();
+  const TypeKernels& k = *scalar_kernels().for_type(type);
+  const int64_t n = 1536;
+  const Matrix w = quantized_rows(type, 5, n, 31, 0);
+  const Matrix a = activations(k, 4, n, 32);
+  const std::vector<float> got = run_gemm(k, w, 5, a, 4, n);
+  std::vector<float> wf(static_cast<size_t>(n)), af(static_cast<size_t>(n));
+  std::vector<float> want;
+  for (int t = 0; t < 4; ++t) {
+    dequantize_row_ref(k.act_type, a.data() + t * a.stride, af.data(), n);
+    for (int r = 0; r < 5; ++r) {
+      dequantize_row_ref(type, w.data() + r * w.stride, wf.data(), n);
+      double s = 0;
+      for (int64_t i = 0; i < n; ++i) s += double(wf[i]) * af[i];
+      want.push_back(static_cast<float>(s));
+    }
+  }
+  // Only float rounding separates the two, except for Q4_1, whose min term uses the Q8_1
+  // activation's s = d * sum(q) rounded to f16 (relative error 2^-11 per block).
+  EXPECT_LT(nmse(want, got), type == DType::kQ4_1 ? 1e-5 : 1e-9) << dtype_name(type);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, ScalarOracle, ::testing::ValuesIn(kWeightTypes),
+                         [](const auto& p) { return std::string(dtype_name(p.param)); });
+
+TEST(ScalarOracle, QuantizationErrorIsSmall) {
+  // The end-to-end result (quantized weights and activations) is close to the float product.
+  for (DType type : kWeightTypes) {
+    const TypeKernels& k = *scalar_kernels().for_type(type);
+    const int64_t n = 1024;
+    const std::vector<float> wx = gaussian(static_cast<size_t>(n), 41);
+    const std::vector<float> ax = gaussian(static_cast<size_t>(n), 42);
+    std::vector<uint8_t> w(row_bytes(type, n)), a(row_bytes(k.act_type, n));
+    quantize_row_ref(type, wx.data(), w.data(), n);
+    k.convert_act(ax.data(), a.data(), n);
+    float got = 0;
+    k.gemm(n, w.data(), w.size(), 1, a.data(), a.size(), 1, &got, 1);
+    double want = 0;
+    for (int64_t i = 0; i < n; ++i) want += double(wx[i]) * ax[i];
+    // |error| relative to ||w|| ||a|| (the dot of random vectors is ~ sqrt(n), far smaller).
+    EXPECT_LT(std::fabs(got - want) / n, 0.01) << dtype_name(type);
+  }
+}
+
+// ---- selection
+// -----------------------------------------------------------------------------------
+
+TEST(KernelSelection, ScalarSupportsEveryWeightType) {
+  EXPECT_STREQ(scalar_kernels().isa, "scalar");
+  for (DType t : kWeightTypes) EXPECT_NE(scalar_kernels().for_type(t), nullptr);
+  EXPECT_EQ(scalar_kernels().for_type(DType::kQ8_K), nullptr);  // an activation-only type
+}
+
+TEST(KernelSelection, SetsFollowCpuFeatures) {
+  EXPECT_EQ(avx2_kernels() != nullptr, cpu_features().has_avx2_level());
+  EXPECT_EQ(avx512_kernels() != nullptr, cpu_features().has_avx512_level());
+}
+
+TEST(KernelSelection, CapParsing) {
+  EXPECT_EQ(parse_isa_cap("scalar"), Isa::kScalar);
+  EXPECT_EQ(parse_isa_cap("avx2"), Isa::kAvx2);
+  EXPECT_EQ(parse_isa_cap("avx512"), Isa::kAvx512);
+  EXPECT_EQ(parse_isa_cap(nullptr), Isa::kAvx512);
+  EXPECT_EQ(parse_isa_cap("bogus"), Isa::kAvx512);
+}
+
+TEST(KernelSelection, CapIsAnUpperBound) {
+  EXPECT_STREQ(best_kernels_up_to(Isa::kScalar).isa, "scalar");
+  const bool has2 = cpu_features().has_avx2_level();
+  const bool has512 = cpu_features().has_avx512_level();
+  EXPECT_STREQ(best_kernels_up_to(Isa::kAvx2).isa, has2 ? "avx2" : "scalar");
+  EXPECT_STREQ(best_kernels_up_to(Isa::kAvx512).isa,
+               has512 ? "avx512" : (has2 ? "avx2" : "scalar"));
+}
+
+TEST(KernelSelection, BestKernelsHonorsTheEnvironment) {
+  // best_kernels() reads JOULE_ISA once per process; check it against the start-up value, then
+  // check the same path (getenv -> parse -> cap) with a changed environment.
+  const char* start = std::getenv("JOULE_ISA");
+  EXPECT_STREQ(best_kernels().isa, best_kernels_up_to(parse_isa_cap(start)).isa);
+  const std::string saved = start ? start : "";
+  ASSERT_EQ(setenv("JOULE_ISA", "scalar", 1), 0);
+  EXPECT_STREQ(best_kernels_up_to(parse_isa_cap(std::getenv("JOULE_ISA"))).isa, "scalar");
+  ASSERT_EQ(setenv("JOULE_ISA", "avx2", 1), 0);
+  EXPECT_STRNE(best_kernels_up_to(parse_isa_cap(std::getenv("JOULE_ISA"))).isa, "avx512");
+  if (start)
+    setenv("JOULE_ISA", saved.c_str(), 1);
+  else
+    unsetenv("JOULE_ISA");
+}
+
+}  // namespace
+}  // namespace joule::cpu

@@ -1,0 +1,225 @@
+#include "quant/reference.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "quant/fp16.h"
+#include "quant/types.h"
+
+namespace joule {
+namespace {
+
+std::vector<float> gaussian(int64_t n, uint32_t seed, float sigma = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, sigma);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (float& v : x) v = dist(rng);
+  return x;
+}
+
+std::vector<float> round_trip(DType t, const std::vector<float>& x) {
+  const auto n = static_cast<int64_t>(x.size());
+  std::vector<uint8_t> q(row_bytes(t, n));
+  quantize_row_ref(t, x.data(), q.data(), n);
+  std::vector<float> y(x.size());
+  dequantize_row_ref(t, q.data(), y.data(), n);
+  return y;
+}
+
+// sum((x - y)^2) / sum(x^2)
+double nmse(const std::vector<float>& x, const std::vector<float>& y) {
+  double err = 0, ref = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    err += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
+    ref += double(x[i]) * x[i];
+  }
+  return err / ref;
+}
+
+struct Bound {
+  DType type;
+  double max_nmse;
+};
+
+// Bounds for Gaussian data, about 2x what the ggml algorithms achieve (noted per type).
+class RoundTrip : public ::testing::TestWithParam<Bound> {};
+
+TEST_P(RoundTrip, ErrorIsBounded) {
+  const Bound b = GetParam();
+  const std::vector<float> x = gaussian(4096, 1234);
+  EXPECT_LT(nmse(x, round_trip(b.type, x)), b.max_nmse) << dtype_name(b.type);
+}
+
+TEST_P(RoundTrip, ScaleInvariant) {  // the relative error must not depend on the magnitude
+  const Bound b = GetParam();
+  for (float sigma : {1e-2f, 1e2f}) {
+    const std::vector<float> x = gaussian(2048, 99, sigma);
+    EXPECT_LT(nmse(x, round_trip(b.type, x)), b.max_nmse) << dtype_name(b.type) << " " << sigma;
+  }
+}
+
+TEST_P(RoundTrip, ZerosStayZero) {
+  const std::vector<float> x(512, 0.0f);
+  for (float v : round_trip(GetParam().type, x)) EXPECT_EQ(v, 0.0f);
+}
+
+TEST_P(RoundTrip, ConstantBlockIsClose) {
+  const std::vector<float> x(512, 2.5f);
+  for (float v : round_trip(GetParam().type, x)) EXPECT_NEAR(v, 2.5f, 2.5f * 2e-3f);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, RoundTrip,
+                         ::testing::Values(Bound{DType::kF32, 1e-30},
+                                           Bound{DType::kF16, 1e-7},   // measured 4.2e-8
+                                           Bound{DType::kBF16, 6e-6},  // 2.7e-6
+                                           Bound{DType::kQ8_0, 6e-5},     // 3.0e-5
+                                           Bound{DType::kQ8_1, 6e-5},     // 3.0e-5
+                                           Bound{DType::kQ8_K, 1e-4},     // 5.2e-5
+                                           Bound{DType::kQ6_K, 6e-4},     // 3.2e-4
+                                           Bound{DType::kQ4_K, 1e-2},     // 5.3e-3
+                                           Bound{DType::kQ4_1, 1.2e-2},   // 6.2e-3
+                                           Bound{DType::kQ4_0, 1.5e-2}),  // 7.7e-3
+                         [](const auto& p) { return std::string(dtype_name(p.param.type)); });
+
+TEST(Q8_0, RampBlockHasKnownScaleAndValues) {
+  std::vector<float> x(32);
+  for (int i = 0; i < 32; ++i) x[i] = static_cast<float>(i);
+  BlockQ8_0 b;
+  quantize_row_ref(DType::kQ8_0, x.data(), &b, 32);
+  // d = 31 / 127 = 0.2440945 -> f16 1.953125 * 2^-3 = 0x33d0; q = round(i * 127 / 31).
+  EXPECT_EQ(b.d, 0x33d0);
+  EXPECT_EQ(b.qs[0], 0);
+  EXPECT_EQ(b.qs[1], 4);    // 4.097
+  EXPECT_EQ(b.qs[15], 61);  // 61.45
+  EXPECT_EQ(b.qs[16], 66);  // 65.55
+  EXPECT_EQ(b.qs[31], 127);
+}
+
+TEST(Q4_0, KnownBlock) {
+  std::vector<float> x(32);
+  for (int i = 0; i < 32; ++i) x[i] = static_cast<float>(i - 16);  // -16 .. 15
+  BlockQ4_0 b;
+  quantize_row_ref(DType::kQ4_0, x.data(), &b, 32);
+  // The largest magnitude (-16) maps to q = 0: d = -16 / -8 = 2, q = min(15, (int)(x / 2 + 8.5)).
+  EXPECT_EQ(f16_to_f32(b.d), 2.0f);
+  EXPECT_EQ(b.qs[0] & 0xF, 0);   // x = -16
+  EXPECT_EQ(b.qs[1] & 0xF, 1);   // x = -15: 1.0
+  EXPECT_EQ(b.qs[0] >> 4, 8);    // x = 0: 8.5
+  EXPECT_EQ(b.qs[1] >> 4, 9);    // x = 1: 9.0
+  EXPECT_EQ(b.qs[15] >> 4, 15);  // x = 15: 16.0, clamped
+  float y[32];
+  dequantize_row_ref(DType::kQ4_0, &b, y, 32);
+  EXPECT_EQ(y[0], -16.0f);
+  EXPECT_EQ(y[16], 0.0f);
+  EXPECT_EQ(y[31], 14.0f);
+}
+
+TEST(Q4_1, ConstantBlockIsExact) {  // max == min: d = 0 and every value is the (f16) min
+  std::vector<float> x(32, 3.0f);
+  BlockQ4_1 b;
+  quantize_row_ref(DType::kQ4_1, x.data(), &b, 32);
+  EXPECT_EQ(f16_to_f32(b.d), 0.0f);
+  EXPECT_EQ(f16_to_f32(b.m), 3.0f);
+  float y[32];
+  dequantize_row_ref(DType::kQ4_1, &b, y, 32);
+  for (float v : y) EXPECT_EQ(v, 3.0f);
+}
+
+TEST(Q8_1, SumFieldIsScaleTimesSum) {
+  const std::vector<float> x = gaussian(256, 5);
+  std::vector<BlockQ8_1> b(8);
+  quantize_row_ref(DType::kQ8_1, x.data(), b.data(), 256);
+  for (const BlockQ8_1& blk : b) {
+    int sum = 0;
+    for (int8_t q : blk.qs) sum += q;
+    EXPECT_NEAR(f16_to_f32(blk.s), sum * f16_to_f32(blk.d), std::fabs(f16_to_f32(blk.s)) * 2e-3);
+  }
+}
+
+TEST(Q8_K, BsumsAreSumsOfSixteen) {
+  const std::vector<float> x = gaussian(512, 6);
+  std::vector<BlockQ8_K> b(2);
+  quantize_row_ref(DType::kQ8_K, x.data(), b.data(), 512);
+  for (const BlockQ8_K& blk : b) {
+    for (int j = 0; j < 16; ++j) {
+      int sum = 0;
+      for (int i = 0; i < 16; ++i) sum += blk.qs[16 * j + i];
+      EXPECT_EQ(blk.bsums[j], sum);
+    }
+    // The largest magnitude maps to -127.
+    int extreme = 0;
+    for (int8_t q : blk.qs) extreme = std::min<int>(extreme, q);
+    EXPECT_EQ(extreme, -127);
+  }
+}
+
+TEST(Q6_K, DequantizeMatchesLayout) {
+  // A hand-built super-block: every 6-bit value q = (i * 7) % 64, scales sc_j = j - 8, d = 0.5.
+  BlockQ6_K b{};
+  int q[256];
+  for (int i = 0; i < 256; ++i) q[i] = (i * 7) % 64;
+  for (int h = 0; h < 2; ++h)
+    for (int l = 0; l < 32; ++l) {
+      const int* v = q + 128 * h;
+      b.ql[64 * h + l] = static_cast<uint8_t>((v[l] & 15) | ((v[l + 64] & 15) << 4));
+      b.ql[64 * h + l + 32] = static_cast<uint8_t>((v[l + 32] & 15) | ((v[l + 96] & 15) << 4));
+      b.qh[32 * h + l] = static_cast<uint8_t>((v[l] >> 4) | ((v[l + 32] >> 4) << 2) |
+                                              ((v[l + 64] >> 4) << 4) | ((v[l + 96] >> 4) << 6));
+    }
+  for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<int8_t>(j - 8);
+  b.d = f32_to_f16(0.5f);
+  float y[256];
+  dequantize_row_ref(DType::kQ6_K, &b, y, 256);
+  for (int i = 0; i < 256; ++i) EXPECT_EQ(y[i], 0.5f * (i / 16 - 8) * (q[i] - 32)) << i;
+}
+
+TEST(Q4_K, DequantizeMatchesLayout) {
+  // Scales sc_j = 2j + 1, mins m_j = 40 + j (exercising the high bits of the 6-bit packing),
+  // q = i % 16, d = 0.25, dmin = 0.125.
+  BlockQ4_K b{};
+  uint8_t sc[8], m[8];
+  for (int j = 0; j < 8; ++j) {
+    sc[j] = static_cast<uint8_t>(2 * j + 1 + (j >= 4 ? 32 : 0));
+    m[j] = static_cast<uint8_t>(40 + j);
+  }
+  for (int j = 0; j < 4; ++j) {
+    b.scales[j] = static_cast<uint8_t>((sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
+    b.scales[j + 4] = static_cast<uint8_t>((m[j] & 63) | ((m[j + 4] >> 4) << 6));
+    b.scales[j + 8] = static_cast<uint8_t>((sc[j + 4] & 15) | ((m[j + 4] & 15) << 4));
+  }
+  for (int c = 0; c < 4; ++c)
+    for (int l = 0; l < 32; ++l)
+      b.qs[32 * c + l] =
+          static_cast<uint8_t>(((64 * c + l) % 16) | (((64 * c + 32 + l) % 16) << 4));
+  b.d = f32_to_f16(0.25f);
+  b.dmin = f32_to_f16(0.125f);
+  float y[256];
+  dequantize_row_ref(DType::kQ4_K, &b, y, 256);
+  for (int i = 0; i < 256; ++i) {
+    const int j = i / 32;
+    EXPECT_EQ(y[i], 0.25f * sc[j] * static_cast<float>(i % 16) - 0.125f * m[j]) << i;
+  }
+}
+
+TEST(Quantize, RowsOfSeveralBlocksAreIndependent) {
+  // Quantizing a row equals quantizing each block on its own.
+  const std::vector<float> x = gaussian(1024, 77);
+  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
+    const int bs = traits(t).block_size;
+    std::vector<uint8_t> whole(row_bytes(t, 1024));
+    quantize_row_ref(t, x.data(), whole.data(), 1024);
+    std::vector<uint8_t> one(traits(t).block_bytes);
+    for (int b = 0; b < 1024 / bs; ++b) {
+      quantize_row_ref(t, x.data() + b * bs, one.data(), bs);
+      EXPECT_EQ(std::memcmp(one.data(), whole.data() + b * one.size(), one.size()), 0)
+          << dtype_name(t) << " block " << b;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace joule
