@@ -28,14 +28,7 @@ int run(const ChatOptions& o) {
   if (!lm.ok()) return report_error(lm.status());
   const Model& model = *lm->model;
   const Tokenizer& tok = *lm->tokenizer;
-  Expected<ChatTemplate> tmpl = InvalidArgument("no template");
-  if (!o.chat_template.empty()) {
-    tmpl = chat_template_from_name(o.chat_template);
-  } else if (auto jinja = model.file().get_string("tokenizer.chat_template"); jinja.ok()) {
-    tmpl = detect_chat_template(*jinja);
-  } else {
-    tmpl = Unsupported("the model has no chat template; pass --chat-template chatml|llama2|llama3");
-  }
+  const Expected<ChatTemplate> tmpl = resolve_chat_template(model, o.chat_template);
   if (!tmpl.ok()) return report_error(tmpl.status());
 
   ForwardState state(model, std::min(o.n_ctx, model.config().ctx_train));
@@ -51,8 +44,7 @@ int run(const ChatOptions& o) {
     if (!std::getline(std::cin, line) || line == "/exit") break;
     if (line.empty()) continue;
     history.push_back({"user", line});
-    const std::vector<TokenId> ids =
-        tok.encode(apply_chat_template(*tmpl, history, true), /*add_special=*/true, true);
+    const std::vector<TokenId> ids = encode_chat(tok, *tmpl, apply_chat_template(*tmpl, history, true));
     // Reuse the cached prefix of the conversation; only the rest is prefilled.
     size_t common = 0;
     while (common < cached.size() && common < ids.size() && cached[common] == ids[common]) ++common;
@@ -94,11 +86,7 @@ void register_chat(CLI::App& app, Action& action) {
   cmd->add_option("--chat-template", o->chat_template, "override the template: chatml, llama2, llama3");
   cmd->add_option("-n,--n-predict", o->n_predict, "maximum tokens per reply")->capture_default_str();
   cmd->add_option("--ctx", o->n_ctx, "context size")->capture_default_str();
-  cmd->add_option("--temp", o->sampler.temperature, "temperature (0 = greedy)")->capture_default_str();
-  cmd->add_option("--top-k", o->sampler.top_k, "top-k (0 = off)")->capture_default_str();
-  cmd->add_option("--top-p", o->sampler.top_p, "top-p (1 = off)")->capture_default_str();
-  cmd->add_option("--min-p", o->sampler.min_p, "min-p (0 = off)")->capture_default_str();
-  cmd->add_option("--seed", o->sampler.seed, "random seed")->capture_default_str();
+  add_sampler_options(cmd, &o->sampler);
   add_threads_option(cmd, &o->threads);
   cmd->callback([o, &action] { action = [o] { return run(*o); }; });
 }

@@ -24,22 +24,14 @@ struct RunOptions {
   SamplerParams sampler;
 };
 
-// The prompt as the model should see it: raw text, or wrapped in the chat template.
-Expected<std::string> build_prompt(const RunOptions& o, const Model& m) {
-  if (!o.chat) return o.prompt;
-  ChatTemplate tmpl;
-  if (!o.chat_template.empty()) {
-    JOULE_ASSIGN_OR_RETURN(tmpl, chat_template_from_name(o.chat_template));
-  } else {
-    auto jinja = m.file().get_string("tokenizer.chat_template");
-    if (!jinja.ok())
-      return Unsupported("the model has no chat template; pass --chat-template chatml|llama2|llama3");
-    JOULE_ASSIGN_OR_RETURN(tmpl, detect_chat_template(*jinja));
-  }
+// The prompt tokens: raw text, or a user turn wrapped in the chat template.
+Expected<std::vector<TokenId>> build_prompt(const RunOptions& o, const Model& m, const Tokenizer& tok) {
+  if (!o.chat) return tok.encode(o.prompt, /*add_special=*/true, /*parse_special=*/false);
+  JOULE_ASSIGN_OR_RETURN(ChatTemplate tmpl, resolve_chat_template(m, o.chat_template));
   std::vector<ChatMessage> msgs;
   if (!o.system.empty()) msgs.push_back({"system", o.system});
   msgs.push_back({"user", o.prompt});
-  return apply_chat_template(tmpl, msgs, /*add_generation_prompt=*/true);
+  return encode_chat(tok, tmpl, apply_chat_template(tmpl, msgs, /*add_generation_prompt=*/true));
 }
 
 int run(const RunOptions& o) {
@@ -51,9 +43,9 @@ int run(const RunOptions& o) {
   const Model& model = *lm->model;
   const Tokenizer& tok = *lm->tokenizer;
 
-  auto text = build_prompt(o, model);
-  if (!text.ok()) return report_error(text.status());
-  const std::vector<TokenId> prompt = tok.encode(*text, /*add_special=*/true, /*parse_special=*/o.chat);
+  auto built = build_prompt(o, model, tok);
+  if (!built.ok()) return report_error(built.status());
+  const std::vector<TokenId>& prompt = *built;
   if (prompt.empty()) return report_error(InvalidArgument("the prompt is empty"));
 
   // The KV cache holds exactly what this run can use: prompt + n_predict, capped by the model.
@@ -119,11 +111,7 @@ void register_run(CLI::App& app, Action& action) {
   add_model_option(cmd, &o->model);
   cmd->add_option("-p,--prompt", o->prompt, "prompt text")->required();
   cmd->add_option("-n,--n-predict", o->n_predict, "maximum tokens to generate")->capture_default_str();
-  cmd->add_option("--temp", o->sampler.temperature, "temperature (0 = greedy)")->capture_default_str();
-  cmd->add_option("--top-k", o->sampler.top_k, "top-k (0 = off)")->capture_default_str();
-  cmd->add_option("--top-p", o->sampler.top_p, "top-p (1 = off)")->capture_default_str();
-  cmd->add_option("--min-p", o->sampler.min_p, "min-p (0 = off)")->capture_default_str();
-  cmd->add_option("--seed", o->sampler.seed, "random seed")->capture_default_str();
+  add_sampler_options(cmd, &o->sampler);
   cmd->add_flag("--chat", o->chat, "wrap the prompt in the model's chat template as a user turn");
   cmd->add_option("--system", o->system, "system message (with --chat)");
   cmd->add_option("--chat-template", o->chat_template, "override the template: chatml, llama2, llama3");

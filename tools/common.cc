@@ -48,6 +48,26 @@ void add_threads_option(CLI::App* cmd, int* threads) {
       ->capture_default_str();
 }
 
+void add_sampler_options(CLI::App* cmd, SamplerParams* p) {
+  cmd->add_option("--temp", p->temperature, "temperature (0 = greedy)")->capture_default_str();
+  cmd->add_option("--top-k", p->top_k, "top-k (0 = off)")->capture_default_str();
+  cmd->add_option("--top-p", p->top_p, "top-p (1 = off)")->capture_default_str();
+  cmd->add_option("--min-p", p->min_p, "min-p (0 = off)")->capture_default_str();
+  cmd->add_option("--seed", p->seed, "random seed")->capture_default_str();
+}
+
+Expected<ChatTemplate> resolve_chat_template(const Model& m, const std::string& override_name) {
+  if (!override_name.empty()) return chat_template_from_name(override_name);
+  auto jinja = m.file().get_string("tokenizer.chat_template");
+  if (!jinja.ok())
+    return Unsupported("the model has no chat template; pass --chat-template chatml|llama2|llama3");
+  return detect_chat_template(*jinja);
+}
+
+std::vector<TokenId> encode_chat(const Tokenizer& tok, const ChatTemplate& t, const std::string& text) {
+  return tok.encode(text, /*add_special=*/t.format == ChatFormat::kChatML, /*parse_special=*/true);
+}
+
 int report_error(const Status& s) {
   std::fprintf(stderr, "joule: error: %s\n", s.message().c_str());
   return s.code() == ErrorCode::kInvalidArgument ? 2 : 1;

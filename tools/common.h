@@ -9,6 +9,8 @@
 
 #include "backend/cpu/kernels.h"
 #include "core/status.h"
+#include "engine/sampler.h"
+#include "tokenizer/chat_template.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -31,6 +33,16 @@ Status check_threads(int n);
 // Adds -m/--model and -t/--threads to a subcommand.
 void add_model_option(CLI::App* cmd, std::string* model);
 void add_threads_option(CLI::App* cmd, int* threads);
+
+// Adds --temp, --top-k, --top-p, --min-p and --seed.
+void add_sampler_options(CLI::App* cmd, SamplerParams* p);
+
+// The chat template named by --chat-template, else the one the model's Jinja text matches.
+Expected<ChatTemplate> resolve_chat_template(const Model& m, const std::string& override_name);
+
+// Tokens of a rendered chat prompt: Llama-2/3 templates write the BOS token themselves, ChatML
+// leaves it to the model's add_bos flag, so BOS is never doubled.
+std::vector<TokenId> encode_chat(const Tokenizer& tok, const ChatTemplate& t, const std::string& text);
 
 // Prints "joule: error: <message>" to stderr and returns the exit code for it.
 int report_error(const Status& s);
