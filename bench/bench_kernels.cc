@@ -118,8 +118,8 @@ bool register_all() {
     }
     for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ4_K}) {  // Q8_0, Q8_1, Q8_K activations
       const std::string name = std::string("convert_act/") + set->isa + "/" +
-                               std::string(dtype_name(set->for_type(t)->act_type)) + "/576/nt:128";
-      benchmark::RegisterBenchmark(name.c_str(), bench_convert, set, t, int64_t{576}, 128)
+                               std::string(dtype_name(set->for_type(t)->act_type)) + "/1536/nt:128";
+      benchmark::RegisterBenchmark(name.c_str(), bench_convert, set, t, int64_t{1536}, 128)
           ->Unit(benchmark::kMicrosecond);
     }
   }

@@ -2,8 +2,9 @@
 //
 // A weight matrix W has `rows` rows of `n` values each, stored row-major in its own DType (rows are
 // `w_stride` bytes apart). Activations arrive as f32 rows and are first converted to the weight
-// type's activation format `act_type` (e.g. Q8_0 for Q4_0/Q8_0 weights, Q8_1 for Q4_1, Q8_K for
-// the k-quants, F32 for F32 weights), exactly as ggml does, so integer dot products can be used.
+// type's activation format `act_type`: Q8_0 for Q4_0/Q8_0 weights, Q8_1 for Q4_1, Q8_K for the
+// k-quants, as ggml does, so integer dot products can be used. F32, F16 and BF16 weights take
+// f32 activations (ggml rounds them to f16/bf16): widening only the weights is exact and no slower.
 //
 // The scalar reference table is the oracle: every fast table is tested against it.
 #pragma once

@@ -552,9 +552,11 @@ void convert_q8_k(const float* x, void* out, int64_t n) {
       continue;
     }
     float max = 0.0f;
-    for (int j = 0; j < 256; ++j) {
-      if (x[j] == amax || x[j] == -amax) {
-        max = x[j];
+    for (int j = 0; j < 256; j += 8) {
+      const int hit = _mm256_movemask_ps(
+          _mm256_cmp_ps(abs_ps(_mm256_loadu_ps(x + j)), _mm256_set1_ps(amax), _CMP_EQ_OQ));
+      if (hit != 0) {
+        max = x[j + __builtin_ctz(static_cast<unsigned>(hit))];
         break;
       }
     }
