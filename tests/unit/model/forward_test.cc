@@ -93,7 +93,9 @@ TEST(Forward, EveryWeightTypeTracksF32) {
     spec.d_ff = 512;
     auto ref = load_tiny(spec, "tiny_f32_256.gguf");
     spec.matrix_type = t;
-    auto q = load_tiny(spec, std::string("tiny_") + std::string(dtype_name(t)) + ".gguf");
+    std::string name = "tiny_";
+    name.append(dtype_name(t)).append(".gguf");
+    auto q = load_tiny(spec, name);
     ASSERT_TRUE(ref && q);
     const auto want = run_batched(*ref, 64, 2, cpu::best_kernels());
     const double err = rel_err(run_batched(*q, 64, 2, cpu::best_kernels()), want);
