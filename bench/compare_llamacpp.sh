@@ -52,11 +52,4 @@ echo "[compare] wrote docs/benchmarks.md (raw: $RAW)" >&2
 # Peak memory of a 512-token generation on the default model against the budget
 # (file + KV cache + 64 MiB).
 "$JOULE" run -m "$BASE" -p "Write a long story about a lighthouse keeper." -n 512 --temp 0 --json \
-  | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-budget = d["model_file_bytes"] + d["kv_cache_bytes"] + 64 * 2**20
-line = (f"\nPeak RSS, `joule run -n 512` on the default model: {d[\"peak_rss_bytes\"] / 2**20:.1f} MiB "
-        f"(budget: file {d[\"model_file_bytes\"] / 2**20:.1f} MiB + KV cache {d[\"kv_cache_bytes\"] / 2**20:.1f} MiB "
-        f"+ 64 MiB = {budget / 2**20:.1f} MiB): {\"within\" if d[\"peak_rss_bytes\"] <= budget else \"OVER\"} budget.\n")
-open("docs/benchmarks.md", "a").write(line)'
+  | python3 bench/peak_rss_line.py docs/benchmarks.md

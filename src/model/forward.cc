@@ -39,7 +39,8 @@ void ForwardState::truncate(int n) {
 namespace {
 
 // Causal grouped-query attention for a batch: token t (at absolute position pos0 + t) attends to
-// cache positions [0, pos0 + t]. Work is split over (token, head) pairs.
+// cache positions [0, pos0 + t]. Work is dealt over (token, head) pairs round-robin: later
+// tokens attend to more keys, so contiguous ranges would leave the first thread idle.
 void attention(const ModelConfig& c, const float* q, const f16_bits* k_cache,
                const f16_bits* v_cache, int pos0, int nt, float* out, std::vector<float>& scores,
                int n_ctx, ThreadPool& pool) {
@@ -47,9 +48,7 @@ void attention(const ModelConfig& c, const float* q, const f16_bits* k_cache,
   const cpu::AttendFn attend = cpu::best_attend(hd);
   if (scores.size() < size_t(pool.size()) * n_ctx) scores.resize(size_t(pool.size()) * n_ctx);
   pool.run([&](int thread, int n_threads) {
-    int64_t b, e;
-    split_range(int64_t(nt) * c.n_heads, 1, thread, n_threads, &b, &e);
-    for (int64_t task = b; task < e; ++task) {
+    for (int64_t task = thread; task < int64_t(nt) * c.n_heads; task += n_threads) {
       const int t = static_cast<int>(task / c.n_heads), h = static_cast<int>(task % c.n_heads);
       const size_t kv_off = size_t(h / group) * hd;  // query head h reads kv head h / group
       attend({.q = q + size_t(t) * c.q_dim() + size_t(h) * hd,
