@@ -66,7 +66,7 @@ struct Result {
 
 // Seconds to evaluate n random tokens: as one batch (prefill) or one at a time (decode).
 Expected<double> time_once(const Model& m, int n, bool prefill, ThreadPool& pool, std::mt19937& rng) {
-  ForwardState state(m, n, prefill ? std::min(n, 512) : 1);
+  ForwardState state = prefill ? ForwardState(m, n) : ForwardState(m, n, 1);
   std::uniform_int_distribution<TokenId> dist(0, m.config().n_vocab - 1);
   std::vector<TokenId> toks(n);
   for (TokenId& t : toks) t = dist(rng);

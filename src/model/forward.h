@@ -20,7 +20,10 @@ using TokenId = int32_t;
 // it was made for must outlive it.
 class ForwardState {
  public:
-  ForwardState(const Model& model, int n_ctx, int max_batch = 256);
+  // max_batch: tokens per forward step of a long prompt. 128 keeps a step's activations
+  // (about 1 MB for SmolLM2) in the per-core L2, which measured faster at 2 threads than 256 or
+  // 512 (docs/benchmarks.md).
+  ForwardState(const Model& model, int n_ctx, int max_batch = 128);
 
   int n_ctx() const { return n_ctx_; }
   int n_past() const { return n_past_; }
