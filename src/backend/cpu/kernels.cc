@@ -10,6 +10,20 @@
 
 namespace joule::cpu {
 
+const TypeKernels* KernelSet::for_type(DType w) const {
+  switch (w) {
+    case DType::kF32: return &kernels.f32;
+    case DType::kF16: return &kernels.f16;
+    case DType::kBF16: return &kernels.bf16;
+    case DType::kQ8_0: return &kernels.q8_0;
+    case DType::kQ4_0: return &kernels.q4_0;
+    case DType::kQ4_1: return &kernels.q4_1;
+    case DType::kQ4_K: return &kernels.q4_k;
+    case DType::kQ6_K: return &kernels.q6_k;
+    default: return nullptr;
+  }
+}
+
 const KernelSet& scalar_kernels() { return scalar_table(); }
 
 const KernelSet* avx2_kernels() {

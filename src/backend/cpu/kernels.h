@@ -26,10 +26,16 @@ struct TypeKernels {
                int nt, float* out, int64_t ldo) = nullptr;
 };
 
+// One entry per weight type joule multiplies by; every set covers all of them.
+struct WeightKernels {
+  TypeKernels f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q6_k;
+};
+
 struct KernelSet {
   const char* isa = "";  // "scalar", "avx2", "avx512"
-  // Kernels for a weight type, or nullptr if this set does not support it.
-  const TypeKernels* (*for_type)(DType w) = nullptr;
+  WeightKernels kernels;
+  // Kernels for a weight type, or nullptr if joule has none for it (kernels.cc).
+  const TypeKernels* for_type(DType w) const;
 };
 
 const KernelSet& scalar_kernels();

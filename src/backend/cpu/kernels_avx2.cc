@@ -598,21 +598,7 @@ constexpr TypeKernels kQ4_1{DType::kQ8_1, &convert_q8_1, &gemm<Q4_1>};
 constexpr TypeKernels kQ4_K{DType::kQ8_K, &convert_q8_k, &gemm<Q4_K>};
 constexpr TypeKernels kQ6_K{DType::kQ8_K, &convert_q8_k, &gemm<Q6_K>};
 
-const TypeKernels* for_type(DType w) {
-  switch (w) {
-    case DType::kF32: return &kF32;
-    case DType::kF16: return &kF16;
-    case DType::kBF16: return &kBF16;
-    case DType::kQ8_0: return &kQ8_0;
-    case DType::kQ4_0: return &kQ4_0;
-    case DType::kQ4_1: return &kQ4_1;
-    case DType::kQ4_K: return &kQ4_K;
-    case DType::kQ6_K: return &kQ6_K;
-    default: return nullptr;
-  }
-}
-
-constexpr KernelSet kAvx2{"avx2", &for_type};
+constexpr KernelSet kAvx2{"avx2", {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K}};
 
 }  // namespace
 

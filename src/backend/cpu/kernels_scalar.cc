@@ -176,21 +176,7 @@ constexpr TypeKernels kQ4_1 = entry<DType::kQ8_1, dot_q4_1>();
 constexpr TypeKernels kQ4_K = entry<DType::kQ8_K, dot_q4_k>();
 constexpr TypeKernels kQ6_K = entry<DType::kQ8_K, dot_q6_k>();
 
-const TypeKernels* for_type(DType w) {
-  switch (w) {
-    case DType::kF32: return &kF32;
-    case DType::kF16: return &kF16;
-    case DType::kBF16: return &kBF16;
-    case DType::kQ8_0: return &kQ8_0;
-    case DType::kQ4_0: return &kQ4_0;
-    case DType::kQ4_1: return &kQ4_1;
-    case DType::kQ4_K: return &kQ4_K;
-    case DType::kQ6_K: return &kQ6_K;
-    default: return nullptr;
-  }
-}
-
-constexpr KernelSet kScalar{"scalar", &for_type};
+constexpr KernelSet kScalar{"scalar", {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K}};
 
 }  // namespace
 
