@@ -459,6 +459,27 @@ const B* blocks(const void* p) {
   return static_cast<const B*>(p);
 }
 
+// 16-bit float rows (f16 or bf16, by the conversion given); memcpy because GGUF data is only
+// 2-byte aligned at best.
+template <uint16_t (*Convert)(float)>
+void to_half(const float* x, void* y, int64_t n) {
+  auto* out = static_cast<uint8_t*>(y);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint16_t h = Convert(x[i]);
+    std::memcpy(out + 2 * i, &h, 2);
+  }
+}
+
+template <float (*Convert)(uint16_t)>
+void from_half(const void* x, float* y, int64_t n) {
+  const auto* in = static_cast<const uint8_t*>(x);
+  for (int64_t i = 0; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, in + 2 * i, 2);
+    y[i] = Convert(h);
+  }
+}
+
 }  // namespace
 
 void quantize_row_ref(DType t, const float* x, void* y, int64_t n) {
@@ -467,22 +488,8 @@ void quantize_row_ref(DType t, const float* x, void* y, int64_t n) {
   const int64_t nb = n / tr.block_size;
   switch (t) {
     case DType::kF32: std::memcpy(y, x, static_cast<size_t>(n) * sizeof(float)); return;
-    case DType::kF16: {
-      auto* o = static_cast<uint8_t*>(y);
-      for (int64_t i = 0; i < n; ++i) {
-        const f16_bits h = f32_to_f16(x[i]);
-        std::memcpy(o + 2 * i, &h, 2);
-      }
-      return;
-    }
-    case DType::kBF16: {
-      auto* o = static_cast<uint8_t*>(y);
-      for (int64_t i = 0; i < n; ++i) {
-        const bf16_bits h = f32_to_bf16(x[i]);
-        std::memcpy(o + 2 * i, &h, 2);
-      }
-      return;
-    }
+    case DType::kF16: return to_half<f32_to_f16>(x, y, n);
+    case DType::kBF16: return to_half<f32_to_bf16>(x, y, n);
     case DType::kQ4_0: return quantize_q4_0(x, blocks<BlockQ4_0>(y), nb);
     case DType::kQ4_1: return quantize_q4_1(x, blocks<BlockQ4_1>(y), nb);
     case DType::kQ8_0: return quantize_q8_0(x, blocks<BlockQ8_0>(y), nb);
@@ -500,24 +507,8 @@ void dequantize_row_ref(DType t, const void* x, float* y, int64_t n) {
   const int64_t nb = n / tr.block_size;
   switch (t) {
     case DType::kF32: std::memcpy(y, x, static_cast<size_t>(n) * sizeof(float)); return;
-    case DType::kF16: {
-      const auto* in = static_cast<const uint8_t*>(x);
-      for (int64_t i = 0; i < n; ++i) {
-        f16_bits h;
-        std::memcpy(&h, in + 2 * i, 2);
-        y[i] = f16_to_f32(h);
-      }
-      return;
-    }
-    case DType::kBF16: {
-      const auto* in = static_cast<const uint8_t*>(x);
-      for (int64_t i = 0; i < n; ++i) {
-        bf16_bits h;
-        std::memcpy(&h, in + 2 * i, 2);
-        y[i] = bf16_to_f32(h);
-      }
-      return;
-    }
+    case DType::kF16: return from_half<f16_to_f32>(x, y, n);
+    case DType::kBF16: return from_half<bf16_to_f32>(x, y, n);
     case DType::kQ4_0: return dequantize_q4_0(blocks<BlockQ4_0>(x), y, nb);
     case DType::kQ4_1: return dequantize_q4_1(blocks<BlockQ4_1>(x), y, nb);
     case DType::kQ8_0: return dequantize_q8_0(blocks<BlockQ8_0>(x), y, nb);
