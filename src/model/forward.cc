@@ -81,6 +81,7 @@ Status forward(const Model& model, ForwardState& st, std::span<const TokenId> to
                              std::to_string(c.n_vocab) + ")");
 
   const int d = c.d_model, qd = c.q_dim(), kvd = c.kv_dim(), f = c.d_ff, half = c.rope_dim / 2;
+  const cpu::SiluMulFn silu_mul = cpu::best_silu_mul();
   const cpu::RopeParams rope{c.head_dim, c.rope_dim, c.rope_theta, c.rope_freq_scale,
                              w.rope_freq_factors.empty() ? nullptr : w.rope_freq_factors.data(),
                              c.rope_mode == RopeMode::kNorm ? cpu::RopePairs::kAdjacent
@@ -136,7 +137,9 @@ Status forward(const Model& model, ForwardState& st, std::span<const TokenId> to
       for (int t = 0; t < nt; ++t) cpu::rmsnorm(x + size_t(t) * d, l.ffn_norm.data(), d, c.rms_eps, xn + size_t(t) * d);
       cpu::matmul(l.w_gate, xn, nt, st.gate_.data(), f, ks, pool, st.mm_);
       cpu::matmul(l.w_up, xn, nt, st.up_.data(), f, ks, pool, st.mm_);
-      cpu::silu_mul(st.gate_.data(), st.up_.data(), int64_t(nt) * f);
+      pool.parallel_for(nt, 1, [&](int64_t t0, int64_t t1) {
+        silu_mul(st.gate_.data() + t0 * f, st.up_.data() + t0 * f, (t1 - t0) * f);
+      });
       cpu::matmul(l.w_down, st.gate_.data(), nt, xn, d, ks, pool, st.mm_);
       for (int t = 0; t < nt; ++t) cpu::add_inplace(x + size_t(t) * d, xn + size_t(t) * d, d);
     }

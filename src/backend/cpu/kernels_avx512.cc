@@ -27,6 +27,7 @@
 #include <cstring>
 
 #include "backend/cpu/kernels_internal.h"
+#include "backend/cpu/simd_avx512.h"
 
 namespace joule::cpu {
 namespace {
@@ -56,17 +57,6 @@ constexpr WordIdx make_idx(F f) {
   WordIdx r{};
   for (int i = 0; i < 32; ++i) r.v[i] = static_cast<uint16_t>(f(i));
   return r;
-}
-
-// Horizontal sums of four vectors: lane i of the result is the sum of the i-th argument.
-// Transpose-and-add costs ~13 instructions for four sums instead of ~8 per vector.
-__m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
-  const __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
-  const __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
-  const __m512 abcd =
-      _mm512_add_ps(_mm512_shuffle_ps(ab, cd, 0x44), _mm512_shuffle_ps(ab, cd, 0xEE));
-  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(abcd), _mm512_extractf32x8_ps(abcd, 1));
-  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
 // Sums acc[r][t] over lanes and stores out[t * ldo + r], r < R, t < T (four rows at a time).

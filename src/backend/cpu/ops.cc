@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+
+#include "backend/cpu/kernels.h"
 
 namespace joule::cpu {
 
@@ -53,6 +56,10 @@ void softmax(float* x, int64_t n) {
 
 void silu_mul(float* gate, const float* up, int64_t n) {
   for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+SiluMulFn best_silu_mul() {
+  return std::strcmp(best_kernels().isa, "avx512") == 0 ? silu_mul_avx512 : silu_mul;
 }
 
 void add_inplace(float* y, const float* x, int64_t n) {

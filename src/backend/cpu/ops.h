@@ -1,6 +1,7 @@
 // Element-wise and normalisation ops of the transformer, f32 on the CPU.
 // These are O(d) per token (the matmuls are O(d^2)), so plain loops the compiler vectorises are
-// enough; each is its own scalar reference.
+// enough; each is its own scalar reference. The exception is SiLU, whose exp per element costs
+// more than the loop the compiler can make of it: it has an AVX-512 variant (ops_avx512.cc).
 #pragma once
 
 #include <cstdint>
@@ -33,6 +34,11 @@ void softmax(float* x, int64_t n);
 
 // gate[i] = silu(gate[i]) * up[i]
 void silu_mul(float* gate, const float* up, int64_t n);
+void silu_mul_avx512(float* gate, const float* up, int64_t n);  // ops_avx512.cc
+
+using SiluMulFn = void (*)(float* gate, const float* up, int64_t n);
+// The fastest variant for this CPU (follows best_kernels(), so JOULE_ISA caps it).
+SiluMulFn best_silu_mul();
 
 // y[i] += x[i]
 void add_inplace(float* y, const float* x, int64_t n);

@@ -1,0 +1,95 @@
+// The fast attention and SiLU variants against their scalar references.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "backend/cpu/attention.h"
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/ops.h"
+#include "quant/fp16.h"
+
+namespace joule::cpu {
+namespace {
+
+bool has_avx512() { return avx512_kernels() != nullptr; }
+
+std::vector<float> uniform(size_t n, float lo, float hi, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> x(n);
+  for (float& v : x) v = dist(rng);
+  return x;
+}
+
+struct AttendCase {
+  int head_dim;
+  int n_keys;
+};
+
+class AttendFastVsScalar : public ::testing::TestWithParam<AttendCase> {};
+
+TEST_P(AttendFastVsScalar, Matches) {
+  if (!has_avx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  const auto [hd, n_keys] = GetParam();
+  const size_t stride = size_t(hd) * 3;  // three kv heads per position, as a GQA cache has
+  const std::vector<float> q = uniform(hd, -2.0f, 2.0f, 1);
+  std::vector<f16_bits> k(stride * n_keys), v(stride * n_keys);
+  const std::vector<float> kf = uniform(k.size(), -2.0f, 2.0f, 2);
+  const std::vector<float> vf = uniform(v.size(), -1.0f, 1.0f, 3);
+  for (size_t i = 0; i < k.size(); ++i) {
+    k[i] = f32_to_f16(kf[i]);
+    v[i] = f32_to_f16(vf[i]);
+  }
+  std::vector<float> s_ref(n_keys), s_fast(n_keys), out_ref(hd), out_fast(hd);
+  AttendArgs a{.q = q.data(), .k = k.data() + hd, .v = v.data() + hd, .kv_stride = stride,
+               .n_keys = n_keys, .head_dim = hd, .scale = 1.0f / std::sqrt(float(hd)),
+               .scores = s_ref.data(), .out = out_ref.data()};
+  // Keys and values of head 1 start hd elements in; only n_keys - 1 full strides follow.
+  attend_head_scalar(a);
+  a.scores = s_fast.data();
+  a.out = out_fast.data();
+  attend_head_avx512(a);
+  // Probabilities are rounded to f16 in both; an exp 1 ulp apart may round one of them to the
+  // neighbouring f16, which moves an output by at most 2^-11 of that value's weight.
+  for (int i = 0; i < hd; ++i) EXPECT_NEAR(out_fast[i], out_ref[i], 2e-3f) << "i=" << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, AttendFastVsScalar,
+                         ::testing::Values(AttendCase{64, 1}, AttendCase{64, 3}, AttendCase{64, 4},
+                                           AttendCase{64, 17}, AttendCase{64, 33},
+                                           AttendCase{128, 200}, AttendCase{16, 5},
+                                           AttendCase{256, 64}, AttendCase{64, 1031}));
+
+TEST(AttendFastVsScalar, PeakedScoresGiveOneHot) {
+  if (!has_avx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  constexpr int hd = 64, n_keys = 21;
+  std::vector<float> q(hd, 0.0f);
+  q[0] = 100.0f;
+  std::vector<f16_bits> k(size_t(hd) * n_keys, f32_to_f16(0.0f)), v(size_t(hd) * n_keys);
+  k[size_t(hd) * 7] = f32_to_f16(10.0f);  // key 7 wins by a score of 125: the rest underflow
+  for (int j = 0; j < n_keys; ++j)
+    for (int i = 0; i < hd; ++i) v[size_t(j) * hd + i] = f32_to_f16(float(j));
+  std::vector<float> scores(n_keys), out(hd);
+  attend_head_avx512({.q = q.data(), .k = k.data(), .v = v.data(), .kv_stride = hd,
+                      .n_keys = n_keys, .head_dim = hd, .scale = 0.125f, .scores = scores.data(),
+                      .out = out.data()});
+  for (float o : out) EXPECT_FLOAT_EQ(o, 7.0f);
+}
+
+TEST(SiluMul, Avx512MatchesScalar) {
+  if (!has_avx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  for (int64_t n : {1, 15, 16, 17, 100, 1536}) {
+    std::vector<float> g = uniform(n, -30.0f, 30.0f, 5), up = uniform(n, -3.0f, 3.0f, 6);
+    g[0] = -200.0f;  // exp(200) overflows: silu must still be -0, not NaN
+    std::vector<float> ref = g, fast = g;
+    silu_mul(ref.data(), up.data(), n);
+    silu_mul_avx512(fast.data(), up.data(), n);
+    for (int64_t i = 0; i < n; ++i)
+      EXPECT_NEAR(fast[i], ref[i], 4e-7f * std::max(1.0f, std::fabs(ref[i]))) << "n=" << n << " i=" << i;
+  }
+}
+
+}  // namespace
+}  // namespace joule::cpu
