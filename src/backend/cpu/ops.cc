@@ -9,9 +9,13 @@
 namespace joule::cpu {
 
 void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* out) {
-  double sum_sq = 0.0;  // double: 576-4096 squares in float lose digits llama.cpp keeps
-  for (int64_t i = 0; i < n; ++i) sum_sq += static_cast<double>(x[i]) * x[i];
-  const float scale = static_cast<float>(1.0 / std::sqrt(sum_sq / n + eps));
+  // ggml's exact arithmetic: squares in float, summed in double, then mean and scale in float.
+  // Q8 activations are rounded from these values, so a scale one ulp off moves some of them a
+  // whole quantization step; matching it keeps joule on llama.cpp's side of those roundings.
+  double sum_sq = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum_sq += static_cast<double>(x[i] * x[i]);
+  const float mean = static_cast<float>(sum_sq / static_cast<double>(n));
+  const float scale = 1.0f / std::sqrt(mean + eps);
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
 }
 
