@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Turns bench/compare_llamacpp.sh's raw JSON lines into docs/benchmarks.md (standard library only)."""
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -59,8 +60,17 @@ def main():
     lines += ["", "Read bandwidth: " + ", ".join(f"{t} thread(s) {g:.1f} GB/s" for t, g in sorted(bw.items())),
               "", "Weight bytes per token: " + ", ".join(f"{t} {b / 2**20:.1f} MiB" for t, b in bytes_per_token.items()),
               "", f"Raw data: `{raw}`.", ""]
+    # Everything from the first "## " heading on is written by hand (analysis, kernel tables,
+    # energy): keep it, so a rerun only replaces the generated table.
+    kept = ""
+    if os.path.exists(out):
+        old = open(out).read()
+        at = old.find("\n## ")
+        if at >= 0:
+            kept = old[at:]
     with open(out, "w") as f:
         f.write("\n".join(lines))
+        f.write(kept)
 
 
 if __name__ == "__main__":
