@@ -1,0 +1,169 @@
+// Meter windows over scripted in-process sensors whose truth is known.
+#include "energy/meter.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "core/clock.h"
+
+namespace joule::energy {
+namespace {
+
+using std::chrono::milliseconds;
+
+// A domain drawing a constant power. It can report energy as a counter that only updates every
+// `update_s` (like a coarse hardware counter), power, or both.
+class ConstantSensor : public Sensor {
+ public:
+  ConstantSensor(std::string name, double watts, bool energy, bool power, double update_s = 0)
+      : watts_(watts), update_s_(update_s), t0_(monotonic_seconds()) {
+    domains_.push_back(DomainInfo{.name = std::move(name),
+                                  .description = "test",
+                                  .source = energy ? Source::kCounter : Source::kSampled,
+                                  .has_energy = energy,
+                                  .has_power = power,
+                                  .power_note = ""});
+  }
+  const std::vector<DomainInfo>& domains() const override { return domains_; }
+  Status read(std::span<Reading> out) override {
+    double t = monotonic_seconds() - t0_;
+    if (update_s_ > 0) t = std::floor(t / update_s_) * update_s_;
+    out[0] = Reading{};
+    if (domains_[0].has_energy) out[0].energy_j = watts_ * t;
+    if (domains_[0].has_power) out[0].power_w = watts_;
+    return Status::Ok();
+  }
+
+ private:
+  double watts_, update_s_, t0_;
+  std::vector<DomainInfo> domains_;
+};
+
+std::unique_ptr<Meter> make_meter(std::vector<std::unique_ptr<Sensor>> s, double hz = 100) {
+  auto m = Meter::create(std::move(s), MeterOptions{.sample_hz = hz});
+  EXPECT_TRUE(m.ok());
+  return std::move(m).value();
+}
+
+TEST(Meter, RejectsBadRates) {
+  EXPECT_EQ(Meter::create({}, MeterOptions{.sample_hz = 0.5}).status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Meter::create({}, MeterOptions{.sample_hz = 1000}).status().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST(Meter, CounterAndSampledWindowsNestAndOverlap) {
+  std::vector<std::unique_ptr<Sensor>> s;
+  s.push_back(std::make_unique<ConstantSensor>("counter", 100, true, false));
+  s.push_back(std::make_unique<ConstantSensor>("power", 50, false, true));
+  auto m = make_meter(std::move(s));
+  ASSERT_TRUE(m->begin("outer").ok());
+  std::this_thread::sleep_for(milliseconds(100));
+  ASSERT_TRUE(m->begin("inner").ok());
+  EXPECT_EQ(m->begin("inner").code(), ErrorCode::kInvalidArgument);  // already open
+  std::this_thread::sleep_for(milliseconds(100));
+  auto outer = m->end("outer");  // overlapping: outer ends first
+  std::this_thread::sleep_for(milliseconds(50));
+  auto inner = m->end("inner");
+  ASSERT_TRUE(outer.ok() && inner.ok());
+  EXPECT_EQ(m->end("inner").status().code(), ErrorCode::kInvalidArgument);  // not open
+
+  for (const WindowResult* w : {&*outer, &*inner}) {
+    ASSERT_EQ(w->domains.size(), 2u);
+    const DomainWindow& c = w->domains[0];
+    const DomainWindow& p = w->domains[1];
+    EXPECT_EQ(c.source, Source::kCounter);
+    EXPECT_EQ(p.source, Source::kSampled);
+    ASSERT_TRUE(c.energy_j && p.energy_j);
+    // The sensor reads its clock a few microseconds after the meter stamps the reading.
+    EXPECT_NEAR(*c.energy_j, 100 * w->duration_s, 1e-2);
+    EXPECT_NEAR(*p.energy_j, 50 * w->duration_s, 1e-9);
+    EXPECT_NEAR(*c.avg_power_w, 100, 0.1);
+    EXPECT_NEAR(*p.peak_power_w, 50, 1e-9);
+    EXPECT_GE(p.samples, 2);
+    EXPECT_FALSE(c.interpolated);
+  }
+  EXPECT_GT(outer->duration_s, 0.19);
+  EXPECT_GT(inner->duration_s, 0.14);
+}
+
+TEST(Meter, WindowShorterThanTheCounterUpdateIsInterpolatedAndLabelled) {
+  std::vector<std::unique_ptr<Sensor>> s;
+  s.push_back(std::make_unique<ConstantSensor>("coarse", 200, true, false, /*update_s=*/0.1));
+  auto m = make_meter(std::move(s));
+  std::this_thread::sleep_for(milliseconds(350));  // the counter moves a few times first
+  // A 5 ms window usually falls between two 100 ms updates; retry until one does.
+  int tries = 0;
+  WindowResult w;
+  do {
+    ASSERT_TRUE(m->begin("short").ok());
+    std::this_thread::sleep_for(milliseconds(5));
+    auto r = m->end("short");
+    ASSERT_TRUE(r.ok());
+    w = *r;
+  } while (!w.domains[0].interpolated && ++tries < 20);
+  const DomainWindow& d = w.domains[0];
+  ASSERT_TRUE(d.interpolated) << "never caught a window without a counter update";
+  ASSERT_TRUE(d.energy_j.has_value());
+  EXPECT_NEAR(*d.energy_j, 200 * w.duration_s, 200 * w.duration_s * 0.5);
+  EXPECT_NE(d.note.find("update period"), std::string::npos) << d.note;
+}
+
+TEST(Meter, CounterThatNeverMovedHasNoEnergyNotZero) {
+  std::vector<std::unique_ptr<Sensor>> s;
+  s.push_back(std::make_unique<ConstantSensor>("frozen", 200, true, false, /*update_s=*/1000));
+  auto m = make_meter(std::move(s));
+  ASSERT_TRUE(m->begin("w").ok());
+  std::this_thread::sleep_for(milliseconds(20));
+  auto w = m->end("w");
+  ASSERT_TRUE(w.ok());
+  EXPECT_FALSE(w->domains[0].energy_j.has_value());
+  EXPECT_FALSE(w->domains[0].note.empty());
+}
+
+TEST(Meter, IdleBaselineGivesAboveIdleEnergy) {
+  std::vector<std::unique_ptr<Sensor>> s;
+  s.push_back(std::make_unique<ConstantSensor>("gpu", 80, true, true));
+  auto m = make_meter(std::move(s));
+  ASSERT_TRUE(m->measure_idle(0.1).ok());
+  ASSERT_TRUE(m->idle_power_w(0).has_value());
+  EXPECT_NEAR(*m->idle_power_w(0), 80, 0.1);
+  ASSERT_TRUE(m->begin("w").ok());
+  std::this_thread::sleep_for(milliseconds(30));
+  auto w = m->end("w");
+  ASSERT_TRUE(w.ok());
+  EXPECT_NEAR(*w->domains[0].above_idle_j, 0, 1e-2);
+  EXPECT_EQ(m->measure_idle(0).code(), ErrorCode::kInvalidArgument);
+}
+
+TEST(Meter, SamplesAtTheRequestedRateAndWritesTraces) {
+  std::vector<std::unique_ptr<Sensor>> s;
+  s.push_back(std::make_unique<ConstantSensor>("gpu", 80, true, true));
+  auto m = make_meter(std::move(s), 50);
+  std::this_thread::sleep_for(milliseconds(400));
+  const uint64_t n = m->samples_taken();
+  EXPECT_GE(n, 15u);  // ~20 at 50 Hz (+1 at creation); loose for a loaded CI machine
+  EXPECT_LE(n, 25u);
+  const auto dir = std::filesystem::temp_directory_path();
+  const std::string jsonl = (dir / ("joule_trace_" + std::to_string(::getpid()) + ".jsonl")).string();
+  const std::string csv = (dir / ("joule_trace_" + std::to_string(::getpid()) + ".csv")).string();
+  ASSERT_TRUE(m->write_trace(jsonl).ok());
+  ASSERT_TRUE(m->write_trace(csv).ok());
+  std::ifstream fj(jsonl), fc(csv);
+  std::string line;
+  std::getline(fj, line);
+  EXPECT_NE(line.find("\"domain\":\"gpu\""), std::string::npos) << line;
+  EXPECT_NE(line.find("\"power_w\":80.000000"), std::string::npos) << line;
+  std::getline(fc, line);
+  EXPECT_EQ(line.rfind("t_s,domain,source,energy_j,power_w", 0), 0u) << line;
+  std::filesystem::remove(jsonl);
+  std::filesystem::remove(csv);
+  EXPECT_EQ(m->write_trace("/nonexistent/dir/trace.jsonl").code(), ErrorCode::kIo);
+}
+
+}  // namespace
+}  // namespace joule::energy
