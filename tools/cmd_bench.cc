@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common.h"
+#include "energy_cli.h"
 #include "core/thread_pool.h"
 #include "backend/cpu/membw.h"
 #include "model/forward.h"
@@ -24,6 +25,15 @@ struct BenchOptions {
   std::string threads;
   int reps = 5;
   bool json = false;
+  EnergyOptions energy;
+};
+
+// Energy of one domain over a test's repetitions.
+struct DomainEnergy {
+  std::string source;
+  std::vector<double> energy_j;  // per repetition (windows whose energy is known)
+  std::vector<double> power_w;
+  int unknown = 0;               // repetitions whose window had no energy
 };
 
 Expected<std::vector<int>> parse_list(const std::string& s, const std::string& flag, int min) {
@@ -46,31 +56,50 @@ Expected<std::vector<int>> parse_list(const std::string& s, const std::string& f
 
 struct Result {
   std::string test;  // "pp512" or "tg128"
-  int threads;
-  int n_tokens;
+  int threads = 0;
+  int n_tokens = 0;
   std::vector<double> tok_s;
   double ceiling_tok_s = 0;  // decode only: read bandwidth / bytes per token
-  double mean() const {
+  std::map<std::string, DomainEnergy> energy;  // by domain name
+  double mean() const { return mean_of(tok_s); }
+  double sd() const { return sd_of(tok_s); }
+
+  static double mean_of(const std::vector<double>& v) {
     double s = 0;
-    for (double v : tok_s) s += v;
-    return s / tok_s.size();
+    for (double x : v) s += x;
+    return v.empty() ? 0 : s / v.size();
   }
-  double sd() const {
-    if (tok_s.size() < 2) return 0;
-    const double m = mean();
+  static double sd_of(const std::vector<double>& v) {
+    if (v.size() < 2) return 0;
+    const double m = mean_of(v);
     double s = 0;
-    for (double v : tok_s) s += (v - m) * (v - m);
-    return std::sqrt(s / (tok_s.size() - 1));
+    for (double x : v) s += (x - m) * (x - m);
+    return std::sqrt(s / (v.size() - 1));
+  }
+  void add_energy(const energy::WindowResult& w) {
+    for (const energy::DomainWindow& d : w.domains) {
+      DomainEnergy& e = energy[d.domain];
+      e.source = energy::source_name(d.source);
+      if (!d.energy_j) {
+        ++e.unknown;
+        continue;
+      }
+      e.energy_j.push_back(*d.energy_j);
+      if (d.avg_power_w) e.power_w.push_back(*d.avg_power_w);
+    }
   }
 };
 
-// Seconds to evaluate n random tokens: as one batch (prefill) or one at a time (decode).
-Expected<double> time_once(const Model& m, int n, bool prefill, ThreadPool& pool, std::mt19937& rng) {
+// Seconds to evaluate n random tokens: as one batch (prefill) or one at a time (decode), inside
+// the energy window "rep".
+Expected<double> time_once(const Model& m, int n, bool prefill, ThreadPool& pool, std::mt19937& rng,
+                           EnergySession& energy) {
   ForwardState state = prefill ? ForwardState(m, n) : ForwardState(m, n, 1);
   std::uniform_int_distribution<TokenId> dist(0, m.config().n_vocab - 1);
   std::vector<TokenId> toks(n);
   for (TokenId& t : toks) t = dist(rng);
   std::vector<float> logits(m.config().n_vocab);
+  energy.begin("rep");
   const auto t0 = std::chrono::steady_clock::now();
   if (prefill) {
     JOULE_RETURN_IF_ERROR(forward(m, state, toks, false, logits.data(), pool, cpu::best_kernels()));
@@ -79,7 +108,28 @@ Expected<double> time_once(const Model& m, int n, bool prefill, ThreadPool& pool
       JOULE_RETURN_IF_ERROR(forward(m, state, std::span(&toks[i], 1), false, logits.data(), pool,
                                     cpu::best_kernels()));
   }
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  energy.end("rep");
+  return seconds;
+}
+
+// "cpu 0.0123 J/tok (estimated), 81 tok/J, 19.8 W" per domain.
+std::string energy_cell(const Result& r) {
+  std::string out;
+  for (const auto& [domain, e] : r.energy) {
+    if (!out.empty()) out += "; ";
+    if (e.energy_j.empty()) {
+      out += domain + " unknown";
+      continue;
+    }
+    const double j = Result::mean_of(e.energy_j);
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "%s %.4g J/tok (%s), %.3g tok/J, %.1f W", domain.c_str(),
+                  j / r.n_tokens, e.source.c_str(), j > 0 ? r.n_tokens / j : 0.0,
+                  Result::mean_of(e.power_w));
+    out += buf;
+  }
+  return out;
 }
 
 bool prefill_only(const std::vector<int>& gens) {
@@ -98,6 +148,9 @@ int run(const BenchOptions& o) {
   auto lm = load_model(o.model);
   if (!lm.ok()) return report_error(lm.status());
   const Model& m = *lm->model;
+  auto session = EnergySession::start(o.energy);
+  if (!session.ok()) return report_error(session.status());
+  EnergySession& energy = **session;
 
   std::vector<Result> results;
   std::mt19937 rng(1234);
@@ -107,12 +160,16 @@ int run(const BenchOptions& o) {
     if (!prefill_only(*tgs)) bandwidth[t] = cpu::measure_read_bandwidth(pool);
     auto bench = [&](int n, bool prefill) -> Status {
       if (n == 0) return Status::Ok();
-      Result r{(prefill ? "pp" : "tg") + std::to_string(n), t, n, {}};
+      Result r;
+      r.test = (prefill ? "pp" : "tg") + std::to_string(n);
+      r.threads = t;
+      r.n_tokens = n;
       if (!prefill) r.ceiling_tok_s = bandwidth[t].read_gb_s * 1e9 / m.bytes_per_token();
-      JOULE_RETURN_IF_ERROR(time_once(m, n, prefill, pool, rng).status());  // warm-up
+      JOULE_RETURN_IF_ERROR(time_once(m, n, prefill, pool, rng, energy).status());  // warm-up
       for (int i = 0; i < o.reps; ++i) {
-        JOULE_ASSIGN_OR_RETURN(double s, time_once(m, n, prefill, pool, rng));
+        JOULE_ASSIGN_OR_RETURN(double s, time_once(m, n, prefill, pool, rng, energy));
         r.tok_s.push_back(n / s);
+        if (const energy::WindowResult* w = energy.result("rep")) r.add_energy(*w);
       }
       if (!o.json)
         std::fprintf(stderr, "[joule bench] %s t=%d: %.2f ± %.2f tok/s\n", r.test.c_str(), t,
@@ -128,6 +185,7 @@ int run(const BenchOptions& o) {
       if (Status s = bench(n, false); !s.ok()) return report_error(s);
   }
 
+  if (Status s = energy.finish(); !s.ok()) return report_error(s);
   const double size_mib = m.file().file_size() / (1024.0 * 1024.0);
   if (o.json) {
     nlohmann::json rows = nlohmann::json::array();
@@ -140,6 +198,21 @@ int run(const BenchOptions& o) {
         row["bandwidth_ceiling_tokens_per_s"] = r.ceiling_tok_s;
         row["fraction_of_ceiling"] = r.mean() / r.ceiling_tok_s;
       }
+      nlohmann::json ej = nlohmann::json::object();
+      for (const auto& [domain, e] : r.energy) {
+        nlohmann::json d = {{"source", e.source}, {"energy_j", e.energy_j},
+                            {"reps_without_energy", e.unknown}};
+        if (!e.energy_j.empty()) {
+          const double j = Result::mean_of(e.energy_j);
+          d["energy_j_mean"] = j;
+          d["energy_j_sd"] = Result::sd_of(e.energy_j);
+          d["j_per_token"] = j / r.n_tokens;
+          if (j > 0) d["tokens_per_j"] = r.n_tokens / j;
+          d["avg_power_w"] = Result::mean_of(e.power_w);
+        }
+        ej[domain] = d;
+      }
+      row["energy"] = ej;
       rows.push_back(row);
     }
     nlohmann::json bw = nlohmann::json::object();
@@ -149,18 +222,20 @@ int run(const BenchOptions& o) {
                         {"bytes_per_token", m.bytes_per_token()},
                         {"reps", o.reps},           {"results", rows},
                         {"read_bandwidth_gb_s_by_threads", bw},
+                        {"energy_sources", energy.sources_json()},
                         {"provenance", provenance()}};
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::printf("| model | size | params | backend | threads | test | t/s | of ceiling |\n");
-  std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n");
+  std::printf("| model | size | params | backend | threads | test | t/s | of ceiling | energy |\n");
+  std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |\n");
   for (const Result& r : results) {
     std::string frac = r.ceiling_tok_s > 0 ? std::to_string(int(100 * r.mean() / r.ceiling_tok_s + 0.5)) + " %" : "";
-    std::printf("| %s | %.2f MiB | %.2f M | cpu-%s | %d | %s | %.2f ± %.2f | %s |\n",
+    std::printf("| %s | %.2f MiB | %.2f M | cpu-%s | %d | %s | %.2f ± %.2f | %s | %s |\n",
                 m.config().name.c_str(), size_mib, m.n_params() / 1e6, cpu::best_kernels().isa,
-                r.threads, r.test.c_str(), r.mean(), r.sd(), frac.c_str());
+                r.threads, r.test.c_str(), r.mean(), r.sd(), frac.c_str(), energy_cell(r).c_str());
   }
+  if (energy.on()) std::printf("\n%s\n", energy.sources_text().c_str());
   for (const auto& [t, b] : bandwidth)
     std::printf("\nread bandwidth, %d thread(s): %.1f GB/s; decode ceiling %.1f tok/s (%.1f MiB of weights per token)",
                 t, b.read_gb_s, b.read_gb_s * 1e9 / m.bytes_per_token(), m.bytes_per_token() / 1048576.0);
@@ -180,6 +255,7 @@ void register_bench(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("-t,--threads", o->threads, "thread counts, comma-separated (default: physical cores)");
   cmd->add_option("-r,--repetitions", o->reps, "repetitions per test")->capture_default_str();
+  add_energy_options(cmd, &o->energy);
   cmd->add_flag("--json", o->json, "print JSON");
   cmd->callback([o, &action] { action = [o] { return run(*o); }; });
 }

@@ -54,7 +54,7 @@ int run(const ChatOptions& o) {
     const std::span<const TokenId> prompt(ids.begin() + common, ids.end());
 
     std::string reply;
-    GenerateParams gp{o.n_predict, o.sampler};
+    GenerateParams gp{o.n_predict, o.sampler, nullptr};
     auto stats = generate(model, tok, state, prompt, gp, pool, cpu::best_kernels(), [&](std::string_view p) {
       reply.append(p);
       std::fwrite(p.data(), 1, p.size(), stdout);

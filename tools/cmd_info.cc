@@ -5,6 +5,7 @@
 #include <map>
 
 #include "common.h"
+#include "energy_cli.h"
 #include "core/cpu_features.h"
 #include "tokenizer/chat_template.h"
 
@@ -15,6 +16,7 @@ struct InfoOptions {
   std::string model;
   bool model_given = false;
   bool json = false;
+  energy::EstimateParams estimate;
 };
 
 nlohmann::json machine_json() {
@@ -68,6 +70,7 @@ int run(const InfoOptions& o) {
     if (!lm.ok()) return report_error(lm.status());
     out["model"] = model_json(*lm, o.model);
   }
+  out["sensors"] = sensors_json(energy::detect_sensors(o.estimate));
   if (o.json) {
     std::cout << out.dump(2) << "\n";
     return 0;
@@ -76,6 +79,18 @@ int run(const InfoOptions& o) {
   std::printf("machine\n");
   for (const auto& [k, v] : mj.items())
     std::printf("  %-16s %s\n", k.c_str(), v.is_string() ? v.get<std::string>().c_str() : v.dump().c_str());
+  std::printf("energy sensors\n");
+  for (const auto& d : out["sensors"]["domains"]) {
+    std::string caps = d["energy"].get<bool>() ? "energy" : "";
+    if (d["power"].get<bool>()) caps += caps.empty() ? "power" : "+power";
+    std::printf("  %-16s %-9s %-12s %s\n", d["domain"].get<std::string>().c_str(),
+                d["source"].get<std::string>().c_str(), caps.c_str(), d["description"].get<std::string>().c_str());
+    if (d.contains("power_limit_w"))
+      std::printf("  %-16s power limit %.0f W (default %.0f, range %.0f-%.0f)\n", "",
+                  d["power_limit_w"]["current"].get<double>(), d["power_limit_w"]["default"].get<double>(),
+                  d["power_limit_w"]["min"].get<double>(), d["power_limit_w"]["max"].get<double>());
+  }
+  for (const auto& m : out["sensors"]["missing"]) std::printf("  missing: %s\n", m.get<std::string>().c_str());
   if (!have_model) {
     std::printf("model\n  (none: default %s not found; pass -m FILE)\n", o.model.c_str());
     return 0;
@@ -90,8 +105,9 @@ int run(const InfoOptions& o) {
 
 void register_info(CLI::App& app, Action& action) {
   auto o = std::make_shared<InfoOptions>();
-  CLI::App* cmd = app.add_subcommand("info", "show CPU features, kernels, threads and model metadata");
+  CLI::App* cmd = app.add_subcommand("info", "show CPU features, kernels, threads, energy sensors and model metadata");
   add_model_option(cmd, &o->model);
+  add_estimate_options(cmd, &o->estimate);
   cmd->add_flag("--json", o->json, "print JSON");
   cmd->callback([o, cmd, &action] {
     o->model_given = cmd->count("--model") > 0;

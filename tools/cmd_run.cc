@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "common.h"
+#include "energy_cli.h"
 #include "core/memory.h"
 #include "core/thread_pool.h"
 #include "engine/generate.h"
@@ -22,6 +23,7 @@ struct RunOptions {
   bool chat = false;
   bool json = false;
   SamplerParams sampler;
+  EnergyOptions energy;
 };
 
 // The prompt tokens: raw text, or a user turn wrapped in the chat template.
@@ -57,9 +59,17 @@ int run(const RunOptions& o) {
   ForwardState state(model, n_ctx);
   ThreadPool pool(o.threads);
   const cpu::KernelSet& ks = cpu::best_kernels();
-  GenerateParams gp{o.n_predict, o.sampler};
+  auto meter = EnergySession::start(o.energy);
+  if (!meter.ok()) return report_error(meter.status());
+  EnergySession& energy = **meter;
+  GenerateParams gp{o.n_predict, o.sampler, [&] {
+                      energy.end("prefill");
+                      energy.begin("decode");
+                    }};
 
   std::string output;
+  energy.begin("run");
+  energy.begin("prefill");
   auto stats = generate(model, tok, state, prompt, gp, pool, ks, [&](std::string_view piece) {
     if (o.json) {
       output.append(piece);
@@ -70,6 +80,13 @@ int run(const RunOptions& o) {
     return true;
   });
   if (!stats.ok()) return report_error(stats.status());
+  energy.end("decode");
+  energy.end("run");
+  if (Status s = energy.finish(); !s.ok()) return report_error(s);
+  // Per-token figures: prompt tokens for prefill, decode steps for decode (as tok/s counts them).
+  const std::pair<const char*, int> windows[] = {{"prefill", stats->n_prompt},
+                                                 {"decode", stats->n_decode_evals},
+                                                 {"run", stats->n_prompt + stats->n_generated}};
 
   if (o.json) {
     nlohmann::json j = {
@@ -90,6 +107,11 @@ int run(const RunOptions& o) {
         {"peak_rss_bytes", peak_rss_bytes()},
         {"provenance", provenance()},
     };
+    nlohmann::json ej = energy.sources_json();
+    ej["windows"] = nlohmann::json::array();
+    for (const auto& [name, tokens] : windows)
+      if (const energy::WindowResult* w = energy.result(name)) ej["windows"].push_back(window_json(*w, tokens));
+    j["energy"] = ej;
     std::cout << j.dump(2) << "\n";
   } else {
     std::fputc('\n', stdout);
@@ -99,6 +121,13 @@ int run(const RunOptions& o) {
                  lm->load_ms, stats->n_prompt, stats->prefill_ms, stats->prefill_tok_s(),
                  stats->n_decode_evals, stats->decode_ms, stats->decode_tok_s(),
                  std::string(stop_reason_name(stats->stop)).c_str(), o.threads, ks.isa);
+    if (energy.on()) {
+      std::fprintf(stderr, "%s\n", energy.sources_text().c_str());
+      for (const auto& [name, tokens] : windows)
+        if (const energy::WindowResult* w = energy.result(name))
+          std::fprintf(stderr, "[joule] energy %s (%.2f s): %s\n", name, w->duration_s,
+                       window_text(*w, tokens).c_str());
+    }
   }
   return 0;
 }
@@ -117,6 +146,7 @@ void register_run(CLI::App& app, Action& action) {
   cmd->add_option("--chat-template", o->chat_template, "override the template: chatml, llama2, llama3");
   cmd->add_option("--ctx", o->n_ctx, "context size cap (default: the model's)");
   add_threads_option(cmd, &o->threads);
+  add_energy_options(cmd, &o->energy);
   cmd->add_flag("--json", o->json, "print one JSON object (text and statistics) instead of streaming");
   cmd->callback([o, &action] { action = [o] { return run(*o); }; });
 }

@@ -65,6 +65,7 @@ Expected<GenerateStats> generate(const Model& model, const Tokenizer& tok, Forwa
   auto t0 = Clock::now();
   JOULE_RETURN_IF_ERROR(forward(model, state, prompt, false, logits.data(), pool, ks));
   stats.prefill_ms = ms_since(t0);
+  if (params.on_prefill_done) params.on_prefill_done();
 
   for (;;) {
     if (stats.n_generated >= params.n_predict) {

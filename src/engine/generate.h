@@ -19,6 +19,9 @@ namespace joule {
 struct GenerateParams {
   int n_predict = 128;  // upper bound on generated tokens
   SamplerParams sampler;
+  // Called once the prompt is evaluated, before the first token is sampled (energy windows
+  // split prefill from decode here).
+  std::function<void()> on_prefill_done;
 };
 
 enum class StopReason { kEndOfGeneration, kLength, kContextFull, kCallback };

@@ -1,0 +1,208 @@
+#include "energy_cli.h"
+
+#include <csignal>
+#include <cstdio>
+
+#include "energy/estimate.h"
+
+namespace joule::cli {
+namespace {
+
+// A changed GPU power limit must come back even on Ctrl-C: the handler restores it (best effort:
+// NVML is not async-signal-safe, but the process is about to end) and re-raises.
+energy::NvmlSensor* g_restore_on_signal = nullptr;
+
+void restore_and_reraise(int sig) {
+  if (g_restore_on_signal != nullptr) (void)g_restore_on_signal->restore();
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), f, v);
+  return buf;
+}
+
+}  // namespace
+
+void add_estimate_options(CLI::App* cmd, energy::EstimateParams* p) {
+  cmd->add_option("--cpu-w-per-core", p->w_per_core,
+                  "CPU estimate: active power of one busy core, W (default: TDP table, else 10)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--cpu-idle-fraction", p->idle_fraction,
+                  "CPU estimate: idle share of a core's active power (default 0.3)")
+      ->check(CLI::Range(0.0, 1.0));
+}
+
+void add_energy_options(CLI::App* cmd, EnergyOptions* o) {
+  cmd->add_flag("--no-energy", o->off, "do not measure energy");
+  cmd->add_option("--sample-hz", o->sample_hz, "energy sampling rate, 1-100 Hz")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 100.0));
+  cmd->add_option("--idle-baseline", o->idle_baseline_s,
+                  "measure idle power for this many seconds first; report energy above idle")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--trace", o->trace, "write every energy sample to FILE (.csv, else JSON lines)");
+  cmd->add_option("--gpu-power-limit", o->gpu_power_limit_w,
+                  "set every GPU's power limit to W for this run (root only; restored on exit)")
+      ->check(CLI::PositiveNumber);
+  add_estimate_options(cmd, &o->estimate);
+}
+
+Expected<std::unique_ptr<EnergySession>> EnergySession::start(const EnergyOptions& o) {
+  auto s = std::make_unique<EnergySession>();
+  s->opt_ = o;
+  if (o.off) {
+    if (o.gpu_power_limit_w > 0 || !o.trace.empty() || o.idle_baseline_s > 0)
+      return InvalidArgument("--no-energy cannot be combined with --gpu-power-limit, --trace or --idle-baseline");
+    return s;
+  }
+  energy::Detection d = energy::detect_sensors(o.estimate);
+  s->missing_ = std::move(d.missing);
+  for (auto& sensor : d.sensors)
+    if (auto* n = dynamic_cast<energy::NvmlSensor*>(sensor.get())) s->nvml_ = n;
+  if (o.gpu_power_limit_w > 0) {
+    if (s->nvml_ == nullptr) return NotFound("--gpu-power-limit needs an NVIDIA GPU; NVML is not available");
+    g_restore_on_signal = s->nvml_;
+    std::signal(SIGINT, restore_and_reraise);
+    std::signal(SIGTERM, restore_and_reraise);
+    for (size_t g = 0; g < s->nvml_->domains().size(); ++g)
+      JOULE_RETURN_IF_ERROR(s->nvml_->set_power_limit(static_cast<int>(g), o.gpu_power_limit_w));
+  }
+  JOULE_ASSIGN_OR_RETURN(s->meter_, energy::Meter::create(std::move(d.sensors),
+                                                          energy::MeterOptions{.sample_hz = o.sample_hz}));
+  if (o.idle_baseline_s > 0) {
+    std::fprintf(stderr, "[joule] measuring idle power for %.1f s ...\n", o.idle_baseline_s);
+    JOULE_RETURN_IF_ERROR(s->meter_->measure_idle(o.idle_baseline_s));
+  }
+  return s;
+}
+
+EnergySession::~EnergySession() {
+  if (nvml_ != nullptr) {
+    (void)nvml_->restore();
+    if (g_restore_on_signal == nvml_) g_restore_on_signal = nullptr;
+  }
+}
+
+void EnergySession::begin(const std::string& name) {
+  if (!meter_) return;
+  if (Status s = meter_->begin(name); !s.ok())
+    std::fprintf(stderr, "[joule] energy window '%s': %s\n", name.c_str(), s.message().c_str());
+}
+
+std::optional<energy::WindowResult> EnergySession::end(const std::string& name) {
+  if (!meter_) return std::nullopt;
+  auto w = meter_->end(name);
+  if (!w.ok()) {
+    std::fprintf(stderr, "[joule] energy window '%s': %s\n", name.c_str(), w.status().message().c_str());
+    return std::nullopt;
+  }
+  results_[name] = *w;
+  return *w;
+}
+
+const energy::WindowResult* EnergySession::result(const std::string& name) const {
+  const auto it = results_.find(name);
+  return it == results_.end() ? nullptr : &it->second;
+}
+
+Status EnergySession::finish() {
+  if (meter_ && !opt_.trace.empty()) return meter_->write_trace(opt_.trace);
+  return Status::Ok();
+}
+
+nlohmann::json EnergySession::sources_json() const {
+  nlohmann::json j = {{"enabled", on()}, {"sample_hz", opt_.sample_hz}};
+  nlohmann::json doms = nlohmann::json::array();
+  if (meter_)
+    for (size_t i = 0; i < meter_->domains().size(); ++i) {
+      const energy::DomainInfo& d = meter_->domains()[i];
+      nlohmann::json dj = {{"domain", d.name}, {"source", energy::source_name(d.source)},
+                           {"description", d.description}};
+      if (auto idle = meter_->idle_power_w(i)) dj["idle_power_w"] = *idle;
+      doms.push_back(dj);
+    }
+  j["domains"] = doms;
+  j["missing"] = missing_;
+  return j;
+}
+
+std::string EnergySession::sources_text() const {
+  if (!meter_) return "[joule] energy: off (--no-energy)";
+  std::string s = "[joule] energy sources:";
+  for (const energy::DomainInfo& d : meter_->domains())
+    s += " " + d.name + " = " + energy::source_name(d.source) + " (" + d.description + ");";
+  if (meter_->domains().empty()) s += " none;";
+  for (const std::string& m : missing_) s += " " + m + ";";
+  return s;
+}
+
+nlohmann::json sensors_json(const energy::Detection& det) {
+  nlohmann::json doms = nlohmann::json::array();
+  for (const auto& sensor : det.sensors) {
+    const auto* nvml = dynamic_cast<const energy::NvmlSensor*>(sensor.get());
+    for (size_t i = 0; i < sensor->domains().size(); ++i) {
+      const energy::DomainInfo& d = sensor->domains()[i];
+      nlohmann::json j = {{"domain", d.name},         {"source", energy::source_name(d.source)},
+                          {"energy", d.has_energy},   {"power", d.has_power},
+                          {"description", d.description}};
+      if (!d.power_note.empty()) j["power_note"] = d.power_note;
+      if (nvml != nullptr) {
+        if (auto lim = nvml->power_limits(static_cast<int>(i)); lim.ok())
+          j["power_limit_w"] = {{"current", lim->current_w}, {"default", lim->default_w},
+                                {"min", lim->min_w},         {"max", lim->max_w}};
+      }
+      doms.push_back(j);
+    }
+  }
+  return {{"domains", doms}, {"missing", det.missing}};
+}
+
+nlohmann::json window_json(const energy::WindowResult& w, int tokens) {
+  nlohmann::json doms = nlohmann::json::array();
+  for (const energy::DomainWindow& d : w.domains) {
+    nlohmann::json j = {{"domain", d.domain},
+                        {"source", energy::source_name(d.source)},
+                        {"duration_s", d.duration_s},
+                        {"samples", d.samples},
+                        {"interpolated", d.interpolated}};
+    auto put = [&](const char* k, const std::optional<double>& v) { j[k] = v ? nlohmann::json(*v) : nlohmann::json(); };
+    put("energy_j", d.energy_j);
+    put("avg_power_w", d.avg_power_w);
+    put("peak_power_w", d.peak_power_w);
+    if (d.energy_j && tokens > 0 && *d.energy_j > 0) {
+      j["j_per_token"] = *d.energy_j / tokens;
+      j["tokens_per_j"] = tokens / *d.energy_j;
+    }
+    if (d.idle_power_w) {
+      put("idle_power_w", d.idle_power_w);
+      put("above_idle_j", d.above_idle_j);
+    }
+    if (!d.note.empty()) j["note"] = d.note;
+    doms.push_back(j);
+  }
+  return {{"window", w.name}, {"duration_s", w.duration_s}, {"tokens", tokens}, {"domains", doms}};
+}
+
+std::string window_text(const energy::WindowResult& w, int tokens) {
+  std::string out;
+  for (const energy::DomainWindow& d : w.domains) {
+    if (!out.empty()) out += "; ";
+    out += d.domain + " ";
+    if (!d.energy_j) {
+      out += "no energy (" + d.note + ")";
+      continue;
+    }
+    out += fmt("%.3g J ", *d.energy_j) + energy::source_name(d.source);
+    if (d.interpolated) out += ", interpolated";
+    if (tokens > 0 && *d.energy_j > 0)
+      out += fmt(", %.3g J/tok", *d.energy_j / tokens) + fmt(", %.3g tok/J", tokens / *d.energy_j);
+    if (d.avg_power_w) out += fmt(", %.1f W", *d.avg_power_w);
+    if (d.above_idle_j) out += fmt(", %.3g J above idle", *d.above_idle_j);
+  }
+  return out;
+}
+
+}  // namespace joule::cli
