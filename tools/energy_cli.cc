@@ -47,6 +47,8 @@ void add_energy_options(CLI::App* cmd, EnergyOptions* o) {
   cmd->add_option("--gpu-power-limit", o->gpu_power_limit_w,
                   "set every GPU's power limit to W for this run (root only; restored on exit)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--gpu-clocks", o->gpu_clocks,
+                  "lock every GPU's SM clock to MIN:MAX MHz for this run (root only; reset on exit)");
   add_estimate_options(cmd, &o->estimate);
 }
 
@@ -54,24 +56,37 @@ Expected<std::unique_ptr<EnergySession>> EnergySession::start(const EnergyOption
   auto s = std::make_unique<EnergySession>();
   s->opt_ = o;
   if (o.off) {
-    if (o.gpu_power_limit_w > 0 || !o.trace.empty() || o.idle_baseline_s > 0)
-      return InvalidArgument("--no-energy cannot be combined with --gpu-power-limit, --trace or --idle-baseline");
+    if (o.gpu_power_limit_w > 0 || !o.gpu_clocks.empty() || !o.trace.empty() || o.idle_baseline_s > 0)
+      return InvalidArgument("--no-energy cannot be combined with --gpu-power-limit, --gpu-clocks, --trace or --idle-baseline");
     return s;
+  }
+  int clock_min = 0, clock_max = 0;
+  if (!o.gpu_clocks.empty()) {
+    char tail = 0;
+    if (std::sscanf(o.gpu_clocks.c_str(), "%d:%d%c", &clock_min, &clock_max, &tail) != 2 || clock_min <= 0 ||
+        clock_max < clock_min)
+      return InvalidArgument("--gpu-clocks expects MIN:MAX in MHz with 0 < MIN <= MAX, got '" + o.gpu_clocks + "'");
   }
   energy::Detection d = energy::detect_sensors(o.estimate);
   s->missing_ = std::move(d.missing);
   for (auto& sensor : d.sensors)
     if (auto* n = dynamic_cast<energy::NvmlSensor*>(sensor.get())) s->nvml_ = n;
-  if (o.gpu_power_limit_w > 0) {
-    if (s->nvml_ == nullptr) return NotFound("--gpu-power-limit needs an NVIDIA GPU; NVML is not available");
+  // The meter owns the sensors from here on; nvml_ stays valid as long as the meter does.
+  JOULE_ASSIGN_OR_RETURN(s->meter_, energy::Meter::create(std::move(d.sensors),
+                                                          energy::MeterOptions{.sample_hz = o.sample_hz}));
+  if (o.gpu_power_limit_w > 0 || clock_max > 0) {
+    if (s->nvml_ == nullptr)
+      return NotFound(std::string(o.gpu_power_limit_w > 0 ? "--gpu-power-limit" : "--gpu-clocks") +
+                      " needs an NVIDIA GPU; NVML is not available");
     g_restore_on_signal = s->nvml_;
     std::signal(SIGINT, restore_and_reraise);
     std::signal(SIGTERM, restore_and_reraise);
-    for (size_t g = 0; g < s->nvml_->domains().size(); ++g)
-      JOULE_RETURN_IF_ERROR(s->nvml_->set_power_limit(static_cast<int>(g), o.gpu_power_limit_w));
+    for (size_t g = 0; g < s->nvml_->domains().size(); ++g) {
+      if (o.gpu_power_limit_w > 0)
+        JOULE_RETURN_IF_ERROR(s->nvml_->set_power_limit(static_cast<int>(g), o.gpu_power_limit_w));
+      if (clock_max > 0) JOULE_RETURN_IF_ERROR(s->nvml_->lock_clocks(static_cast<int>(g), clock_min, clock_max));
+    }
   }
-  JOULE_ASSIGN_OR_RETURN(s->meter_, energy::Meter::create(std::move(d.sensors),
-                                                          energy::MeterOptions{.sample_hz = o.sample_hz}));
   if (o.idle_baseline_s > 0) {
     std::fprintf(stderr, "[joule] measuring idle power for %.1f s ...\n", o.idle_baseline_s);
     JOULE_RETURN_IF_ERROR(s->meter_->measure_idle(o.idle_baseline_s));
@@ -115,6 +130,11 @@ Status EnergySession::finish() {
 
 nlohmann::json EnergySession::sources_json() const {
   nlohmann::json j = {{"enabled", on()}, {"sample_hz", opt_.sample_hz}};
+  if (meter_) {
+    j["sampler_cpu_s"] = meter_->sampler_cpu_s();
+    j["sampler_cpu_share"] = meter_->sampler_cpu_s() / meter_->elapsed_s();  // of one core
+    j["samples"] = meter_->samples_taken();
+  }
   nlohmann::json doms = nlohmann::json::array();
   if (meter_)
     for (size_t i = 0; i < meter_->domains().size(); ++i) {

@@ -22,10 +22,11 @@ struct EnergyOptions {
   std::string trace;             // --trace
   energy::EstimateParams estimate;
   double gpu_power_limit_w = 0;  // --gpu-power-limit (root; restored on exit)
+  std::string gpu_clocks;        // --gpu-clocks MIN:MAX MHz (root; reset on exit)
 };
 
 // --no-energy, --sample-hz, --idle-baseline, --trace, --cpu-w-per-core, --cpu-idle-fraction,
-// --gpu-power-limit.
+// --gpu-power-limit, --gpu-clocks.
 void add_energy_options(CLI::App* cmd, EnergyOptions* o);
 // Only the estimate's flags (for commands without windows, like `joule power` and `joule info`).
 void add_estimate_options(CLI::App* cmd, energy::EstimateParams* p);
@@ -34,7 +35,7 @@ void add_estimate_options(CLI::App* cmd, energy::EstimateParams* p);
 class EnergySession {
  public:
   static Expected<std::unique_ptr<EnergySession>> start(const EnergyOptions& o);
-  ~EnergySession();  // restores a changed GPU power limit
+  ~EnergySession();  // restores changed GPU power limits and clocks
 
   bool on() const { return meter_ != nullptr; }
   energy::Meter* meter() { return meter_.get(); }

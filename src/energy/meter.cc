@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 
 #include "core/clock.h"
 
@@ -76,10 +77,15 @@ void Meter::sampler_loop() {
   std::unique_lock<std::mutex> lk(mu_);
   while (!cv_.wait_until(lk, next, [this] { return stop_; })) {
     read_all_locked();
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    sampler_cpu_ns_.store(uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec));
     next += period;
     if (next < clock::now()) next = clock::now() + period;  // fell behind: skip, do not burst
   }
 }
+
+double Meter::elapsed_s() const { return monotonic_seconds() - t_origin_s_; }
 
 std::vector<Reading> Meter::read_now() {
   std::lock_guard<std::mutex> lk(mu_);

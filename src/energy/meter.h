@@ -81,6 +81,9 @@ class Meter {
   // Every recorded sample, one JSON object per line (.jsonl) or CSV (a .csv path).
   Status write_trace(const std::string& path) const;
   uint64_t samples_taken() const { return samples_taken_.load(); }
+  // CPU time the sampler thread has used: its overhead, exactly (not inferred from speed).
+  double sampler_cpu_s() const { return sampler_cpu_ns_.load() * 1e-9; }
+  double elapsed_s() const;  // since the meter was created
 
  private:
   Meter(std::vector<std::unique_ptr<Sensor>> sensors, const MeterOptions& opt);
@@ -102,6 +105,7 @@ class Meter {
   std::map<std::string, double> open_windows_;  // name -> begin time
   std::vector<std::optional<double>> idle_w_;
   std::atomic<uint64_t> samples_taken_{0};
+  std::atomic<uint64_t> sampler_cpu_ns_{0};
 
   std::condition_variable cv_;
   bool stop_ = false;

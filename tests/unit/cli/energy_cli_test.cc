@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -108,6 +110,41 @@ TEST(EnergyCli, PowerPrintsRowsForEveryDomain) {
   }
   EXPECT_GE(rows, 2);
   EXPECT_LE(rows, 4);
+}
+
+TEST(EnergyCli, GpuLimitsAreRestoredAfterTheRun) {
+  if (geteuid() != 0) GTEST_SKIP() << "setting GPU limits needs root";
+  const std::string tiny = temp("energy_tiny4.gguf");
+  testing::write_tiny_model(tiny, {});
+  const std::string script = temp("energy_nvml_script3.txt"), state = temp("energy_nvml_state.txt");
+  std::ofstream(script) << "limit 300 100 400 350\nstate_file " << state << "\n";
+  const std::string env = std::string("JOULE_NVML_LIBRARY=") + JOULE_FAKE_NVML + " JOULE_FAKE_NVML_SCRIPT=" + script +
+                          " JOULE_POWERCAP_ROOT=/nonexistent";
+  const Result r = run_joule(env, "bench -m " + tiny + " -p 8 -n 0 -t 1 -r 1 --gpu-power-limit 200 --gpu-clocks 1000:1500");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(slurp(state), "limit_mw=300000 locked=none\n");
+  const std::string err = temp("energy_err2.txt");
+  EXPECT_EQ(run_joule(env, "bench -m " + tiny + " -p 8 -n 0 -r 1 --gpu-power-limit 999", err).exit_code, 2);
+  EXPECT_NE(slurp(err).find("outside"), std::string::npos) << slurp(err);
+  EXPECT_EQ(run_joule(env, "bench -m " + tiny + " -p 8 -n 0 -r 1 --gpu-clocks 1500", err).exit_code, 2);
+  EXPECT_NE(slurp(err).find("MIN:MAX"), std::string::npos) << slurp(err);
+}
+
+TEST(EnergyCli, GpuLimitIsRestoredOnCtrlC) {
+  if (geteuid() != 0) GTEST_SKIP() << "setting GPU limits needs root";
+  const std::string tiny = temp("energy_tiny5.gguf");
+  testing::write_tiny_model(tiny, {});
+  const std::string script = temp("energy_nvml_script4.txt"), state = temp("energy_nvml_state2.txt");
+  std::ofstream(script) << "limit 300 100 400 350\nstate_file " << state << "\n";
+  // A long benchmark, interrupted once the limit is set.
+  const std::string cmd = std::string("JOULE_NVML_LIBRARY=") + JOULE_FAKE_NVML + " JOULE_FAKE_NVML_SCRIPT=" + script +
+                          " JOULE_POWERCAP_ROOT=/nonexistent " + JOULE_BINARY + " bench -m " + tiny +
+                          " -p 64 -n 0 -t 1 -r 100000 --gpu-power-limit 150 >/dev/null 2>&1 & pid=$!; "
+                          "for i in $(seq 100); do grep -q 150000 " + state + " 2>/dev/null && break; sleep 0.05; done; "
+                          "kill -INT $pid; wait $pid; echo $? > " + state + ".rc";
+  ASSERT_EQ(std::system(("bash -c '" + cmd + "'").c_str()), 0);
+  EXPECT_EQ(slurp(state), "limit_mw=300000 locked=none\n");
+  EXPECT_EQ(slurp(state + ".rc"), "130\n");  // died of SIGINT after restoring, as a shell reports it
 }
 
 TEST(EnergyCli, InfoListsSensorsAndWhyOthersAreMissing) {
