@@ -42,8 +42,8 @@ namespace {
 // cache positions [0, pos0 + t]. Work is dealt over (token, head) pairs round-robin: later
 // tokens attend to more keys, so contiguous ranges would leave the first thread idle.
 void attention(const ModelConfig& c, const float* q, const f16_bits* k_cache,
-               const f16_bits* v_cache, int pos0, int nt, float* out, std::vector<float>& scores,
-               int n_ctx, ThreadPool& pool) {
+               const f16_bits* v_cache, int pos0, int nt, bool single_token, float* out,
+               std::vector<float>& scores, int n_ctx, ThreadPool& pool) {
   const int hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
   const cpu::AttendFn attend = cpu::best_attend(hd);
   if (scores.size() < size_t(pool.size()) * n_ctx) scores.resize(size_t(pool.size()) * n_ctx);
@@ -59,7 +59,8 @@ void attention(const ModelConfig& c, const float* q, const f16_bits* k_cache,
               .head_dim = hd,
               .scale = 1.0f / std::sqrt(static_cast<float>(hd)),
               .scores = scores.data() + size_t(thread) * n_ctx,
-              .out = out + size_t(t) * c.q_dim() + size_t(h) * hd});
+              .out = out + size_t(t) * c.q_dim() + size_t(h) * hd,
+              .single_token = single_token});
     }
   });
 }
@@ -128,8 +129,8 @@ Status forward(const Model& model, ForwardState& st, std::span<const TokenId> to
         kc[i] = f32_to_f16(k[i]);
         vc[i] = f32_to_f16(v[i]);
       }
-      attention(c, q, st.k_at(li, 0), st.v_at(li, 0), pos0, nt, st.attn_.data(), st.scores_,
-                st.n_ctx_, pool);
+      attention(c, q, st.k_at(li, 0), st.v_at(li, 0), pos0, nt, tokens.size() == 1, st.attn_.data(),
+                st.scores_, st.n_ctx_, pool);
       cpu::matmul(l.wo, st.attn_.data(), nt, xn, d, ks, pool, st.mm_);
       for (int t = 0; t < nt; ++t) cpu::add_inplace(x + size_t(t) * d, xn + size_t(t) * d, d);
 

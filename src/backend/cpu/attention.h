@@ -22,6 +22,9 @@ struct AttendArgs {
   float scale;           // 1 / sqrt(head_dim)
   float* scores;         // scratch, n_keys floats
   float* out;            // [head_dim]
+  // The query is the only token of its batch: llama.cpp then sums in its single-token order
+  // (ggml_vec_dot_f16) instead of its batched one (tinyBLAS); see attention_avx512.cc.
+  bool single_token = false;
 };
 
 using AttendFn = void (*)(const AttendArgs& a);

@@ -1,3 +1,19 @@
+// AVX-512 attention that rounds exactly as llama.cpp's CPU path does (non-flash attention with an
+// f16 KV cache, as llama-cpp-python runs it), because the default Q4_1 model quantizes every
+// matmul input to 8 bits: an attention output one ulp away moves some activations a whole
+// quantization step, and top-1 agreement drops by several points. What is matched:
+//   * scores q.k and outputs p.v: llama.cpp evaluates batches of >= 2 tokens with tinyBLAS
+//     (llamafile sgemm: one FMA chain over 16-wide chunks, then _mm512_reduce_add_ps) and single
+//     tokens with ggml_vec_dot_f16 (four FMA chains over 64-wide steps, combined (0+2)+(1+3),
+//     then _mm512_reduce_add_ps); AttendArgs::single_token picks the order;
+//   * _mm512_reduce_add_ps as GCC implements it: (hi256 + lo256), (hi128 + lo128),
+//     lanes {0+2, 1+3}, then those two;
+//   * softmax: exp as ggml_v_expf (simd_avx512.h) over 16-key chunks, each chunk's sum reduced
+//     in float and accumulated in double, probabilities scaled by float(1 / sum) and rounded to
+//     f16 (the kqv matmul converts them). Keys past n_keys are llama.cpp's masked cells: exact
+//     zeros in every sum, so they are skipped.
+// The decode order assumes llama.cpp's padded KV length is a multiple of 64 (it pads to 256).
+//
 // GCC 12 warns falsely inside the intrinsics headers (bug 105593); silence it for them only.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -19,49 +35,101 @@ __m512 load_f16x16(const f16_bits* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
-// scores[j] = scale * q . k_j. Four keys per step share one transpose-and-add reduction (a
-// reduction per key cost as much as the products at head_dim 64).
-void scores_qk(const AttendArgs& a, const __m512 (&q)[kMaxVecs], int nv) {
+// _mm512_reduce_add_ps of four vectors at once, with GCC's grouping; lane i of the result is
+// the sum of the i-th argument.
+__m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  // (hi256 + lo256) of a and b in one register, of c and d in another: 128-bit blocks
+  // [a0+a2, a1+a3, b0+b2, b1+b3].
+  const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+  const __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, 0x44), _mm512_shuffle_f32x4(c, d, 0xEE));
+  // (hi128 + lo128): blocks [a, b, c, d].
+  const __m512 t6 = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xDD));
+  // lanes {0+2, 1+3}, then their sum, in lane 0 of each block.
+  const __m512 t8 = _mm512_add_ps(t6, _mm512_permute_ps(t6, _MM_SHUFFLE(1, 0, 3, 2)));
+  const __m512 r = _mm512_add_ps(t8, _mm512_permute_ps(t8, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), r));
+}
+
+// q.k in tinyBLAS order (one FMA chain), not yet reduced.
+__m512 chain(const __m512 (&q)[kMaxVecs], const f16_bits* k, int nv) {
+  __m512 acc = _mm512_setzero_ps();
+  for (int c = 0; c < nv; ++c) acc = _mm512_fmadd_ps(load_f16x16(k + 16 * c), q[c], acc);
+  return acc;
+}
+
+// q.k in ggml_vec_dot_f16 order, reduced: four chains over 64-wide steps, (0+2)+(1+3), reduce,
+// then any dimensions past the last full 64 added in double.
+float dot_vec_f16(const __m512 (&q)[kMaxVecs], const float* q16, const f16_bits* k, int hd) {
+  const int np = hd & ~63;
+  __m512 s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  for (int i = 0; i < np; i += 64)
+    for (int j = 0; j < 4; ++j) s[j] = _mm512_fmadd_ps(load_f16x16(k + i + 16 * j), q[i / 16 + j], s[j]);
+  double sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[2]), _mm512_add_ps(s[1], s[3])));
+  for (int i = np; i < hd; ++i) sum += static_cast<double>(_cvtsh_ss(k[i]) * q16[i]);
+  return static_cast<float>(sum);
+}
+
+void scores_qk(const AttendArgs& a, const __m512 (&q)[kMaxVecs], const float* q16) {
+  const int nv = a.head_dim / 16;
+  if (a.single_token) {
+    for (int j = 0; j < a.n_keys; ++j) a.scores[j] = dot_vec_f16(q, q16, a.k + size_t(j) * a.kv_stride, a.head_dim) * a.scale;
+    return;
+  }
   const __m128 scale = _mm_set1_ps(a.scale);
   int j = 0;
   for (; j + 4 <= a.n_keys; j += 4) {
     const f16_bits* k0 = a.k + size_t(j) * a.kv_stride;
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                     _mm512_setzero_ps()};
-    for (int c = 0; c < nv; ++c)
-      for (int i = 0; i < 4; ++i)
-        acc[i] = _mm512_fmadd_ps(q[c], load_f16x16(k0 + i * a.kv_stride + 16 * c), acc[i]);
-    _mm_storeu_ps(a.scores + j, _mm_mul_ps(hsum4(acc[0], acc[1], acc[2], acc[3]), scale));
+    const __m128 s = reduce4(chain(q, k0, nv), chain(q, k0 + a.kv_stride, nv),
+                             chain(q, k0 + 2 * a.kv_stride, nv), chain(q, k0 + 3 * a.kv_stride, nv));
+    _mm_storeu_ps(a.scores + j, _mm_mul_ps(s, scale));
   }
-  for (; j < a.n_keys; ++j) {
-    const f16_bits* kj = a.k + size_t(j) * a.kv_stride;
-    __m512 acc = _mm512_setzero_ps();
-    for (int c = 0; c < nv; ++c) acc = _mm512_fmadd_ps(q[c], load_f16x16(kj + 16 * c), acc);
-    a.scores[j] = _mm512_reduce_add_ps(acc) * a.scale;
+  for (; j < a.n_keys; ++j) a.scores[j] = _mm512_reduce_add_ps(chain(q, a.k + size_t(j) * a.kv_stride, nv)) * a.scale;
+}
+
+__mmask16 first_lanes(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
+
+// Softmax of scores[0, n) in place as ggml_compute_forward_soft_max_f32 computes it, then each
+// probability rounded to f16. Lanes past n act as masked cells (-inf, so exp gives 0).
+void softmax_f16_probs(float* s, int n) {
+  __m512 mx = _mm512_set1_ps(-INFINITY);
+  for (int i = 0; i < n; i += 16)
+    mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), first_lanes(n - i), s + i));
+  const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+  double sum = 0;
+  for (int i = 0; i < n; i += 16) {
+    const __m512 x = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), first_lanes(n - i), s + i);
+    const __m512 e = exp_avx512(_mm512_sub_ps(x, vmax));
+    sum += static_cast<double>(_mm512_reduce_add_ps(e));
+    _mm512_mask_storeu_ps(s + i, first_lanes(n - i), e);
+  }
+  const __m512 inv = _mm512_set1_ps(static_cast<float>(1.0 / sum));
+  for (int i = 0; i < n; i += 16) {
+    const __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(first_lanes(n - i), s + i), inv);
+    _mm512_mask_storeu_ps(s + i, first_lanes(n - i), _mm512_cvtph_ps(_mm512_cvtps_ph(p, _MM_FROUND_TO_NEAREST_INT)));
   }
 }
 
-// Softmax of scores[0, n) in place, each probability rounded to f16 as llama.cpp's f16 value
-// product does. Tails use masked loads and stores; masked-off lanes hold -inf (max) or 0 (sum).
-void softmax_f16_probs(float* s, int n) {
-  auto mask = [n](int i) {
-    return n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
-  };
-  __m512 mx = _mm512_set1_ps(-INFINITY);
-  for (int i = 0; i < n; i += 16) mx = _mm512_mask_max_ps(mx, mask(i), mx, _mm512_maskz_loadu_ps(mask(i), s + i));
-  const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
-  __m512 sum = _mm512_setzero_ps();
-  for (int i = 0; i < n; i += 16) {
-    const __m512 e = exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask(i), s + i), vmax));
-    sum = _mm512_mask_add_ps(sum, mask(i), sum, e);
-    _mm512_mask_storeu_ps(s + i, mask(i), e);
+// out[16 dims at d0] = sum over keys of p_j * v_j in llama.cpp's order. Key j accumulates into
+// lane j % 16 of chain (j % kStep) / 16, chains advancing every kStep keys (tinyBLAS: kStep 16,
+// one chain; ggml_vec_dot_f16: kStep 64, four chains combined (0+2)+(1+3)); then the 16 lanes are
+// reduced with GCC's grouping. Here the lanes are 16 separate vectors over 16 dimensions.
+template <int kChains>
+__m512 weighted_values(const AttendArgs& a, int d0) {
+  __m512 lane[kChains][16];
+  for (int c = 0; c < kChains; ++c)
+    for (int l = 0; l < 16; ++l) lane[c][l] = _mm512_setzero_ps();
+  for (int j = 0; j < a.n_keys; ++j) {
+    const int c = kChains == 1 ? 0 : (j % 64) / 16;
+    const __m512 v = load_f16x16(a.v + size_t(j) * a.kv_stride + d0);
+    lane[c][j % 16] = _mm512_fmadd_ps(v, _mm512_set1_ps(a.scores[j]), lane[c][j % 16]);
   }
-  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
-  for (int i = 0; i < n; i += 16) {
-    const __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask(i), s + i), inv);
-    const __m512 p16 = _mm512_cvtph_ps(_mm512_cvtps_ph(p, _MM_FROUND_TO_NEAREST_INT));
-    _mm512_mask_storeu_ps(s + i, mask(i), p16);
-  }
+  __m512 x[16];
+  for (int l = 0; l < 16; ++l)
+    x[l] = kChains == 1 ? lane[0][l]
+                        : _mm512_add_ps(_mm512_add_ps(lane[0][l], lane[2][l]), _mm512_add_ps(lane[1][l], lane[3][l]));
+  for (int l = 0; l < 8; ++l) x[l] = _mm512_add_ps(x[l], x[l + 8]);  // hi256 + lo256
+  for (int l = 0; l < 4; ++l) x[l] = _mm512_add_ps(x[l], x[l + 4]);  // hi128 + lo128
+  return _mm512_add_ps(_mm512_add_ps(x[0], x[2]), _mm512_add_ps(x[1], x[3]));
 }
 
 }  // namespace
@@ -70,20 +138,16 @@ void softmax_f16_probs(float* s, int n) {
 void attend_head_avx512(const AttendArgs& a) {
   const int nv = a.head_dim / 16;
   __m512 q[kMaxVecs];
+  alignas(64) float q16[kMaxVecs * 16];
   for (int c = 0; c < nv; ++c) {
-    // Round the query to f16 and back, as llama.cpp converts it for the f16 key cache.
+    // The query rounded to f16, as llama.cpp converts it for the f16 key cache.
     q[c] = _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(a.q + 16 * c), _MM_FROUND_TO_NEAREST_INT));
+    _mm512_store_ps(q16 + 16 * c, q[c]);
   }
-  scores_qk(a, q, nv);
+  scores_qk(a, q, q16);
   softmax_f16_probs(a.scores, a.n_keys);
-  __m512 out[kMaxVecs];
-  for (int c = 0; c < nv; ++c) out[c] = _mm512_setzero_ps();
-  for (int j = 0; j < a.n_keys; ++j) {
-    const f16_bits* vj = a.v + size_t(j) * a.kv_stride;
-    const __m512 p = _mm512_set1_ps(a.scores[j]);
-    for (int c = 0; c < nv; ++c) out[c] = _mm512_fmadd_ps(p, load_f16x16(vj + 16 * c), out[c]);
-  }
-  for (int c = 0; c < nv; ++c) _mm512_storeu_ps(a.out + 16 * c, out[c]);
+  for (int c = 0; c < nv; ++c)
+    _mm512_storeu_ps(a.out + 16 * c, a.single_token ? weighted_values<4>(a, 16 * c) : weighted_values<1>(a, 16 * c));
 }
 
 }  // namespace joule::cpu

@@ -479,15 +479,6 @@ void convert_f32(const float* x, void* out, int64_t n) {
   std::memcpy(out, x, static_cast<size_t>(n) * sizeof(float));
 }
 
-// roundf (half away from zero): trunc, plus one step away from zero when the exact remainder is
-// at least one half.
-__m256 round_away(__m256 v) {
-  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-  const __m256 up = _mm256_cmp_ps(abs_ps(_mm256_sub_ps(v, t)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
-  const __m256 step = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, _mm256_set1_ps(-0.0f)));
-  return _mm256_add_ps(t, _mm256_and_ps(up, step));
-}
-
 // Packs 32 int32 (values within int8) into 32 bytes in order.
 void store_i8x32(uint8_t* dst, __m256i a, __m256i b, __m256i c, __m256i d) {
   const __m256i ab = _mm256_packs_epi32(a, b);  // per 128-bit lane: a0..3 b0..3 | a4..7 b4..7
@@ -498,8 +489,8 @@ void store_i8x32(uint8_t* dst, __m256i a, __m256i b, __m256i c, __m256i d) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), fixed);
 }
 
-// One 32-value block as for Q8_0 / Q8_1: d = amax / 127, q = roundf(x * (1 / d)); returns d and
-// stores sum(q) in *sum.
+// One 32-value block as for Q8_0 / Q8_1 activations, like ggml's x86 quantize_row_q8_*:
+// q = nearest-even(x * (127 / amax)), d = amax / 127; returns d and stores sum(q) in *sum.
 float quantize_block_q8(const float* x, uint8_t* q, int* sum) {
   __m256 v[4];
   __m256 amax = _mm256_setzero_ps();
@@ -507,13 +498,13 @@ float quantize_block_q8(const float* x, uint8_t* q, int* sum) {
     v[j] = _mm256_loadu_ps(x + 8 * j);
     amax = _mm256_max_ps(amax, abs_ps(v[j]));
   }
-  const float d = hmax(amax) / 127;
-  const __m256 id = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
-  __m256i i[4];
-  for (int j = 0; j < 4; ++j) i[j] = _mm256_cvtps_epi32(round_away(_mm256_mul_ps(v[j], id)));
+  const float max = hmax(amax);
+  const __m256 id = _mm256_set1_ps(max != 0.0f ? 127.0f / max : 0.0f);
+  __m256i i[4];  // vcvtps2dq rounds to nearest even (the default MXCSR mode)
+  for (int j = 0; j < 4; ++j) i[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], id));
   store_i8x32(q, i[0], i[1], i[2], i[3]);
   *sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3])));
-  return d;
+  return max / 127.0f;
 }
 
 void store_half(uint8_t* p, float f) {

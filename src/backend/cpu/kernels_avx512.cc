@@ -168,14 +168,6 @@ struct alignas(64) ActQ8x4 {
   int32_t corr[16];  // lanes 4b..4b+3: kCorr * (partial sums of block b); they add up per block
   float d[16];       // lanes 4b..4b+3: block b's scale
 };
-// One prepared group of 4 Q8_1 activation blocks (for Q4_1, which needs no correction).
-struct alignas(64) ActQ8_1x4 {
-  int8_t lo[64];
-  int8_t hi[64];
-  float d[16];
-  float s[16];  // lane 4b: block b's s = d * sum(q), other lanes 0
-};
-
 constexpr int kGroup = 4;  // blocks per group
 int64_t groups_of(int64_t n) { return (n / 32 + kGroup - 1) / kGroup; }
 
@@ -229,7 +221,6 @@ struct Q8Group {
 };
 
 using Q8_0Group = Q8Group<34, 2>;
-using Q8_1Group = Q8Group<36, 4>;
 
 // Per-lane sums of 8 int8 activations (4 from each half) of every block.
 __m512i partial_sums(const __m512i lo, const __m512i hi) {
@@ -252,24 +243,6 @@ void prep_q8_0(const uint8_t* a, int64_t n, uint8_t* dst) {
     _mm512_store_si512(g[i].corr,
                        _mm512_mullo_epi32(partial_sums(q.lo, q.hi), _mm512_set1_epi32(kCorr)));
     _mm512_store_ps(g[i].d, _mm512_cvtph_ps(q.d));
-  }
-}
-
-void prep_q8_1(const uint8_t* a, int64_t n, uint8_t* dst) {
-  auto* g = reinterpret_cast<ActQ8_1x4*>(dst);
-  const int64_t nb = n / 32;
-  // The s fields: word 18 b + 1 of the group, into lane 4b.
-  static constexpr WordIdx kS = make_idx([](int i) { return i < 16 ? 18 * (i / 4) + 1 : 0; });
-  for (int64_t i = 0; i < groups_of(n); ++i) {
-    const uint8_t* p = a + 36 * kGroup * i;
-    const int64_t left = nb - kGroup * i;
-    const Q8_1Group q =
-        left >= kGroup ? Q8_1Group::load(p) : Q8_1Group::load_tail(p, static_cast<int>(left));
-    const __m512i s = _mm512_maskz_permutex2var_epi16(0x1111, q.raw[0], kS.load(), q.raw[1]);
-    _mm512_store_si512(g[i].lo, q.lo);
-    _mm512_store_si512(g[i].hi, q.hi);
-    _mm512_store_ps(g[i].d, _mm512_cvtph_ps(q.d));
-    _mm512_store_ps(g[i].s, _mm512_cvtph_ps(_mm512_castsi512_si256(s)));
   }
 }
 
@@ -324,62 +297,6 @@ struct Q4_0Kernel {
     __m512i s = _mm512_dpbusd_epi32(a.corr, w.lo, a.lo);
     s = _mm512_dpbusd_epi32(s, w.hi, a.hi);
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(w.d, a.d), acc);
-  }
-};
-
-// Q4_1: 20-byte blocks {f16 d, m; u8 qs[16]}; x = d * q + m. Per block
-// dot = d * da * (q . qa) + m * s, with s = da * sum(qa) from the Q8_1 activation.
-struct Q4_1Kernel {
-  static constexpr bool kPrepared = true;
-  static constexpr int kR = 4;
-  static constexpr int kT = 4;
-  static constexpr int kRDecode = 4;
-  static constexpr int kBlockBytes = 20;
-  using Act = ActQ8_1x4;
-  static size_t prep_bytes(int64_t n) { return groups_of(n) * sizeof(Act); }
-  static void prep(const uint8_t* a, int64_t n, uint8_t* dst) { prep_q8_1(a, n, dst); }
-
-  struct W {
-    __m512i lo, hi;
-    __m512 d, m;
-  };
-  static constexpr WordIdx kScale = make_idx([](int i) { return i < 16 ? 10 * (i / 4) : 0; });
-  static constexpr WordIdx kMin = make_idx([](int i) { return i < 16 ? 10 * (i / 4) + 1 : 0; });
-  static constexpr WordIdx kQs = make_idx([](int i) { return 10 * (i / 8) + 2 + i % 8; });
-
-  static W unpack(__m512i q, __m512i raw) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i d = _mm512_permutexvar_epi16(kScale.load(), raw);
-    const __m512i m = _mm512_maskz_permutexvar_epi16(0x1111, kMin.load(), raw);  // lane 4b only
-    return W{_mm512_and_si512(q, m4), _mm512_and_si512(_mm512_srli_epi16(q, 4), m4),
-             _mm512_cvtph_ps(_mm512_castsi512_si256(d)),
-             _mm512_cvtph_ps(_mm512_castsi512_si256(m))};
-  }
-  static W load(const uint8_t* p) {
-    __m512i q = _mm512_castsi128_si512(loadu128(p + 4));
-    q = _mm512_inserti32x4(q, loadu128(p + 24), 1);
-    q = _mm512_inserti32x4(q, loadu128(p + 44), 2);
-    q = _mm512_inserti32x4(q, loadu128(p + 64), 3);
-    return unpack(q, _mm512_loadu_si512(p));
-  }
-  static W load_tail(const uint8_t* p, int nb) {
-    const __m512i raw = _mm512_maskz_loadu_epi8(first_bytes(kBlockBytes * nb), p);
-    return unpack(_mm512_permutexvar_epi16(kQs.load(), raw), raw);
-  }
-
-  struct A {
-    __m512i lo, hi;
-    __m512 d, s;
-  };
-  static A act(const Act& g) {
-    return A{_mm512_load_si512(g.lo), _mm512_load_si512(g.hi), _mm512_load_ps(g.d),
-             _mm512_load_ps(g.s)};
-  }
-  static __m512 madd(const W& w, const A& a, __m512 acc) {
-    __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w.lo, a.lo);
-    s = _mm512_dpbusd_epi32(s, w.hi, a.hi);
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(w.d, a.d), acc);
-    return _mm512_fmadd_ps(w.m, a.s, acc);
   }
 };
 
@@ -443,6 +360,104 @@ struct BlockKernel : K {
     if (const int rem = static_cast<int>(nb % kGroup))
       step(full, [rem](const uint8_t* q) { return K::load_tail(q, rem); });
     store_tile<R, T>(acc, p.out, p.ldo);
+  }
+};
+
+// ---- Q4_1 x Q8_1 in ggml's float order ------------------------------------------------------
+//
+// Q4_1 is the default model's type, and its activations are rounded to 8 bits before every
+// matmul, so a one-ulp difference in a matmul output can move a later activation a whole
+// quantization step. This kernel therefore repeats ggml's x86 float arithmetic exactly
+// (ggml_vec_dot_q4_1_q8_1): per block, 8 int32 lanes (lane l = values 4l..4l+3, from vpdpbusd),
+// converted to float and accumulated with one FMA by d_w * d_a in block order; the m * s terms
+// in their own FMA chain; the 8 lanes reduced as hsum_float_8 does, then the m * s sum added.
+// Integer sums are exact, so only this float order matters. A zmm holds two rows' 8 lanes;
+// activations are used in place (36-byte Q8_1 blocks {f16 d, s; s8 qs[32]}).
+struct Q4_1Exact {
+  static constexpr bool kPrepared = false;
+  static constexpr int kR = 4;
+  static constexpr int kT = 4;
+  static constexpr int kRDecode = 6;
+  static constexpr int kW = 20, kA = 36;  // block bytes: Q4_1 {f16 d, m; u8 qs[16]}, Q8_1
+
+  // Rows r0, r1 of block b as 64 nibbles in ggml order (values 0-15 from the low nibbles, then
+  // 16-31 from the high ones): row r0 in the low 256 bits, r1 in the high.
+  static __m512i nibbles(const uint8_t* w0, const uint8_t* w1) {
+    const __m128i q0 = loadu128(w0 + 4), q1 = loadu128(w1 + 4);
+    __m512i v = _mm512_castsi128_si512(q0);
+    v = _mm512_inserti32x4(v, _mm_srli_epi16(q0, 4), 1);
+    v = _mm512_inserti32x4(v, q1, 2);
+    v = _mm512_inserti32x4(v, _mm_srli_epi16(q1, 4), 3);
+    return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+  }
+  static float half_at(const uint8_t* p) { return half_to_float(load_u16(p)); }
+
+  // hsum_float_8 of each 8-lane half, ((v0+v4)+(v2+v6)) + ((v1+v5)+(v3+v7)), in lanes 0 and 8.
+  static __m512 hsum8_halves(__m512 v) {
+    const __m512 a = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+    const __m512 b = _mm512_add_ps(a, _mm512_permute_ps(a, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm512_add_ps(b, _mm512_movehdup_ps(b));
+  }
+
+  template <int R, int T>
+  static void tile(const Tile& p) {
+    constexpr int kPairs = (R + 1) / 2;
+    static_assert(R * T <= 16, "one m*s lane per (row, token)");
+    __m512 acc[kPairs][T];
+#pragma GCC unroll 16
+    for (int q = 0; q < kPairs; ++q)
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) acc[q][t] = _mm512_setzero_ps();
+    __m512 summs = _mm512_setzero_ps();  // lane r * T + t
+    const int64_t nb = p.n / 32;
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* wb = p.w + b * kW;
+      __m512 mv = _mm512_setzero_ps(), sv = _mm512_setzero_ps();
+      __m512i w[kPairs];
+      __m512 wd[kPairs];
+#pragma GCC unroll 16
+      for (int q = 0; q < kPairs; ++q) {
+        const uint8_t* w0 = wb + (2 * q) * p.ws;
+        const uint8_t* w1 = 2 * q + 1 < R ? w0 + p.ws : w0;  // odd R: the last row twice
+        if constexpr (T == 1) {
+          prefetch_ahead<kW>(w0);
+          prefetch_ahead<kW>(w1);
+        }
+        w[q] = nibbles(w0, w1);
+        wd[q] = _mm512_insertf32x8(_mm512_set1_ps(half_at(w0)), _mm256_set1_ps(half_at(w1)), 1);
+      }
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r)
+        mv = _mm512_mask_broadcastss_ps(mv, __mmask16(((1u << T) - 1) << (r * T)),
+                                        _mm_set_ss(half_at(wb + r * p.ws + 2)));
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) {
+        const uint8_t* a = p.a + t * p.as + b * kA;
+        unsigned lanes = 0;
+        for (int r = 0; r < R; ++r) lanes |= 1u << (r * T + t);
+        sv = _mm512_mask_broadcastss_ps(sv, __mmask16(lanes), _mm_set_ss(half_at(a + 2)));
+        const __m512i qa = _mm512_broadcast_i64x4(loadu256(a + 4));
+        const __m512 da = _mm512_set1_ps(half_at(a));
+#pragma GCC unroll 16
+        for (int q = 0; q < kPairs; ++q) {
+          const __m512 xy = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), w[q], qa));
+          acc[q][t] = _mm512_fmadd_ps(_mm512_mul_ps(wd[q], da), xy, acc[q][t]);
+        }
+      }
+      summs = _mm512_fmadd_ps(mv, sv, summs);
+    }
+    alignas(64) float ms[16];
+    _mm512_store_ps(ms, summs);
+#pragma GCC unroll 16
+    for (int q = 0; q < kPairs; ++q)
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) {
+        const __m512 h = hsum8_halves(acc[q][t]);
+        const int r0 = 2 * q;
+        p.out[t * p.ldo + r0] = _mm512_cvtss_f32(h) + ms[r0 * T + t];
+        if (r0 + 1 < R)
+          p.out[t * p.ldo + r0 + 1] = _mm_cvtss_f32(_mm512_extractf32x4_ps(h, 2)) + ms[(r0 + 1) * T + t];
+      }
   }
 };
 
@@ -606,30 +621,21 @@ void convert_f32(const float* x, void* out, int64_t n) {
   std::memcpy(out, x, static_cast<size_t>(n) * sizeof(float));
 }
 
-// roundf: round half away from zero. trunc(v) plus one step away from zero when the (exact)
-// remainder is at least one half.
-__m512 round_away(__m512 v) {
-  const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-  const __m512 sign = _mm512_and_ps(v, _mm512_set1_ps(-0.0f));
-  const __mmask16 up =
-      _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
-  return _mm512_mask_add_ps(t, up, t, _mm512_or_ps(_mm512_set1_ps(1.0f), sign));
-}
-
-// One 32-value block as for Q8_0 / Q8_1: d = amax / 127, q = roundf(x * (1 / d)).
-// Stores the 32 int8 values at q and returns d; *sum receives sum(q).
+// One 32-value block as for Q8_0 / Q8_1 activations, like ggml's x86 quantize_row_q8_*:
+// q = nearest-even(x * (127 / amax)), d = amax / 127. Stores the 32 int8 values at q and
+// returns d; *sum receives sum(q).
 float quantize_block_q8(const float* x, uint8_t* q, int* sum) {
   const __m512 v0 = _mm512_loadu_ps(x);
   const __m512 v1 = _mm512_loadu_ps(x + 16);
   const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-  const float d = amax / 127;
-  const __m512 id = _mm512_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
-  const __m512i q0 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v0, id)));
-  const __m512i q1 = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(v1, id)));
+  const __m512 id = _mm512_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+  // vcvtps2dq rounds to nearest even (the default MXCSR mode).
+  const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id));
+  const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
   _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtepi32_epi8(q0));
   _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtepi32_epi8(q1));
   *sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
-  return d;
+  return amax / 127.0f;
 }
 
 void store_half(uint8_t* p, float f) {
@@ -696,7 +702,7 @@ void convert_q8_k(const float* x, void* out, int64_t n) {
 // ---- the table --------------------------------------------------------------------------------
 
 using Q4_0 = BlockKernel<Q4_0Kernel>;
-using Q4_1 = BlockKernel<Q4_1Kernel>;
+using Q4_1 = Q4_1Exact;
 using Q8_0 = BlockKernel<Q8_0Kernel>;
 using Q4_K = SuperBlockKernel<Q4_KBase>;
 using Q6_K = SuperBlockKernel<Q6_KBase>;

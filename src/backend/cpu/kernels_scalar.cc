@@ -7,6 +7,8 @@
 //   Q8_0, Q4_0 -> Q8_0; Q4_1 -> Q8_1; Q4_K, Q6_K -> Q8_K (as ggml).
 // Each gemm is a plain loop of dot products; quantized dots sum each block in int32 and scale it
 // in float, like ggml's generic ggml_vec_dot_* code.
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "backend/cpu/kernels_internal.h"
@@ -17,6 +19,11 @@ namespace joule::cpu {
 namespace {
 
 using DotFn = float (*)(int64_t n, const void* w, const void* a);
+
+// ggml's hsum_float_8: (upper half + lower half), then pairs, then the last two.
+float hsum8_ggml(const float (&v)[8]) {
+  return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+}
 
 float dot_f32(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const float*>(w);
@@ -54,21 +61,28 @@ float dot_q4_0(int64_t n, const void* w, const void* a) {
   return sum;
 }
 
+// In ggml's x86 order (ggml_vec_dot_q4_1_q8_1, AVX2 path), so that float rounding matches
+// llama.cpp's: 8 lanes, lane l holding the int32 sum of values 4l..4l+3 of each block, one FMA
+// per block per lane in block order; the m * s terms in one FMA chain of their own; the lanes
+// reduced as hsum_float_8 does. The Q8 activations downstream amplify any one-ulp difference.
 float dot_q4_1(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockQ4_1*>(w);
   const auto* y = static_cast<const BlockQ8_1*>(a);
-  float sum = 0.0f;
+  float acc[8] = {};
+  float summs = 0.0f;
   for (int64_t b = 0; b < n / kQK4_1; ++b) {
-    int sumi = 0;
-    for (int j = 0; j < kQK4_1 / 2; ++j) {
-      sumi += (x[b].qs[j] & 0x0F) * y[b].qs[j];
-      sumi += (x[b].qs[j] >> 4) * y[b].qs[j + kQK4_1 / 2];
+    const float d = f16_to_f32(x[b].d) * f16_to_f32(y[b].d);
+    summs = std::fma(f16_to_f32(x[b].m), f16_to_f32(y[b].s), summs);
+    for (int l = 0; l < 8; ++l) {
+      int sumi = 0;
+      for (int k = 4 * l; k < 4 * l + 4; ++k) {
+        const int q = k < 16 ? x[b].qs[k] & 0x0F : x[b].qs[k - 16] >> 4;
+        sumi += q * y[b].qs[k];
+      }
+      acc[l] = std::fma(d, static_cast<float>(sumi), acc[l]);
     }
-    // sum_j (d q_j + m) * a_j = d * da * sumi + m * s, with s = da * sum_j qa_j.
-    sum += static_cast<float>(sumi) * (f16_to_f32(x[b].d) * f16_to_f32(y[b].d)) +
-           f16_to_f32(x[b].m) * f16_to_f32(y[b].s);
   }
-  return sum;
+  return hsum8_ggml(acc) + summs;
 }
 
 float dot_q8_0(int64_t n, const void* w, const void* a) {
@@ -162,6 +176,38 @@ void convert(const float* x, void* out, int64_t n) {
   quantize_row_ref(kAct, x, out, n);
 }
 
+// Q8_0 / Q8_1 activations as ggml makes them at run time on x86 (quantize_row_q8_0/_q8_1 in
+// arch/x86/quants.c), which differs from its reference in two roundings: the scale is
+// id = 127 / amax (not 1 / (amax / 127)) and values round to nearest even (not half away).
+// d = amax / 127 and, for Q8_1, s = d * sum(q), as in the reference. Returns d; sum(q) in *sum.
+float q8_act_block(const float* x, int8_t* q, int* sum) {
+  float amax = 0.0f;
+  for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+  const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+  *sum = 0;
+  for (int j = 0; j < 32; ++j) {
+    q[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));  // default rounding: nearest even
+    *sum += q[j];
+  }
+  return amax / 127.0f;
+}
+
+void convert_q8_0_act(const float* x, void* out, int64_t n) {
+  auto* y = static_cast<BlockQ8_0*>(out);
+  int sum;
+  for (int64_t b = 0; b < n / 32; ++b) y[b].d = f32_to_f16(q8_act_block(x + 32 * b, y[b].qs, &sum));
+}
+
+void convert_q8_1_act(const float* x, void* out, int64_t n) {
+  auto* y = static_cast<BlockQ8_1*>(out);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    int sum;
+    const float d = q8_act_block(x + 32 * b, y[b].qs, &sum);
+    y[b].d = f32_to_f16(d);
+    y[b].s = f32_to_f16(d * static_cast<float>(sum));
+  }
+}
+
 template <DType kAct, DotFn kDot>
 constexpr TypeKernels entry() {
   return TypeKernels{kAct, &convert<kAct>, &gemm<kDot>};
@@ -170,9 +216,9 @@ constexpr TypeKernels entry() {
 constexpr TypeKernels kF32 = entry<DType::kF32, dot_f32>();
 constexpr TypeKernels kF16 = entry<DType::kF32, dot_half<f16_to_f32>>();
 constexpr TypeKernels kBF16 = entry<DType::kF32, dot_half<bf16_to_f32>>();
-constexpr TypeKernels kQ8_0 = entry<DType::kQ8_0, dot_q8_0>();
-constexpr TypeKernels kQ4_0 = entry<DType::kQ8_0, dot_q4_0>();
-constexpr TypeKernels kQ4_1 = entry<DType::kQ8_1, dot_q4_1>();
+constexpr TypeKernels kQ8_0{DType::kQ8_0, &convert_q8_0_act, &gemm<dot_q8_0>};
+constexpr TypeKernels kQ4_0{DType::kQ8_0, &convert_q8_0_act, &gemm<dot_q4_0>};
+constexpr TypeKernels kQ4_1{DType::kQ8_1, &convert_q8_1_act, &gemm<dot_q4_1>};
 constexpr TypeKernels kQ4_K = entry<DType::kQ8_K, dot_q4_k>();
 constexpr TypeKernels kQ6_K = entry<DType::kQ8_K, dot_q6_k>();
 

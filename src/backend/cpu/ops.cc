@@ -33,16 +33,21 @@ void rope_angles(int64_t pos, const RopeParams& p, float* cos_out, float* sin_ou
   }
 }
 
+// The rotation with llama.cpp's roundings: its compiler fuses one product of each output into
+// an FMA, x0 cos - x1 sin = fma(x0, cos, -round(x1 sin)) and x0 sin + x1 cos =
+// fma(x0, sin, round(x1 cos)) (checked against its tensors). q and k are rounded to f16 next, so
+// a one-ulp difference here would flip an f16 rounding now and then.
 void rope_apply(float* x, int n_heads, const float* cos_v, const float* sin_v, const RopeParams& p) {
   const int half = p.rope_dim / 2;
+  const bool adjacent = p.pairs == RopePairs::kAdjacent;
   for (int h = 0; h < n_heads; ++h) {
     float* head = x + static_cast<int64_t>(h) * p.head_dim;
     for (int i = 0; i < half; ++i) {
-      const int a = p.pairs == RopePairs::kAdjacent ? 2 * i : i;
-      const int b = p.pairs == RopePairs::kAdjacent ? 2 * i + 1 : i + half;
-      const float x0 = head[a], x1 = head[b];
-      head[a] = x0 * cos_v[i] - x1 * sin_v[i];
-      head[b] = x0 * sin_v[i] + x1 * cos_v[i];
+      const int a = adjacent ? 2 * i : i;
+      const int b = adjacent ? 2 * i + 1 : i + half;
+      const float x0 = head[a], x1 = head[b], c = cos_v[i], s = sin_v[i];
+      head[a] = std::fma(x0, c, -(x1 * s));
+      head[b] = std::fma(x0, s, x1 * c);
     }
   }
 }

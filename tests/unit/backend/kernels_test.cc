@@ -139,7 +139,7 @@ TEST_P(FastVsScalar, ConvertActIsBitExact) {
   const size_t bytes = row_bytes(k.act_type, n);
   std::vector<uint8_t> got(bytes), want(bytes);
   k.convert_act(x.data(), got.data(), n);
-  quantize_row_ref(k.act_type, x.data(), want.data(), n);
+  scalar_kernels().for_type(type)->convert_act(x.data(), want.data(), n);
   EXPECT_EQ(std::memcmp(got.data(), want.data(), bytes), 0) << dtype_name(k.act_type);
 }
 
@@ -245,6 +245,24 @@ TEST_P(ScalarOracle, MatchesDequantizedDot) {
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, ScalarOracle, ::testing::ValuesIn(kWeightTypes),
                          [](const auto& p) { return std::string(dtype_name(p.param)); });
+
+// Q8_0 / Q8_1 activations round like ggml's x86 run-time quantizer (nearest even after
+// multiplying by 127 / amax), not like its reference (half away from zero after 1 / d); Q8_K
+// activations are the reference.
+TEST(ScalarOracle, ActivationRoundingIsGgmlsRunTimeOne) {
+  // amax = 127, so x * (127 / amax) = x exactly and every tie shows its rounding.
+  const float ties[8] = {-127.0f, 2.5f, -2.5f, 0.5f, -0.5f, 1.5f, 3.5f, -126.5f};
+  const int8_t even[8] = {-127, 2, -2, 0, 0, 2, 4, -126};
+  std::vector<float> x(32);
+  for (int i = 0; i < 32; ++i) x[i] = ties[i % 8];
+  for (DType w : {DType::kQ4_0, DType::kQ4_1}) {
+    const TypeKernels& k = *scalar_kernels().for_type(w);
+    std::vector<uint8_t> out(row_bytes(k.act_type, 32));
+    k.convert_act(x.data(), out.data(), 32);
+    const size_t qs = k.act_type == DType::kQ8_1 ? 4 : 2;  // after d (and s)
+    for (int i = 0; i < 32; ++i) EXPECT_EQ(static_cast<int8_t>(out[qs + i]), even[i % 8]) << i;
+  }
+}
 
 TEST(ScalarOracle, QuantizationErrorIsSmall) {
   // The end-to-end result (quantized weights and activations) is close to the float product.
