@@ -109,27 +109,51 @@ void softmax_f16_probs(float* s, int n) {
   }
 }
 
-// out[16 dims at d0] = sum over keys of p_j * v_j in llama.cpp's order. Key j accumulates into
-// lane j % 16 of chain (j % kStep) / 16, chains advancing every kStep keys (tinyBLAS: kStep 16,
-// one chain; ggml_vec_dot_f16: kStep 64, four chains combined (0+2)+(1+3)); then the 16 lanes are
-// reduced with GCC's grouping. Here the lanes are 16 separate vectors over 16 dimensions.
-template <int kChains>
-__m512 weighted_values(const AttendArgs& a, int d0) {
-  __m512 lane[kChains][16];
-  for (int c = 0; c < kChains; ++c)
-    for (int l = 0; l < 16; ++l) lane[c][l] = _mm512_setzero_ps();
-  for (int j = 0; j < a.n_keys; ++j) {
-    const int c = kChains == 1 ? 0 : (j % 64) / 16;
-    const __m512 v = load_f16x16(a.v + size_t(j) * a.kv_stride + d0);
-    lane[c][j % 16] = _mm512_fmadd_ps(v, _mm512_set1_ps(a.scores[j]), lane[c][j % 16]);
+// Accumulates the 16-key chunks starting at key `first`, `step` keys apart, into 16 lane vectors
+// (lane l takes key j0 + l of each chunk) over the 16 dimensions at d0: one tinyBLAS /
+// ggml_vec_dot_f16 accumulator, held as 16 vectors across dimensions.
+void lane_chains(const AttendArgs& a, int d0, int first, int step, __m512 (&lane)[16]) {
+#pragma GCC unroll 16
+  for (int l = 0; l < 16; ++l) lane[l] = _mm512_setzero_ps();
+  for (int j0 = first; j0 < a.n_keys; j0 += step) {
+    const f16_bits* v = a.v + size_t(j0) * a.kv_stride + d0;
+    if (a.n_keys - j0 >= 16) {
+#pragma GCC unroll 16
+      for (int l = 0; l < 16; ++l)
+        lane[l] = _mm512_fmadd_ps(load_f16x16(v + l * a.kv_stride), _mm512_set1_ps(a.scores[j0 + l]), lane[l]);
+    } else {
+      for (int l = 0; l < a.n_keys - j0; ++l)
+        lane[l] = _mm512_fmadd_ps(load_f16x16(v + l * a.kv_stride), _mm512_set1_ps(a.scores[j0 + l]), lane[l]);
+    }
   }
-  __m512 x[16];
-  for (int l = 0; l < 16; ++l)
-    x[l] = kChains == 1 ? lane[0][l]
-                        : _mm512_add_ps(_mm512_add_ps(lane[0][l], lane[2][l]), _mm512_add_ps(lane[1][l], lane[3][l]));
+}
+
+// _mm512_reduce_add_ps's grouping applied across 16 lane vectors.
+__m512 reduce_lanes(__m512 (&x)[16]) {
+#pragma GCC unroll 8
   for (int l = 0; l < 8; ++l) x[l] = _mm512_add_ps(x[l], x[l + 8]);  // hi256 + lo256
+#pragma GCC unroll 4
   for (int l = 0; l < 4; ++l) x[l] = _mm512_add_ps(x[l], x[l + 4]);  // hi128 + lo128
   return _mm512_add_ps(_mm512_add_ps(x[0], x[2]), _mm512_add_ps(x[1], x[3]));
+}
+
+// out[16 dims at d0] = sum over keys of p_j * v_j in llama.cpp's order: tinyBLAS has one chain
+// over 16-key chunks; ggml_vec_dot_f16 four, over the 16-key quarters of each 64-key step,
+// combined (0+2)+(1+3) lane by lane. Then the 16 lanes are reduced.
+__m512 weighted_values(const AttendArgs& a, int d0) {
+  __m512 x[16];
+  if (!a.single_token) {
+    lane_chains(a, d0, 0, 16, x);
+    return reduce_lanes(x);
+  }
+  __m512 c0[16], c1[16], c2[16];
+  lane_chains(a, d0, 0, 64, c0);
+  lane_chains(a, d0, 16, 64, c1);
+  lane_chains(a, d0, 32, 64, c2);
+  lane_chains(a, d0, 48, 64, x);
+#pragma GCC unroll 16
+  for (int l = 0; l < 16; ++l) x[l] = _mm512_add_ps(_mm512_add_ps(c0[l], c2[l]), _mm512_add_ps(c1[l], x[l]));
+  return reduce_lanes(x);
 }
 
 }  // namespace
@@ -147,7 +171,7 @@ void attend_head_avx512(const AttendArgs& a) {
   scores_qk(a, q, q16);
   softmax_f16_probs(a.scores, a.n_keys);
   for (int c = 0; c < nv; ++c)
-    _mm512_storeu_ps(a.out + 16 * c, a.single_token ? weighted_values<4>(a, 16 * c) : weighted_values<1>(a, 16 * c));
+    _mm512_storeu_ps(a.out + 16 * c, weighted_values(a, 16 * c));
 }
 
 }  // namespace joule::cpu

@@ -23,7 +23,9 @@
 #include <immintrin.h>
 #endif
 
+#include <algorithm>
 #include <cstdint>
+#include <cmath>
 #include <cstring>
 
 #include "backend/cpu/kernels_internal.h"
@@ -368,95 +370,203 @@ struct BlockKernel : K {
 // Q4_1 is the default model's type, and its activations are rounded to 8 bits before every
 // matmul, so a one-ulp difference in a matmul output can move a later activation a whole
 // quantization step. This kernel therefore repeats ggml's x86 float arithmetic exactly
-// (ggml_vec_dot_q4_1_q8_1): per block, 8 int32 lanes (lane l = values 4l..4l+3, from vpdpbusd),
+// (ggml_vec_dot_q4_1_q8_1): per block, 8 int32 lanes (lane l = values 4l..4l+3, from vpdpbusd)
 // converted to float and accumulated with one FMA by d_w * d_a in block order; the m * s terms
 // in their own FMA chain; the 8 lanes reduced as hsum_float_8 does, then the m * s sum added.
-// Integer sums are exact, so only this float order matters. A zmm holds two rows' 8 lanes;
-// activations are used in place (36-byte Q8_1 blocks {f16 d, s; s8 qs[32]}).
+// Integer sums are exact, so only this float order matters.
+//
+// Layout: four rows per pair of registers. `lo` holds the low nibbles (values 0-15) of rows
+// r..r+3 in its four 128-bit blocks, `hi` the high nibbles (values 16-31); against the
+// activation's values 0-15 (16-31) broadcast to every block, vpdpbusd lane 4i+l of lo is ggml's
+// lane l of row r+i, of hi its lane l+4.
 struct Q4_1Exact {
-  static constexpr bool kPrepared = false;
+  static constexpr bool kPrepared = true;
   static constexpr int kR = 4;
   static constexpr int kT = 4;
-  static constexpr int kRDecode = 6;
-  static constexpr int kW = 20, kA = 36;  // block bytes: Q4_1 {f16 d, m; u8 qs[16]}, Q8_1
+  static constexpr int kRDecode = 8;
+  static constexpr int kW = 20;  // Q4_1 block bytes {f16 d, m; u8 qs[16]}
 
-  // Rows r0, r1 of block b as 64 nibbles in ggml order (values 0-15 from the low nibbles, then
-  // 16-31 from the high ones): row r0 in the low 256 bits, r1 in the high.
-  static __m512i nibbles(const uint8_t* w0, const uint8_t* w1) {
-    const __m128i q0 = loadu128(w0 + 4), q1 = loadu128(w1 + 4);
-    __m512i v = _mm512_castsi128_si512(q0);
-    v = _mm512_inserti32x4(v, _mm_srli_epi16(q0, 4), 1);
-    v = _mm512_inserti32x4(v, q1, 2);
-    v = _mm512_inserti32x4(v, _mm_srli_epi16(q1, 4), 3);
-    return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+  // A prepared Q8_1 activation row, blocks in groups of 16 so their floats fill cache lines:
+  // group = {float d[16]; float s[16]; int8 qs[16][64]}, qs as [0-15 x4? no: 0-15, 16-31] each
+  // broadcast form: bytes 0-15 repeated in the first 64-byte half of a 128-byte slot? Kept
+  // simple: per block 32 bytes, values 0-15 then 16-31, loaded with 128-bit broadcasts.
+  static constexpr int kGroupBlocks = 16;
+  static constexpr size_t kGroupBytes = 2 * 64 + 16 * 32;
+  static size_t prep_bytes(int64_t n) { return size_t((n / 32 + kGroupBlocks - 1) / kGroupBlocks) * kGroupBytes; }
+  static const uint8_t* group(const uint8_t* row, int64_t b) { return row + (b / kGroupBlocks) * kGroupBytes; }
+  static float act_d(const uint8_t* row, int64_t b) {
+    return reinterpret_cast<const float*>(group(row, b))[b % kGroupBlocks];
   }
-  static float half_at(const uint8_t* p) { return half_to_float(load_u16(p)); }
+  static float act_s(const uint8_t* row, int64_t b) {
+    return reinterpret_cast<const float*>(group(row, b) + 64)[b % kGroupBlocks];
+  }
+  static const uint8_t* act_qs(const uint8_t* row, int64_t b) { return group(row, b) + 128 + 32 * (b % kGroupBlocks); }
+  static void prep(const uint8_t* a, int64_t n, uint8_t* dst) {
+    const int64_t nb = n / 32;
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* blk = a + 36 * b;  // {f16 d, s; s8 qs[32]}
+      uint8_t* g = dst + (b / kGroupBlocks) * kGroupBytes;
+      reinterpret_cast<float*>(g)[b % kGroupBlocks] = half_to_float(load_u16(blk));
+      reinterpret_cast<float*>(g + 64)[b % kGroupBlocks] = half_to_float(load_u16(blk + 2));
+      std::memcpy(g + 128 + 32 * (b % kGroupBlocks), blk + 4, 32);
+    }
+  }
 
-  // hsum_float_8 of each 8-lane half, ((v0+v4)+(v2+v6)) + ((v1+v5)+(v3+v7)), in lanes 0 and 8.
-  static __m512 hsum8_halves(__m512 v) {
-    const __m512 a = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
-    const __m512 b = _mm512_add_ps(a, _mm512_permute_ps(a, _MM_SHUFFLE(1, 0, 3, 2)));
-    return _mm512_add_ps(b, _mm512_movehdup_ps(b));
+  // The (f16 d, f16 m) words of 16 consecutive blocks of a row (n < 16 at a row's end): five
+  // loads and three permutes (the words sit 5 dwords apart).
+  static __m512i scale_words(const uint8_t* row, int n) {
+    const int dwords = 5 * n;
+    auto load = [&](int k) {
+      const int left = dwords - 16 * k;
+      if (left <= 0) return _mm512_setzero_si512();
+      const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+      return _mm512_maskz_loadu_epi32(m, row + 64 * k);
+    };
+    const __m512i a = _mm512_permutex2var_epi32(load(0), _mm512_setr_epi32(0, 5, 10, 15, 20, 25, 30, 0, 0, 0, 0, 0, 0, 0, 0, 0), load(1));
+    const __m512i b = _mm512_permutex2var_epi32(load(2), _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 3, 8, 13, 18, 23, 28, 0, 0, 0), load(3));
+    const __m512i c = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 6, 11), load(4));
+    return _mm512_mask_blend_epi32(0xE000, _mm512_mask_blend_epi32(0x1F80, a, b), c);
+  }
+
+  // In-register transpose of 16 x 16 floats: x[i] lane j becomes x[j] lane i.
+  static void transpose16(__m512 (&x)[16]) {
+    __m512 t[16];
+    for (int k = 0; k < 8; ++k) {  // 2 x 2 blocks of single floats
+      t[2 * k] = _mm512_unpacklo_ps(x[2 * k], x[2 * k + 1]);
+      t[2 * k + 1] = _mm512_unpackhi_ps(x[2 * k], x[2 * k + 1]);
+    }
+    for (int k = 0; k < 4; ++k) {  // 2 x 2 blocks of float pairs
+      x[4 * k] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], _MM_SHUFFLE(1, 0, 1, 0));
+      x[4 * k + 1] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], _MM_SHUFFLE(3, 2, 3, 2));
+      x[4 * k + 2] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], _MM_SHUFFLE(1, 0, 1, 0));
+      x[4 * k + 3] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int k = 0; k < 2; ++k)  // 2 x 2 blocks of 128-bit lanes
+      for (int j = 0; j < 4; ++j) {
+        t[8 * k + j] = _mm512_shuffle_f32x4(x[8 * k + j], x[8 * k + 4 + j], _MM_SHUFFLE(2, 0, 2, 0));
+        t[8 * k + 4 + j] = _mm512_shuffle_f32x4(x[8 * k + j], x[8 * k + 4 + j], _MM_SHUFFLE(3, 1, 3, 1));
+      }
+    for (int j = 0; j < 8; ++j) {  // 2 x 2 blocks of 256-bit halves
+      x[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], _MM_SHUFFLE(2, 0, 2, 0));
+      x[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], _MM_SHUFFLE(3, 1, 3, 1));
+    }
+  }
+
+  // d and m of rows 0..R-1 for blocks [b0, b0 + nb) as floats, block-major: dm[i * 16 + r] = d,
+  // dm[i * 16 + 8 + r] = m (written with whole-vector stores, so the loads that follow forward).
+  template <int R>
+  static void row_scales(const Tile& p, int64_t b0, int nb, float* dm) {
+    for (int i = 0; i < nb; i += 16) {
+      const int n = std::min(16, nb - i);
+      __m512 x[16];
+      for (int r = 0; r < 8; ++r) {
+        if (r < R) {
+          const __m512i w = scale_words(p.w + r * p.ws + (b0 + i) * kW, n);
+          x[r] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(w));
+          x[8 + r] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(w, 16)));
+        } else {
+          x[r] = x[8 + r] = _mm512_setzero_ps();
+        }
+      }
+      transpose16(x);
+      for (int j = 0; j < n; ++j) _mm512_store_ps(dm + 16 * (i + j), x[j]);
+    }
   }
 
   template <int R, int T>
   static void tile(const Tile& p) {
-    constexpr int kPairs = (R + 1) / 2;
-    static_assert(R * T <= 16, "one m*s lane per (row, token)");
-    __m512 acc[kPairs][T];
+    constexpr int kQuads = (R + 3) / 4;
+    static_assert(R <= 8 && T <= 4 && R * T <= 16, "one m * s lane per (row, token)");
+    // Lanes 4i..4i+3 take row 4q+i's scale (rows past R repeat the last one); the m * s chains
+    // run in lane r * T + t.
+    alignas(64) int32_t quad_of[2][16], row_of[16] = {}, tok_of[16] = {};
+    for (int q = 0; q < 2; ++q)
+      for (int l = 0; l < 16; ++l) quad_of[q][l] = std::min(4 * q + l / 4, R - 1);
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) row_of[r * T + t] = 8 + r, tok_of[r * T + t] = t;
+    const __m512i m_idx = _mm512_load_si512(row_of), s_idx = _mm512_load_si512(tok_of);
+
+    __m512 acc_lo[kQuads][T], acc_hi[kQuads][T];
 #pragma GCC unroll 16
-    for (int q = 0; q < kPairs; ++q)
+    for (int q = 0; q < kQuads; ++q)
 #pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) acc[q][t] = _mm512_setzero_ps();
-    __m512 summs = _mm512_setzero_ps();  // lane r * T + t
+      for (int t = 0; t < T; ++t) acc_lo[q][t] = acc_hi[q][t] = _mm512_setzero_ps();
+    __m512 summs = _mm512_setzero_ps();
+    constexpr int kChunk = 64;  // blocks per scale prepass
+    alignas(64) float dm[16 * kChunk];
     const int64_t nb = p.n / 32;
-    for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t* wb = p.w + b * kW;
-      __m512 mv = _mm512_setzero_ps(), sv = _mm512_setzero_ps();
-      __m512i w[kPairs];
-      __m512 wd[kPairs];
-#pragma GCC unroll 16
-      for (int q = 0; q < kPairs; ++q) {
-        const uint8_t* w0 = wb + (2 * q) * p.ws;
-        const uint8_t* w1 = 2 * q + 1 < R ? w0 + p.ws : w0;  // odd R: the last row twice
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int64_t b0 = 0; b0 < nb; b0 += kChunk) {
+      const int nc = static_cast<int>(std::min<int64_t>(kChunk, nb - b0));
+      row_scales<R>(p, b0, nc, dm);
+      for (int i = 0; i < nc; ++i) {
+        const int64_t b = b0 + i;
+        const uint8_t* wb = p.w + b * kW;
+        const __m512 scales = _mm512_load_ps(dm + 16 * i);  // d of rows 0..7, m of rows 0..7
+        __m512 sv;
         if constexpr (T == 1) {
-          prefetch_ahead<kW>(w0);
-          prefetch_ahead<kW>(w1);
+          sv = _mm512_set1_ps(act_s(p.a, b));
+        } else {
+          alignas(16) float st[4] = {};
+#pragma GCC unroll 4
+          for (int t = 0; t < T; ++t) st[t] = act_s(p.a + t * p.as, b);
+          sv = _mm512_permutexvar_ps(s_idx, _mm512_castps128_ps512(_mm_load_ps(st)));
         }
-        w[q] = nibbles(w0, w1);
-        wd[q] = _mm512_insertf32x8(_mm512_set1_ps(half_at(w0)), _mm256_set1_ps(half_at(w1)), 1);
-      }
-#pragma GCC unroll 16
-      for (int r = 0; r < R; ++r)
-        mv = _mm512_mask_broadcastss_ps(mv, __mmask16(((1u << T) - 1) << (r * T)),
-                                        _mm_set_ss(half_at(wb + r * p.ws + 2)));
-#pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) {
-        const uint8_t* a = p.a + t * p.as + b * kA;
-        unsigned lanes = 0;
-        for (int r = 0; r < R; ++r) lanes |= 1u << (r * T + t);
-        sv = _mm512_mask_broadcastss_ps(sv, __mmask16(lanes), _mm_set_ss(half_at(a + 2)));
-        const __m512i qa = _mm512_broadcast_i64x4(loadu256(a + 4));
-        const __m512 da = _mm512_set1_ps(half_at(a));
-#pragma GCC unroll 16
-        for (int q = 0; q < kPairs; ++q) {
-          const __m512 xy = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), w[q], qa));
-          acc[q][t] = _mm512_fmadd_ps(_mm512_mul_ps(wd[q], da), xy, acc[q][t]);
+        summs = _mm512_fmadd_ps(_mm512_permutexvar_ps(m_idx, scales), sv, summs);
+        __m512i lo[kQuads], hi[kQuads];
+        __m512 wd[kQuads];
+#pragma GCC unroll 4
+        for (int q = 0; q < kQuads; ++q) {
+          const uint8_t* w[4];
+#pragma GCC unroll 4
+          for (int k = 0; k < 4; ++k) w[k] = wb + std::min(4 * q + k, R - 1) * p.ws + 4;
+          if constexpr (T == 1) {
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; ++k)
+              if (4 * q + k < R) prefetch_ahead<kW>(w[k]);
+          }
+          __m512i v = _mm512_castsi128_si512(loadu128(w[0]));
+          v = _mm512_inserti32x4(v, loadu128(w[1]), 1);
+          v = _mm512_inserti32x4(v, loadu128(w[2]), 2);
+          v = _mm512_inserti32x4(v, loadu128(w[3]), 3);
+          lo[q] = _mm512_and_si512(v, m4);
+          hi[q] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+          wd[q] = _mm512_permutexvar_ps(_mm512_load_si512(quad_of[q]), scales);
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < T; ++t) {
+          const uint8_t* a = p.a + t * p.as;
+          const uint8_t* qa = act_qs(a, b);
+          const __m512i alo = _mm512_broadcast_i32x4(loadu128(qa));
+          const __m512i ahi = _mm512_broadcast_i32x4(loadu128(qa + 16));
+          const __m512 da = _mm512_set1_ps(act_d(a, b));
+#pragma GCC unroll 4
+          for (int q = 0; q < kQuads; ++q) {
+            const __m512 dd = _mm512_mul_ps(wd[q], da);
+            const __m512 xlo = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[q], alo));
+            const __m512 xhi = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[q], ahi));
+            acc_lo[q][t] = _mm512_fmadd_ps(dd, xlo, acc_lo[q][t]);
+            acc_hi[q][t] = _mm512_fmadd_ps(dd, xhi, acc_hi[q][t]);
+          }
         }
       }
-      summs = _mm512_fmadd_ps(mv, sv, summs);
     }
     alignas(64) float ms[16];
     _mm512_store_ps(ms, summs);
-#pragma GCC unroll 16
-    for (int q = 0; q < kPairs; ++q)
-#pragma GCC unroll 16
+#pragma GCC unroll 4
+    for (int q = 0; q < kQuads; ++q)
+#pragma GCC unroll 4
       for (int t = 0; t < T; ++t) {
-        const __m512 h = hsum8_halves(acc[q][t]);
-        const int r0 = 2 * q;
-        p.out[t * p.ldo + r0] = _mm512_cvtss_f32(h) + ms[r0 * T + t];
-        if (r0 + 1 < R)
-          p.out[t * p.ldo + r0 + 1] = _mm_cvtss_f32(_mm512_extractf32x4_ps(h, 2)) + ms[(r0 + 1) * T + t];
+        // hsum_float_8 per row: ((v0+v4)+(v2+v6)) + ((v1+v5)+(v3+v7)), v0-3 in lo, v4-7 in hi.
+        const __m512 a = _mm512_add_ps(acc_lo[q][t], acc_hi[q][t]);
+        const __m512 c = _mm512_add_ps(a, _mm512_permute_ps(a, _MM_SHUFFLE(1, 0, 3, 2)));
+        alignas(64) float h[16];
+        _mm512_store_ps(h, _mm512_add_ps(c, _mm512_movehdup_ps(c)));
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+          const int r = 4 * q + k;
+          if (r < R) p.out[t * p.ldo + r] = h[4 * k] + ms[r * T + t];
+        }
       }
   }
 };
