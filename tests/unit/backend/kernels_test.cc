@@ -169,6 +169,24 @@ TEST_P(FastVsScalar, OddShapesMatch) {
   }
 }
 
+// The AVX-512 Q4_1 kernel follows ggml's float order, as the scalar oracle does, so the two
+// agree bit for bit (the parity with llama.cpp depends on it). Lengths cross the kernel's
+// 16-block scale groups and 64-block chunks.
+TEST(KernelOrder, Avx512Q4_1EqualsTheOracleBitForBit) {
+  const KernelSet* set = avx512_kernels();
+  if (set == nullptr) GTEST_SKIP() << "no AVX-512 on this CPU";
+  const TypeKernels& fast = *set->for_type(DType::kQ4_1);
+  const TypeKernels& ref = *scalar_kernels().for_type(DType::kQ4_1);
+  for (int64_t n : {32, 96, 544, 576, 1536, 2080}) {
+    const Matrix w = quantized_rows(DType::kQ4_1, 33, n, 21, 2);
+    const Matrix a = activations(ref, 13, n, 22);
+    for (int nr : {1, 3, 5, 8, 9, 16, 33})
+      for (int nt : {1, 2, 3, 4, 5, 13})
+        ASSERT_EQ(run_gemm(ref, w, nr, a, nt, n), run_gemm(fast, w, nr, a, nt, n))
+            << "n=" << n << " nr=" << nr << " nt=" << nt;
+  }
+}
+
 TEST_P(FastVsScalar, LongPromptChunks) {
   // Enough tokens that the prepared activations are processed in several chunks.
   const auto [set, type] = GetParam();
