@@ -2,10 +2,8 @@
 // standing in for hardware where the test asks for them.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../model/tiny_model.h"
+#include "run_command.h"
 
 namespace joule {
 namespace {
@@ -27,22 +26,12 @@ struct Result {
 
 // Runs joule with extra environment; stderr goes to stderr_path (if given) or /dev/null.
 Result run_joule(const std::string& env, const std::string& args, const std::string& stderr_path = "") {
-  const std::string cmd = env + " " + JOULE_BINARY + " " + args + " 2>" +
-                          (stderr_path.empty() ? "/dev/null" : stderr_path);
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
+  const testing::CommandResult r = testing::run_command(
+      env + " " + JOULE_BINARY + " " + args + " 2>" + (stderr_path.empty() ? "/dev/null" : stderr_path));
+  return {r.exit_code, r.output};
 }
 
-std::string temp(const std::string& name) {
-  return (std::filesystem::path(::testing::TempDir()) / name).string();
-}
+std::string temp(const std::string& name) { return testing::temp_path(name); }
 
 std::string slurp(const std::string& path) {
   std::ifstream f(path);
