@@ -19,7 +19,7 @@ namespace joule::cli {
 namespace {
 
 struct BenchOptions {
-  std::string model;
+  ModelOptions model;  // model.precision may be a comma-separated list
   std::string prompts = "128,512";
   std::string gens = "64,128";
   std::string threads;
@@ -55,6 +55,9 @@ Expected<std::vector<int>> parse_list(const std::string& s, const std::string& f
 }
 
 struct Result {
+  std::string precision;
+  size_t weight_bytes = 0;
+  size_t bytes_per_token = 0;
   std::string test;  // "pp512" or "tg128"
   int threads = 0;
   int n_tokens = 0;
@@ -145,9 +148,10 @@ int run(const BenchOptions& o) {
   for (int t : *ths)
     if (Status s = check_threads(t); !s.ok()) return report_error(s);
   if (o.reps < 1) return report_error(InvalidArgument("-r must be >= 1"));
-  auto lm = load_model(o.model);
-  if (!lm.ok()) return report_error(lm.status());
-  const Model& m = *lm->model;
+  std::vector<std::string> precs;
+  std::stringstream prec_list(o.model.precision);
+  for (std::string p; std::getline(prec_list, p, ',');) precs.push_back(p);
+  if (precs.empty()) precs.push_back("");  // as stored
   auto session = EnergySession::start(o.energy);
   if (!session.ok()) return report_error(session.status());
   EnergySession& energy = **session;
@@ -155,43 +159,55 @@ int run(const BenchOptions& o) {
   std::vector<Result> results;
   std::mt19937 rng(1234);
   std::map<int, cpu::BandwidthResult> bandwidth;
-  for (int t : *ths) {
-    ThreadPool pool(t);
-    if (!prefill_only(*tgs)) bandwidth[t] = cpu::measure_read_bandwidth(pool);
-    auto bench = [&](int n, bool prefill) -> Status {
-      if (n == 0) return Status::Ok();
-      Result r;
-      r.test = (prefill ? "pp" : "tg") + std::to_string(n);
-      r.threads = t;
-      r.n_tokens = n;
-      if (!prefill) r.ceiling_tok_s = bandwidth[t].read_gb_s * 1e9 / m.bytes_per_token();
-      JOULE_RETURN_IF_ERROR(time_once(m, n, prefill, pool, rng, energy).status());  // warm-up
-      for (int i = 0; i < o.reps; ++i) {
-        JOULE_ASSIGN_OR_RETURN(double s, time_once(m, n, prefill, pool, rng, energy));
-        r.tok_s.push_back(n / s);
-        if (const energy::WindowResult* w = energy.result("rep")) r.add_energy(*w);
-      }
-      if (!o.json)
-        std::fprintf(stderr, "[joule bench] %s t=%d: %.2f ± %.2f tok/s\n", r.test.c_str(), t,
-                     r.mean(), r.sd());
-      else
-        std::fprintf(stderr, "[joule bench] %s t=%d done\n", r.test.c_str(), t);
-      results.push_back(std::move(r));
-      return Status::Ok();
-    };
-    for (int n : *pps)
-      if (Status s = bench(n, true); !s.ok()) return report_error(s);
-    for (int n : *tgs)
-      if (Status s = bench(n, false); !s.ok()) return report_error(s);
+  std::unique_ptr<Model> first;  // the first precision's model, for the summary fields
+  for (const std::string& prec : precs) {
+    ModelOptions mo = o.model;
+    mo.precision = prec;
+    auto lm = load_model(mo);
+    if (!lm.ok()) return report_error(lm.status());
+    const Model& m = *lm->model;
+    for (int t : *ths) {
+      ThreadPool pool(t);
+      if (!prefill_only(*tgs) && !bandwidth.count(t)) bandwidth[t] = cpu::measure_read_bandwidth(pool);
+      auto bench = [&](int n, bool prefill) -> Status {
+        if (n == 0) return Status::Ok();
+        Result r;
+        r.precision = lm->precision;
+        r.weight_bytes = m.weight_bytes();
+        r.bytes_per_token = m.bytes_per_token();
+        r.test = (prefill ? "pp" : "tg") + std::to_string(n);
+        r.threads = t;
+        r.n_tokens = n;
+        if (!prefill) r.ceiling_tok_s = bandwidth[t].read_gb_s * 1e9 / m.bytes_per_token();
+        JOULE_RETURN_IF_ERROR(time_once(m, n, prefill, pool, rng, energy).status());  // warm-up
+        for (int i = 0; i < o.reps; ++i) {
+          JOULE_ASSIGN_OR_RETURN(double s, time_once(m, n, prefill, pool, rng, energy));
+          r.tok_s.push_back(n / s);
+          if (const energy::WindowResult* w = energy.result("rep")) r.add_energy(*w);
+        }
+        std::fprintf(stderr, "[joule bench] %s %s t=%d: %.2f ± %.2f tok/s\n", r.precision.c_str(),
+                     r.test.c_str(), t, r.mean(), r.sd());
+        results.push_back(std::move(r));
+        return Status::Ok();
+      };
+      for (int n : *pps)
+        if (Status s = bench(n, true); !s.ok()) return report_error(s);
+      for (int n : *tgs)
+        if (Status s = bench(n, false); !s.ok()) return report_error(s);
+    }
+    if (!first) first = std::move(lm->model);
   }
 
   if (Status s = energy.finish(); !s.ok()) return report_error(s);
+  const Model& m = *first;
   const double size_mib = m.file().file_size() / (1024.0 * 1024.0);
   if (o.json) {
     nlohmann::json rows = nlohmann::json::array();
     for (const Result& r : results)
     {
-      nlohmann::json row = {{"test", r.test}, {"threads", r.threads}, {"n_tokens", r.n_tokens},
+      nlohmann::json row = {{"precision", r.precision}, {"weight_bytes", r.weight_bytes},
+                            {"bytes_per_token", r.bytes_per_token},
+                            {"test", r.test}, {"threads", r.threads}, {"n_tokens", r.n_tokens},
                             {"tokens_per_s_mean", r.mean()}, {"tokens_per_s_sd", r.sd()},
                             {"tokens_per_s", r.tok_s}};
       if (r.ceiling_tok_s > 0) {
@@ -217,7 +233,7 @@ int run(const BenchOptions& o) {
     }
     nlohmann::json bw = nlohmann::json::object();
     for (const auto& [t, b] : bandwidth) bw[std::to_string(t)] = b.read_gb_s;
-    nlohmann::json j = {{"model", o.model},         {"model_name", m.config().name},
+    nlohmann::json j = {{"model", o.model.path},         {"model_name", m.config().name},
                         {"file_mib", size_mib},     {"params", m.n_params()},
                         {"bytes_per_token", m.bytes_per_token()},
                         {"reps", o.reps},           {"results", rows},
@@ -227,18 +243,18 @@ int run(const BenchOptions& o) {
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::printf("| model | size | params | backend | threads | test | t/s | of ceiling | energy |\n");
-  std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |\n");
+  std::printf("| model | precision | weights | params | backend | threads | test | t/s | of ceiling | energy |\n");
+  std::printf("| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |\n");
   for (const Result& r : results) {
     std::string frac = r.ceiling_tok_s > 0 ? std::to_string(int(100 * r.mean() / r.ceiling_tok_s + 0.5)) + " %" : "";
-    std::printf("| %s | %.2f MiB | %.2f M | cpu-%s | %d | %s | %.2f ± %.2f | %s | %s |\n",
-                m.config().name.c_str(), size_mib, m.n_params() / 1e6, cpu::best_kernels().isa,
+    std::printf("| %s | %s | %.2f MiB | %.2f M | cpu-%s | %d | %s | %.2f ± %.2f | %s | %s |\n",
+                m.config().name.c_str(), r.precision.c_str(), r.weight_bytes / 1048576.0,
+                m.n_params() / 1e6, cpu::best_kernels().isa,
                 r.threads, r.test.c_str(), r.mean(), r.sd(), frac.c_str(), energy_cell(r).c_str());
   }
   if (energy.on()) std::printf("\n%s\n", energy.sources_text().c_str());
   for (const auto& [t, b] : bandwidth)
-    std::printf("\nread bandwidth, %d thread(s): %.1f GB/s; decode ceiling %.1f tok/s (%.1f MiB of weights per token)",
-                t, b.read_gb_s, b.read_gb_s * 1e9 / m.bytes_per_token(), m.bytes_per_token() / 1048576.0);
+    std::printf("\nread bandwidth, %d thread(s): %.1f GB/s", t, b.read_gb_s);
   std::printf("\n");
   return 0;
 }
@@ -248,7 +264,10 @@ int run(const BenchOptions& o) {
 void register_bench(CLI::App& app, Action& action) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand("bench", "measure prefill and decode tokens/s (like llama-bench)");
-  add_model_option(cmd, &o->model);
+  add_model_options(cmd, &o->model);
+  cmd->get_option("--precision")
+      ->description("precisions to convert the weights to at load time, comma-separated: " +
+                    precision_list() + " (default: as stored)");
   cmd->add_option("-p,--n-prompt", o->prompts, "prefill sizes, comma-separated (0 = none)")
       ->capture_default_str();
   cmd->add_option("-n,--n-gen", o->gens, "decode lengths, comma-separated (0 = none)")

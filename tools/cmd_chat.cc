@@ -12,7 +12,7 @@ namespace joule::cli {
 namespace {
 
 struct ChatOptions {
-  std::string model;
+  ModelOptions model;
   std::string system;
   std::string chat_template;
   int n_predict = 512;
@@ -81,7 +81,7 @@ int run(const ChatOptions& o) {
 void register_chat(CLI::App& app, Action& action) {
   auto o = std::make_shared<ChatOptions>();
   CLI::App* cmd = app.add_subcommand("chat", "interactive chat with a model");
-  add_model_option(cmd, &o->model);
+  add_model_options(cmd, &o->model);
   cmd->add_option("--system", o->system, "system message");
   cmd->add_option("--chat-template", o->chat_template, "override the template: chatml, llama2, llama3");
   cmd->add_option("-n,--n-predict", o->n_predict, "maximum tokens per reply")->capture_default_str();

@@ -13,7 +13,7 @@ namespace joule::cli {
 namespace {
 
 struct InfoOptions {
-  std::string model;
+  ModelOptions model;
   bool model_given = false;
   bool json = false;
   energy::EstimateParams estimate;
@@ -46,6 +46,9 @@ nlohmann::json model_json(const LoadedModel& lm, const std::string& path) {
           {"file_bytes", m.file().file_size()},
           {"gguf_version", m.file().version()},
           {"tensor_types", types},
+          {"precision", lm.precision},
+          {"weight_types", weight_types_json(m)},
+          {"weight_bytes", m.weight_bytes()},
           {"context_length", c.ctx_train},
           {"layers", c.n_layers},
           {"d_model", c.d_model},
@@ -64,11 +67,11 @@ nlohmann::json model_json(const LoadedModel& lm, const std::string& path) {
 
 int run(const InfoOptions& o) {
   nlohmann::json out = {{"machine", machine_json()}};
-  const bool have_model = o.model_given || std::filesystem::exists(o.model);
+  const bool have_model = o.model_given || std::filesystem::exists(o.model.path);
   if (have_model) {
     auto lm = load_model(o.model);
     if (!lm.ok()) return report_error(lm.status());
-    out["model"] = model_json(*lm, o.model);
+    out["model"] = model_json(*lm, o.model.path);
   }
   out["sensors"] = sensors_json(energy::detect_sensors(o.estimate));
   if (o.json) {
@@ -92,7 +95,7 @@ int run(const InfoOptions& o) {
   }
   for (const auto& m : out["sensors"]["missing"]) std::printf("  missing: %s\n", m.get<std::string>().c_str());
   if (!have_model) {
-    std::printf("model\n  (none: default %s not found; pass -m FILE)\n", o.model.c_str());
+    std::printf("model\n  (none: default %s not found; pass -m FILE)\n", o.model.path.c_str());
     return 0;
   }
   std::printf("model\n");
@@ -106,7 +109,7 @@ int run(const InfoOptions& o) {
 void register_info(CLI::App& app, Action& action) {
   auto o = std::make_shared<InfoOptions>();
   CLI::App* cmd = app.add_subcommand("info", "show CPU features, kernels, threads, energy sensors and model metadata");
-  add_model_option(cmd, &o->model);
+  add_model_options(cmd, &o->model);
   add_estimate_options(cmd, &o->estimate);
   cmd->add_flag("--json", o->json, "print JSON");
   cmd->callback([o, cmd, &action] {

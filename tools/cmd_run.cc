@@ -13,7 +13,7 @@ namespace joule::cli {
 namespace {
 
 struct RunOptions {
-  std::string model;
+  ModelOptions model;
   std::string prompt;
   std::string system;
   std::string chat_template;
@@ -90,7 +90,9 @@ int run(const RunOptions& o) {
 
   if (o.json) {
     nlohmann::json j = {
-        {"model", o.model},
+        {"model", o.model.path},
+        {"precision", lm->precision},
+        {"weight_types", weight_types_json(model)},
         {"prompt_tokens", stats->n_prompt},
         {"generated_tokens", stats->n_generated},
         {"text", output},
@@ -117,10 +119,11 @@ int run(const RunOptions& o) {
     std::fputc('\n', stdout);
     std::fprintf(stderr,
                  "\n[joule] load %.0f ms | prefill %d tok in %.1f ms (%.1f tok/s) | decode %d tok "
-                 "in %.1f ms (%.1f tok/s) | stop: %s | %d threads, %s kernels\n",
+                 "in %.1f ms (%.1f tok/s) | stop: %s | %d threads, %s kernels, precision %s\n",
                  lm->load_ms, stats->n_prompt, stats->prefill_ms, stats->prefill_tok_s(),
                  stats->n_decode_evals, stats->decode_ms, stats->decode_tok_s(),
-                 std::string(stop_reason_name(stats->stop)).c_str(), o.threads, ks.isa);
+                 std::string(stop_reason_name(stats->stop)).c_str(), o.threads, ks.isa,
+                 lm->precision.c_str());
     if (energy.on()) {
       std::fprintf(stderr, "%s\n", energy.sources_text().c_str());
       for (const auto& [name, tokens] : windows)
@@ -137,7 +140,7 @@ int run(const RunOptions& o) {
 void register_run(CLI::App& app, Action& action) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "generate text from a prompt and print its speed");
-  add_model_option(cmd, &o->model);
+  add_model_options(cmd, &o->model);
   cmd->add_option("-p,--prompt", o->prompt, "prompt text")->required();
   cmd->add_option("-n,--n-predict", o->n_predict, "maximum tokens to generate")->capture_default_str();
   add_sampler_options(cmd, &o->sampler);

@@ -11,16 +11,34 @@
 
 namespace joule::cli {
 
-Expected<LoadedModel> load_model(const std::string& path) {
+Expected<LoadedModel> load_model(const ModelOptions& o) {
+  const std::string& path = o.path;
   if (!std::filesystem::exists(path)) {
     std::string hint = path == kDefaultModel
                            ? " (run scripts/setup.sh to fetch the default model, or pass -m FILE)"
                            : "";
     return NotFound("model file not found: " + path + hint);
   }
-  const auto t0 = std::chrono::steady_clock::now();
+  if (!o.precision.empty() && !o.policy.empty())
+    return InvalidArgument("--precision and --policy exclude each other (a policy can say '* = " +
+                           o.precision + "')");
+  std::optional<Policy> policy;
   LoadedModel lm;
-  JOULE_ASSIGN_OR_RETURN(lm.model, Model::load(path));
+  lm.precision = "stored";
+  if (!o.precision.empty()) {
+    const std::optional<Precision> p = find_precision(o.precision);
+    if (!p)
+      return InvalidArgument("--precision '" + o.precision + "' is not one of " + precision_list());
+    policy = Policy::uniform(p->type);
+    lm.precision = std::string(p->name);
+  } else if (!o.policy.empty()) {
+    JOULE_ASSIGN_OR_RETURN(policy, Policy::load(o.policy));
+    lm.precision = "policy " + o.policy;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  JOULE_ASSIGN_OR_RETURN(lm.model, Model::load(path, {policy ? &*policy : nullptr}));
+  for (const std::string& note : lm.model->load_notes())
+    std::fprintf(stderr, "[joule] note: %s\n", note.c_str());
   JOULE_ASSIGN_OR_RETURN(Tokenizer tok, Tokenizer::from_gguf(lm.model->file()));
   lm.tokenizer = std::make_unique<Tokenizer>(std::move(tok));
   lm.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -37,9 +55,26 @@ Status check_threads(int n) {
   return Status::Ok();
 }
 
-void add_model_option(CLI::App* cmd, std::string* model) {
-  *model = kDefaultModel;
-  cmd->add_option("-m,--model", *model, "GGUF model file")->capture_default_str();
+void add_model_options(CLI::App* cmd, ModelOptions* o) {
+  cmd->add_option("-m,--model", o->path, "GGUF model file")->capture_default_str();
+  cmd->add_option("--precision", o->precision,
+                  "convert the weight matrices at load time: " + precision_list() +
+                      " (default: as stored)");
+  cmd->add_option("--policy", o->policy, "per-tensor precisions from a policy file (docs/precisions.md)");
+}
+
+nlohmann::json weight_types_json(const Model& m) {
+  nlohmann::json types = nlohmann::json::object();
+  auto count = [&](const Matrix& w) {
+    const std::string name(precision_name(w.type));
+    types[name] = types.value(name, 0) + 1;
+  };
+  const ModelWeights& w = m.weights();
+  count(w.token_embd);
+  if (!w.tied_output) count(w.output);
+  for (const LayerWeights& l : w.layers)
+    for (const Matrix* x : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) count(*x);
+  return types;
 }
 
 void add_threads_option(CLI::App* cmd, int* threads) {

@@ -12,26 +12,37 @@
 #include "engine/sampler.h"
 #include "tokenizer/chat_template.h"
 #include "model/model.h"
+#include "quant/precision.h"
 #include "tokenizer/tokenizer.h"
 
 namespace joule::cli {
 
 inline constexpr const char* kDefaultModel = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
 
+// -m, --precision and --policy: which file, and the precision its weights are used in.
+struct ModelOptions {
+  std::string path = kDefaultModel;
+  std::string precision;  // a precision name; empty = as stored
+  std::string policy;     // a policy file (quant/policy.h); exclusive with precision
+};
+
 struct LoadedModel {
   std::unique_ptr<Model> model;
   std::unique_ptr<Tokenizer> tokenizer;
   double load_ms = 0;
+  std::string precision;  // "stored", a precision name, or "policy FILE"
 };
 
-// Loads model and tokenizer; the error says how to get the default model when it is missing.
-Expected<LoadedModel> load_model(const std::string& path);
+// Loads model and tokenizer, converting weights as the options say (notes about matrices kept
+// in their stored type go to stderr); the error says how to get the default model when it is
+// missing.
+Expected<LoadedModel> load_model(const ModelOptions& o);
 
 int default_threads();  // physical cores
 Status check_threads(int n);
 
-// Adds -m/--model and -t/--threads to a subcommand.
-void add_model_option(CLI::App* cmd, std::string* model);
+// Adds -m/--model, --precision and --policy; -t/--threads.
+void add_model_options(CLI::App* cmd, ModelOptions* o);
 void add_threads_option(CLI::App* cmd, int* threads);
 
 // Adds --temp, --top-k, --top-p, --min-p and --seed.
@@ -46,6 +57,9 @@ std::vector<TokenId> encode_chat(const Tokenizer& tok, const ChatTemplate& t, co
 
 // Prints "joule: error: <message>" to stderr and returns the exit code for it.
 int report_error(const Status& s);
+
+// The weight types of a loaded model's matrices and how many matrices each ({"q4_1": 210}).
+nlohmann::json weight_types_json(const Model& m);
 
 // Where a number came from: joule version, commit, host, CPU, date (ISO 8601, UTC).
 nlohmann::json provenance();

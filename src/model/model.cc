@@ -15,9 +15,23 @@ std::string dims_str(const std::vector<int64_t>& dims) {
   return s + "}";
 }
 
+// Converts a matrix row by row into `to` (through f32), into storage the caller keeps.
+Matrix convert_matrix(const Matrix& m, DType to, std::vector<uint8_t>& storage) {
+  const size_t stride = row_bytes(to, m.cols);
+  storage.resize(stride * static_cast<size_t>(m.rows));
+  std::vector<float> row(static_cast<size_t>(m.cols));
+  for (int64_t r = 0; r < m.rows; ++r) {
+    dequantize_row_ref(m.type, m.row(r), row.data(), m.cols);
+    quantize_row_ref(to, row.data(), storage.data() + r * stride, m.cols);
+  }
+  return Matrix{to, m.rows, m.cols, storage.data(), stride};
+}
+
 class Binder {
  public:
-  explicit Binder(const gguf::File& f) : f_(f) {}
+  Binder(const gguf::File& f, const Policy* policy, std::vector<std::vector<uint8_t>>& storage,
+         std::vector<std::string>& notes)
+      : f_(f), policy_(policy), storage_(storage), notes_(notes) {}
 
   const gguf::TensorInfo* find(const std::string& name) const { return f_.find_tensor(name); }
 
@@ -32,14 +46,28 @@ class Binder {
   }
 
   // A [rows x cols] matrix (GGUF dims {cols, rows}) kept in its stored type.
-  Expected<Matrix> matrix(const std::string& name, int64_t rows, int64_t cols) const {
+  Expected<Matrix> matrix(const std::string& name, int64_t rows, int64_t cols) {
     JOULE_ASSIGN_OR_RETURN(const gguf::TensorInfo* t, require(name, {cols, rows}));
     Matrix m{t->type, rows, cols, f_.tensor_data(*t), row_bytes(t->type, cols)};
+    matrix_names_.push_back(name);
+    const DType to = policy_ ? policy_->type_for(name, t->type) : t->type;
+    if (to != t->type) {
+      if (cols % traits(to).block_size != 0) {
+        notes_.push_back(name + ": " + std::to_string(cols) + " columns are not a multiple of the " +
+                         std::string(dtype_name(to)) + " block size " +
+                         std::to_string(traits(to).block_size) + "; kept as " +
+                         std::string(dtype_name(t->type)));
+      } else {
+        m = convert_matrix(m, to, storage_.emplace_back());
+      }
+    }
     if (!cpu::supports_matmul(cpu::scalar_kernels(), m))
       return Unsupported(f_.path() + ": tensor '" + name + "' has type " +
                          std::string(dtype_name(t->type)) + ", which joule cannot multiply yet");
     return m;
   }
+
+  const std::vector<std::string>& matrix_names() const { return matrix_names_; }
 
   // A small vector, converted to f32 once (norm weights and biases are tiny).
   Expected<std::vector<float>> vector(const std::string& name, int64_t n) const {
@@ -51,21 +79,25 @@ class Binder {
 
  private:
   const gguf::File& f_;
+  const Policy* policy_;
+  std::vector<std::vector<uint8_t>>& storage_;
+  std::vector<std::string>& notes_;
+  std::vector<std::string> matrix_names_;
 };
 
 }  // namespace
 
-Expected<std::unique_ptr<Model>> Model::load(const std::string& path) {
+Expected<std::unique_ptr<Model>> Model::load(const std::string& path, const LoadOptions& opts) {
   JOULE_ASSIGN_OR_RETURN(gguf::File file, gguf::File::open(path));
   JOULE_ASSIGN_OR_RETURN(ModelConfig config, read_model_config(file));
   std::unique_ptr<Model> m(new Model(std::move(file), std::move(config)));
-  JOULE_RETURN_IF_ERROR(m->bind_weights());
+  JOULE_RETURN_IF_ERROR(m->bind_weights(opts.policy));
   return m;
 }
 
-Status Model::bind_weights() {
+Status Model::bind_weights(const Policy* policy) {
   const ModelConfig& c = config_;
-  Binder b(file_);
+  Binder b(file_, policy, converted_, load_notes_);
   ModelWeights& w = weights_;
   const int64_t d = c.d_model, q = c.q_dim(), kv = c.kv_dim(), f = c.d_ff, nv = c.n_vocab;
 
@@ -100,16 +132,24 @@ Status Model::bind_weights() {
     JOULE_ASSIGN_OR_RETURN(l.w_up, b.matrix(p + "ffn_up.weight", f, d));
     JOULE_ASSIGN_OR_RETURN(l.w_down, b.matrix(p + "ffn_down.weight", d, f));
   }
+  if (policy) JOULE_RETURN_IF_ERROR(policy->check_every_rule_matches(b.matrix_names()));
   return Status::Ok();
 }
 
-size_t Model::bytes_per_token() const {
-  size_t total = weights_.output.bytes();
+size_t Model::layer_bytes() const {
+  size_t total = 0;
   for (const LayerWeights& l : weights_.layers)
     total += l.wq.bytes() + l.wk.bytes() + l.wv.bytes() + l.wo.bytes() + l.w_gate.bytes() +
              l.w_up.bytes() + l.w_down.bytes();
   return total;
 }
+
+size_t Model::weight_bytes() const {
+  return weights_.token_embd.bytes() + (weights_.tied_output ? 0 : weights_.output.bytes()) +
+         layer_bytes();
+}
+
+size_t Model::bytes_per_token() const { return weights_.output.bytes() + layer_bytes(); }
 
 int64_t Model::n_params() const {
   int64_t n = 0;

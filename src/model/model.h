@@ -10,6 +10,7 @@
 #include "core/status.h"
 #include "formats/gguf/gguf.h"
 #include "model/config.h"
+#include "quant/policy.h"
 
 namespace joule {
 
@@ -36,11 +37,17 @@ struct ModelWeights {
   std::vector<float> rope_freq_factors;  // [rope_dim / 2] or empty (llama 3.1 rope_freqs)
 };
 
+struct LoadOptions {
+  // Weight precisions: matrices the policy gives another type are converted at load time
+  // (dequantized and requantized row by row into memory the Model owns); nullptr = as stored.
+  const Policy* policy = nullptr;
+};
+
 class Model {
  public:
   // Maps the file, reads the configuration and binds every weight, checking names, shapes and
   // that a CPU kernel exists for each matrix type. Errors name the file and the tensor.
-  static Expected<std::unique_ptr<Model>> load(const std::string& path);
+  static Expected<std::unique_ptr<Model>> load(const std::string& path, const LoadOptions& opts = {});
 
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
@@ -50,14 +57,22 @@ class Model {
   // the embedding table excluded unless it is tied and so doubles as the output matrix).
   size_t bytes_per_token() const;
   int64_t n_params() const;
+  // Matrices a load-time policy could not convert (their length is not a multiple of the
+  // target's block size), one line each; they keep their stored type.
+  const std::vector<std::string>& load_notes() const { return load_notes_; }
+  // Bytes of every weight matrix as bound (after any conversion), the embedding table included.
+  size_t weight_bytes() const;
 
  private:
   Model(gguf::File file, ModelConfig config) : file_(std::move(file)), config_(std::move(config)) {}
-  Status bind_weights();
+  Status bind_weights(const Policy* policy);
+  size_t layer_bytes() const;  // the matrices of all blocks
 
   gguf::File file_;
   ModelConfig config_;
   ModelWeights weights_;
+  std::vector<std::vector<uint8_t>> converted_;  // storage of matrices converted at load
+  std::vector<std::string> load_notes_;
 };
 
 }  // namespace joule

@@ -450,6 +450,30 @@ void dequantize_q8_k(const BlockQ8_K* x, float* y, int64_t nb) {
 
 // Rows are accessed through the block structs, so they must be aligned to the struct (2 bytes;
 // 4 for Q8_K): GGUF tensor data and joule's own buffers are.
+// ---- joule's per-channel int8 rows --------------------------------------------------------------
+
+// One scale for the whole row: q = round-to-even(x * 127 / amax), so the largest magnitude maps
+// to +-127 (symmetric, as PyTorch's per-channel qint8 with the -128 code unused).
+void quantize_i8_row(const float* x, void* y, int64_t n) {
+  float amax = 0.0f;
+  for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+  RowHeaderI8 h{amax / 127.0f, 0};
+  auto* q = static_cast<int8_t*>(y) + sizeof(RowHeaderI8);
+  for (int64_t i = 0; i < n; ++i) {
+    q[i] = static_cast<int8_t>(nearest_int(x[i] * id));
+    h.sum_q += q[i];
+  }
+  std::memcpy(y, &h, sizeof(h));
+}
+
+void dequantize_i8_row(const void* x, float* y, int64_t n) {
+  RowHeaderI8 h;
+  std::memcpy(&h, x, sizeof(h));
+  const auto* q = static_cast<const int8_t*>(x) + sizeof(RowHeaderI8);
+  for (int64_t i = 0; i < n; ++i) y[i] = h.scale * static_cast<float>(q[i]);
+}
+
 template <class B>
 B* blocks(void* p) {
   return static_cast<B*>(p);
@@ -497,6 +521,9 @@ void quantize_row_ref(DType t, const float* x, void* y, int64_t n) {
     case DType::kQ4_K: return quantize_q4_k(x, blocks<BlockQ4_K>(y), nb);
     case DType::kQ6_K: return quantize_q6_k(x, blocks<BlockQ6_K>(y), nb);
     case DType::kQ8_K: return quantize_q8_k(x, blocks<BlockQ8_K>(y), nb);
+    case DType::kI8_CH:
+    case DType::kI8_DYN:
+    case DType::kI8_ACT: return quantize_i8_row(x, y, n);
   }
   JOULE_CHECK(false && "quantize_row_ref: unhandled type");
 }
@@ -516,6 +543,9 @@ void dequantize_row_ref(DType t, const void* x, float* y, int64_t n) {
     case DType::kQ4_K: return dequantize_q4_k(blocks<BlockQ4_K>(x), y, nb);
     case DType::kQ6_K: return dequantize_q6_k(blocks<BlockQ6_K>(x), y, nb);
     case DType::kQ8_K: return dequantize_q8_k(blocks<BlockQ8_K>(x), y, nb);
+    case DType::kI8_CH:
+    case DType::kI8_DYN:
+    case DType::kI8_ACT: return dequantize_i8_row(x, y, n);
   }
   JOULE_CHECK(false && "dequantize_row_ref: unhandled type");
 }

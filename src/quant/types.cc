@@ -7,17 +7,20 @@
 namespace joule {
 namespace {
 
-constexpr std::array<DTypeTraits, 10> kTraits = {{
-    {DType::kF32, "f32", 1, 4, false},
-    {DType::kF16, "f16", 1, 2, false},
-    {DType::kQ4_0, "q4_0", kQK4_0, sizeof(BlockQ4_0), true},
-    {DType::kQ4_1, "q4_1", kQK4_1, sizeof(BlockQ4_1), true},
-    {DType::kQ8_0, "q8_0", kQK8_0, sizeof(BlockQ8_0), true},
-    {DType::kQ8_1, "q8_1", kQK8_1, sizeof(BlockQ8_1), true},
-    {DType::kQ4_K, "q4_k", kQK_K, sizeof(BlockQ4_K), true},
-    {DType::kQ6_K, "q6_k", kQK_K, sizeof(BlockQ6_K), true},
-    {DType::kQ8_K, "q8_k", kQK_K, sizeof(BlockQ8_K), true},
-    {DType::kBF16, "bf16", 1, 2, false},
+constexpr std::array<DTypeTraits, 13> kTraits = {{
+    {DType::kF32, "f32", 1, 4, false, 0},
+    {DType::kF16, "f16", 1, 2, false, 0},
+    {DType::kQ4_0, "q4_0", kQK4_0, sizeof(BlockQ4_0), true, 0},
+    {DType::kQ4_1, "q4_1", kQK4_1, sizeof(BlockQ4_1), true, 0},
+    {DType::kQ8_0, "q8_0", kQK8_0, sizeof(BlockQ8_0), true, 0},
+    {DType::kQ8_1, "q8_1", kQK8_1, sizeof(BlockQ8_1), true, 0},
+    {DType::kQ4_K, "q4_k", kQK_K, sizeof(BlockQ4_K), true, 0},
+    {DType::kQ6_K, "q6_k", kQK_K, sizeof(BlockQ6_K), true, 0},
+    {DType::kQ8_K, "q8_k", kQK_K, sizeof(BlockQ8_K), true, 0},
+    {DType::kBF16, "bf16", 1, 2, false, 0},
+    {DType::kI8_CH, "i8_ch", kQKI8, kQKI8, true, sizeof(RowHeaderI8)},
+    {DType::kI8_DYN, "i8_dyn", kQKI8, kQKI8, true, sizeof(RowHeaderI8)},
+    {DType::kI8_ACT, "i8_act", kQKI8, kQKI8, true, sizeof(RowHeaderI8)},
 }};
 
 }  // namespace

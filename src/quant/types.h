@@ -4,6 +4,10 @@
 // Each quantized type stores `block_size` consecutive values of a row in one block struct; a row
 // of n values (n a multiple of block_size) is n / block_size blocks, packed with no padding.
 // The layouts match ggml's byte for byte (static_asserts below), so GGUF data is used in place.
+//
+// joule's own types (ids from 1024, far above ggml's, so they never collide with a future ggml
+// type; llama.cpp cannot load files that use them) are per-output-channel: each row starts with a
+// `row_header_bytes` header (RowHeaderI8) followed by its blocks.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +28,10 @@ enum class DType : uint32_t {
   kQ6_K = 14,
   kQ8_K = 15,
   kBF16 = 30,
+  // joule's own (see above).
+  kI8_CH = 1024,   // int8 per output channel, f32 activations ("int8" weight-only)
+  kI8_DYN = 1025,  // same layout; activations quantized to int8 per token at run time (W8A8)
+  kI8_ACT = 1026,  // activation format of kI8_DYN (never stored in files)
 };
 
 using f16_bits = uint16_t;   // IEEE binary16, stored as bits
@@ -94,12 +102,23 @@ struct BlockQ8_K {
 };
 static_assert(sizeof(BlockQ8_K) == 4 + 256 + 32);
 
+// Header of each row of the per-channel int8 types (weights and activations alike): the row is
+// x = scale * q with q in [-127, 127]; sum_q = sum of the row's q, which lets an unsigned x signed
+// dot product (VNNI) correct for its offset in one multiply. Then n int8 values.
+struct RowHeaderI8 {
+  float scale;
+  int32_t sum_q;
+};
+static_assert(sizeof(RowHeaderI8) == 8);
+inline constexpr int kQKI8 = 32;  // rows of the int8 types are a multiple of this many values
+
 struct DTypeTraits {
   DType type;
-  std::string_view name;  // GGUF / ggml spelling: "f32", "q4_0", ...
-  int block_size;         // values per block (1 for plain floats)
-  size_t block_bytes;     // bytes per block
+  std::string_view name;    // GGUF / ggml spelling: "f32", "q4_0", ...
+  int block_size;           // values per block (1 for plain floats)
+  size_t block_bytes;       // bytes per block
   bool quantized;
+  size_t row_header_bytes;  // bytes before the first block of every row (joule's types only)
 };
 
 // Traits of a known type; nullopt for ids joule does not handle.
@@ -111,7 +130,7 @@ std::optional<DType> dtype_from_name(std::string_view name);
 // Bytes of a row of n values; n must be a multiple of the block size (checked by callers).
 inline size_t row_bytes(DType t, int64_t n) {
   const DTypeTraits& tr = traits(t);
-  return static_cast<size_t>(n / tr.block_size) * tr.block_bytes;
+  return tr.row_header_bytes + static_cast<size_t>(n / tr.block_size) * tr.block_bytes;
 }
 
 }  // namespace joule

@@ -20,6 +20,8 @@ const TypeKernels* KernelSet::for_type(DType w) const {
     case DType::kQ4_1: return &kernels.q4_1;
     case DType::kQ4_K: return &kernels.q4_k;
     case DType::kQ6_K: return &kernels.q6_k;
+    case DType::kI8_CH: return &kernels.i8_ch;
+    case DType::kI8_DYN: return &kernels.i8_dyn;
     default: return nullptr;
   }
 }

@@ -3,7 +3,8 @@
 // A weight matrix W has `rows` rows of `n` values each, stored row-major in its own DType (rows are
 // `w_stride` bytes apart). Activations arrive as f32 rows and are first converted to the weight
 // type's activation format `act_type`: Q8_0 for Q4_0/Q8_0 weights, Q8_1 for Q4_1, Q8_K for the
-// k-quants, as ggml does, so integer dot products can be used. F32, F16 and BF16 weights take
+// k-quants, as ggml does, so integer dot products can be used; I8_ACT (one scale per token) for
+// joule's dynamic int8 weights. F32, F16 and BF16 weights take
 // f32 activations (ggml rounds them to f16/bf16): widening only the weights is exact and no slower.
 //
 // The scalar reference table is the oracle: every fast table is tested against it.
@@ -28,7 +29,7 @@ struct TypeKernels {
 
 // One entry per weight type joule multiplies by; every set covers all of them.
 struct WeightKernels {
-  TypeKernels f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q6_k;
+  TypeKernels f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q6_k, i8_ch, i8_dyn;
 };
 
 struct KernelSet {

@@ -85,19 +85,31 @@ void store_tile(__m256 (&acc)[R][T], float* out, int64_t ldo) {
 // Weights widen to f32 on load (F16: vcvtph2ps; BF16: zero-extend and shift left 16, exact), then
 // FMA with f32 activations. A tail of n % 8 values goes through zero-padded copies.
 struct LoadF32 {
+  static constexpr size_t kHeader = 0;
   static constexpr size_t kBytes = 4;
   static __m256 load(const uint8_t* p) {
     return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
   }
 };
 struct LoadF16 {
+  static constexpr size_t kHeader = 0;
   static constexpr size_t kBytes = 2;
   static __m256 load(const uint8_t* p) { return _mm256_cvtph_ps(loadu128(p)); }
 };
 struct LoadBF16 {
+  static constexpr size_t kHeader = 0;
   static constexpr size_t kBytes = 2;
   static __m256 load(const uint8_t* p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(loadu128(p)), 16));
+  }
+};
+// Weight-only int8 (I8_CH): sign-extend and convert, exact; kHeader: the row scale comes first
+// and multiplies the row's sums once.
+struct LoadI8 {
+  static constexpr size_t kHeader = sizeof(RowHeaderI8);
+  static constexpr size_t kBytes = 1;
+  static __m256 load(const uint8_t* p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
   }
 };
 
@@ -110,6 +122,7 @@ struct FloatKernel {
 
   template <int R, int T>
   static void tile(const Tile& p) {
+    const uint8_t* w = p.w + L::kHeader;
     __m256 acc[R][T];
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
@@ -129,17 +142,77 @@ struct FloatKernel {
     };
     int64_t k = 0;
     for (; k + 8 <= p.n; k += 8)
-      step([&](int r) { return p.w + r * p.ws + L::kBytes * k; },
+      step([&](int r) { return w + r * p.ws + L::kBytes * k; },
            [&](int t) { return p.a + t * p.as + 4 * k; });
     if (const auto rem = static_cast<size_t>(p.n - k)) {
       alignas(32) uint8_t wbuf[R][32] = {};
       alignas(32) uint8_t abuf[T][32] = {};
       for (int r = 0; r < R; ++r)
-        std::memcpy(wbuf[r], p.w + r * p.ws + L::kBytes * k, L::kBytes * rem);
+        std::memcpy(wbuf[r], w + r * p.ws + L::kBytes * k, L::kBytes * rem);
       for (int t = 0; t < T; ++t) std::memcpy(abuf[t], p.a + t * p.as + 4 * k, 4 * rem);
       step([&](int r) { return &wbuf[r][0]; }, [&](int t) { return &abuf[t][0]; });
     }
+    if constexpr (L::kHeader > 0) {
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        float scale;
+        std::memcpy(&scale, p.w + r * p.ws, sizeof(scale));
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_mul_ps(acc[r][t], _mm256_set1_ps(scale));
+      }
+    }
     store_tile<R, T>(acc, p.out, p.ldo);
+  }
+};
+
+// W8A8 per-channel int8 (I8_DYN x I8_ACT). AVX2 has no VNNI: vpmaddubsw multiplies unsigned by
+// signed bytes into saturating int16 pairs, so it gets |a| and w * sign(a) (|a|, |w| <= 127: a
+// pair is at most 32258, no saturation), then vpmaddwd widens the pairs into int32 lanes.
+struct I8DynKernel {
+  static constexpr bool kPrepared = false;
+  static constexpr int kR = 4;
+  static constexpr int kT = 2;
+  static constexpr int kRDecode = 4;
+
+  template <int R, int T>
+  static void tile(const Tile& p) {
+    constexpr size_t kH = sizeof(RowHeaderI8);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i acc[R][T];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_si256();
+    for (int64_t k = 0; k < p.n; k += 32) {
+      __m256i a[T], abs_a[T];
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) {
+        a[t] = loadu256(p.a + t * p.as + kH + k);
+        abs_a[t] = _mm256_abs_epi8(a[t]);
+      }
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* wr = p.w + r * p.ws + kH + k;
+        if constexpr (T == 1) prefetch_ahead<32>(wr);
+        const __m256i wv = loadu256(wr);
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) {
+          const __m256i pairs = _mm256_maddubs_epi16(abs_a[t], _mm256_sign_epi8(wv, a[t]));
+          acc[r][t] = _mm256_add_epi32(acc[r][t], _mm256_madd_epi16(pairs, ones));
+        }
+      }
+    }
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) {
+      RowHeaderI8 ha;
+      std::memcpy(&ha, p.a + t * p.as, kH);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        RowHeaderI8 hw;
+        std::memcpy(&hw, p.w + r * p.ws, kH);
+        p.out[t * p.ldo + r] = static_cast<float>(hsum_i32(acc[r][t])) * (hw.scale * ha.scale);
+      }
+    }
   }
 };
 
@@ -512,6 +585,27 @@ void store_half(uint8_t* p, float f) {
   std::memcpy(p, &h, 2);
 }
 
+// I8_ACT: the whole row with one scale, q = nearest-even(x * (127 / amax)), d = amax / 127,
+// sum_q in the header (n is a multiple of 32).
+void convert_i8_act(const float* x, void* out, int64_t n) {
+  __m256 vmax = _mm256_setzero_ps();
+  for (int64_t k = 0; k < n; k += 8) vmax = _mm256_max_ps(vmax, abs_ps(_mm256_loadu_ps(x + k)));
+  const float amax = hmax(vmax);
+  const __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+  auto* q = static_cast<uint8_t*>(out) + sizeof(RowHeaderI8);
+  __m256i vsum = _mm256_setzero_si256();
+  for (int64_t k = 0; k < n; k += 32) {
+    __m256i i[4];
+    for (int j = 0; j < 4; ++j) {
+      i[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + k + 8 * j), id));
+      vsum = _mm256_add_epi32(vsum, i[j]);
+    }
+    store_i8x32(q + k, i[0], i[1], i[2], i[3]);
+  }
+  const RowHeaderI8 h{amax / 127.0f, hsum_i32(vsum)};
+  std::memcpy(out, &h, sizeof(h));
+}
+
 void convert_q8_0(const float* x, void* out, int64_t n) {
   auto* y = static_cast<uint8_t*>(out);
   for (int64_t b = 0; b < n / 32; ++b, x += 32, y += 34) {
@@ -589,7 +683,11 @@ constexpr TypeKernels kQ4_1{DType::kQ8_1, &convert_q8_1, &gemm<Q4_1>};
 constexpr TypeKernels kQ4_K{DType::kQ8_K, &convert_q8_k, &gemm<Q4_K>};
 constexpr TypeKernels kQ6_K{DType::kQ8_K, &convert_q8_k, &gemm<Q6_K>};
 
-constexpr KernelSet kAvx2{"avx2", {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K}};
+constexpr TypeKernels kI8_CH{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadI8>>};
+constexpr TypeKernels kI8_DYN{DType::kI8_ACT, &convert_i8_act, &gemm<I8DynKernel>};
+
+constexpr KernelSet kAvx2{
+    "avx2", {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN}};
 
 }  // namespace
 

@@ -93,13 +93,17 @@ void store_tile(__m512 (&acc)[R][T], float* out, int64_t ldo) {
 // Weights are widened to f32 on load (F16: vcvtph2ps; BF16: zero-extend and shift left 16, which
 // is exact) and multiplied with f32 activations by FMA: 16 multiply-adds per instruction, and no
 // activation rounding (ggml rounds activations to the weight type instead).
+// kHeader: bytes before a row's values; a loader with a header scales each row's sums by the
+// float at the row's start (joule's per-channel int8).
 struct LoadF32 {
   static constexpr size_t kBytes = 4;
+  static constexpr size_t kHeader = 0;
   static __m512 load(const uint8_t* p) { return _mm512_loadu_ps(p); }
   static __m512 load(const uint8_t* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
 };
 struct LoadF16 {
   static constexpr size_t kBytes = 2;
+  static constexpr size_t kHeader = 0;
   static __m512 load(const uint8_t* p) { return _mm512_cvtph_ps(loadu256(p)); }
   static __m512 load(const uint8_t* p, __mmask16 m) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
@@ -107,12 +111,22 @@ struct LoadF16 {
 };
 struct LoadBF16 {
   static constexpr size_t kBytes = 2;
+  static constexpr size_t kHeader = 0;
   static __m512 widen(__m256i h) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   }
   static __m512 load(const uint8_t* p) { return widen(loadu256(p)); }
   static __m512 load(const uint8_t* p, __mmask16 m) {
     return widen(_mm256_maskz_loadu_epi16(m, p));
+  }
+};
+// Weight-only int8 (I8_CH): sign-extend and convert, exact.
+struct LoadI8 {
+  static constexpr size_t kBytes = 1;
+  static constexpr size_t kHeader = sizeof(RowHeaderI8);
+  static __m512 load(const uint8_t* p) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(loadu128(p))); }
+  static __m512 load(const uint8_t* p, __mmask16 m) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)));
   }
 };
 
@@ -127,6 +141,7 @@ struct FloatKernel {
 
   template <int R, int T>
   static void tile(const Tile& p) {
+    const uint8_t* w = p.w + L::kHeader;
     __m512 acc[R][T];
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
@@ -139,8 +154,8 @@ struct FloatKernel {
       for (int t = 0; t < T; ++t) x[t] = LoadF32::load(p.a + t * p.as + 4 * k, mask...);
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
-        if constexpr (T == 1) prefetch_ahead<16 * L::kBytes>(p.w + r * p.ws + L::kBytes * k);
-        const __m512 wv = L::load(p.w + r * p.ws + L::kBytes * k, mask...);
+        if constexpr (T == 1) prefetch_ahead<16 * L::kBytes>(w + r * p.ws + L::kBytes * k);
+        const __m512 wv = L::load(w + r * p.ws + L::kBytes * k, mask...);
 #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) acc[r][t] = _mm512_fmadd_ps(wv, x[t], acc[r][t]);
       }
@@ -148,7 +163,88 @@ struct FloatKernel {
     int64_t k = 0;
     for (; k + 16 <= p.n; k += 16) step(k);
     if (k < p.n) step(k, static_cast<__mmask16>((1u << (p.n - k)) - 1));
+    if constexpr (L::kHeader > 0) {
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        float scale;
+        std::memcpy(&scale, p.w + r * p.ws, sizeof(scale));
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm512_mul_ps(acc[r][t], _mm512_set1_ps(scale));
+      }
+    }
     store_tile<R, T>(acc, p.out, p.ldo);
+  }
+};
+
+// ---- W8A8 per-channel int8 (I8_DYN weights x I8_ACT activations) -----------------------------
+//
+// vpdpbusd multiplies unsigned by signed bytes into int32 lanes, so each activation vector is
+// offset to u = q + 128 (one XOR with 0x80, shared by the R rows of the tile) and the row's sum_q
+// from its header takes the offset back out: sum(u w) - 128 sum(w) = sum(q w), exact in int32.
+// 64 multiply-adds per instruction against 16 for f32 FMA. Rows are a multiple of 32 values; a
+// final half vector is a masked load (zero weights contribute nothing).
+struct I8DynKernel {
+  static constexpr bool kPrepared = false;
+  static constexpr int kR = 6;
+  static constexpr int kT = 4;
+  static constexpr int kRDecode = 8;
+
+  template <int R, int T>
+  static void tile(const Tile& p) {
+    constexpr size_t kH = sizeof(RowHeaderI8);
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    __m512i acc[R][T];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_si512();
+    auto step = [&](int64_t k, __mmask64 mask) {
+      __m512i u[T];
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t)
+        u[t] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, p.a + t * p.as + kH + k), flip);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* wr = p.w + r * p.ws + kH + k;
+        if constexpr (T == 1) prefetch_ahead<64>(wr);
+        const __m512i wv = _mm512_maskz_loadu_epi8(mask, wr);
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], u[t], wv);
+      }
+    };
+    int64_t k = 0;
+    for (; k + 64 <= p.n; k += 64) step(k, ~__mmask64{0});
+    if (k < p.n) step(k, __mmask64{0xFFFFFFFF});  // n % 64 == 32
+    RowHeaderI8 hw[R];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) std::memcpy(&hw[r], p.w + r * p.ws, kH);
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) {
+      RowHeaderI8 ha;
+      std::memcpy(&ha, p.a + t * p.as, kH);
+#pragma GCC unroll 2
+      for (int r0 = 0; r0 < R; r0 += 4) {
+        __m512i v[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                        _mm512_setzero_si512()};
+        int32_t offset[4] = {};
+        float scale[4] = {};
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r)
+          if (r0 + r < R) {
+            v[r] = acc[r0 + r][t];
+            offset[r] = 128 * hw[r0 + r].sum_q;
+            scale[r] = hw[r0 + r].scale * ha.scale;
+          }
+        const __m128i sumi = _mm_sub_epi32(hsum4_epi32(v[0], v[1], v[2], v[3]),
+                                           _mm_loadu_si128(reinterpret_cast<const __m128i*>(offset)));
+        const __m128 sum = _mm_mul_ps(_mm_cvtepi32_ps(sumi), _mm_loadu_ps(scale));
+        float* dst = p.out + t * p.ldo + r0;
+        if (R - r0 >= 4)
+          _mm_storeu_ps(dst, sum);
+        else
+          _mm_mask_storeu_ps(dst, static_cast<__mmask8>((1u << (R - r0)) - 1), sum);
+      }
+    }
   }
 };
 
@@ -771,6 +867,24 @@ void convert_q8_1(const float* x, void* out, int64_t n) {
   }
 }
 
+// I8_ACT: the whole row with one scale, q = nearest-even(x * (127 / amax)), d = amax / 127 and
+// sum_q in the header (n is a multiple of 32).
+void convert_i8_act(const float* x, void* out, int64_t n) {
+  __m512 vmax = _mm512_setzero_ps();
+  for (int64_t k = 0; k < n; k += 16) vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_loadu_ps(x + k)));
+  const float amax = _mm512_reduce_max_ps(vmax);
+  const __m512 id = _mm512_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+  auto* q = static_cast<uint8_t*>(out) + sizeof(RowHeaderI8);
+  __m512i vsum = _mm512_setzero_si512();
+  for (int64_t k = 0; k < n; k += 16) {
+    const __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + k), id));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + k), _mm512_cvtepi32_epi8(v));
+    vsum = _mm512_add_epi32(vsum, v);
+  }
+  const RowHeaderI8 h{amax / 127.0f, _mm512_reduce_add_epi32(vsum)};
+  std::memcpy(out, &h, sizeof(h));
+}
+
 // Q8_K: iscale = -127 / max (max = the first value of largest magnitude), q = min(127,
 // nearest-even(iscale * x)), bsums = sums of each 16, d = 1 / iscale.
 void convert_q8_k(const float* x, void* out, int64_t n) {
@@ -826,7 +940,11 @@ constexpr TypeKernels kQ4_1{DType::kQ8_1, &convert_q8_1, &gemm<Q4_1>};
 constexpr TypeKernels kQ4_K{DType::kQ8_K, &convert_q8_k, &gemm<Q4_K>};
 constexpr TypeKernels kQ6_K{DType::kQ8_K, &convert_q8_k, &gemm<Q6_K>};
 
-constexpr KernelSet kAvx512{"avx512", {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K}};
+constexpr TypeKernels kI8_CH{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadI8>>};
+constexpr TypeKernels kI8_DYN{DType::kI8_ACT, &convert_i8_act, &gemm<I8DynKernel>};
+
+constexpr KernelSet kAvx512{
+    "avx512", {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN}};
 
 }  // namespace
 

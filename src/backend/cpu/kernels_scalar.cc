@@ -4,7 +4,8 @@
 //   F32, F16, BF16 weights -> F32 activations: weights widen exactly to f32 and the activations
 //     are not rounded (ggml rounds them to F16 / BF16; this is more accurate and, with the
 //     conversion on the weight side only, no slower); f32 accumulation;
-//   Q8_0, Q4_0 -> Q8_0; Q4_1 -> Q8_1; Q4_K, Q6_K -> Q8_K (as ggml).
+//   Q8_0, Q4_0 -> Q8_0; Q4_1 -> Q8_1; Q4_K, Q6_K -> Q8_K (as ggml);
+//   I8_CH -> F32 (weight-only int8); I8_DYN -> I8_ACT (the whole row quantized with one scale).
 // Each gemm is a plain loop of dot products; quantized dots sum each block in int32 and scale it
 // in float, like ggml's generic ggml_vec_dot_* code.
 #include <algorithm>
@@ -162,6 +163,33 @@ float dot_q6_k(int64_t n, const void* w, const void* a) {
   return sum;
 }
 
+RowHeaderI8 i8_header(const void* row) {
+  RowHeaderI8 h;
+  std::memcpy(&h, row, sizeof(h));
+  return h;
+}
+const int8_t* i8_values(const void* row) {
+  return static_cast<const int8_t*>(row) + sizeof(RowHeaderI8);
+}
+
+// Weight-only int8: the weights widen exactly to f32; the row scale multiplies the sum once.
+float dot_i8_ch(int64_t n, const void* w, const void* a) {
+  const int8_t* q = i8_values(w);
+  const auto* y = static_cast<const float*>(a);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<float>(q[i]) * y[i];
+  return i8_header(w).scale * sum;
+}
+
+// W8A8: one int32 sum over the row (|q| <= 127, so exact for n <= 2^17), scaled once.
+float dot_i8_dyn(int64_t n, const void* w, const void* a) {
+  const int8_t* qw = i8_values(w);
+  const int8_t* qa = i8_values(a);
+  int32_t sumi = 0;
+  for (int64_t i = 0; i < n; ++i) sumi += qw[i] * qa[i];
+  return static_cast<float>(sumi) * (i8_header(w).scale * i8_header(a).scale);
+}
+
 template <DotFn kDot>
 void gemm(int64_t n, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride, int nt,
           float* out, int64_t ldo) {
@@ -221,8 +249,11 @@ constexpr TypeKernels kQ4_0{DType::kQ8_0, &convert_q8_0_act, &gemm<dot_q4_0>};
 constexpr TypeKernels kQ4_1{DType::kQ8_1, &convert_q8_1_act, &gemm<dot_q4_1>};
 constexpr TypeKernels kQ4_K = entry<DType::kQ8_K, dot_q4_k>();
 constexpr TypeKernels kQ6_K = entry<DType::kQ8_K, dot_q6_k>();
+constexpr TypeKernels kI8_CH = entry<DType::kF32, dot_i8_ch>();
+constexpr TypeKernels kI8_DYN = entry<DType::kI8_ACT, dot_i8_dyn>();
 
-constexpr KernelSet kScalar{"scalar", {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K}};
+constexpr KernelSet kScalar{
+    "scalar", {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN}};
 
 }  // namespace
 

@@ -14,6 +14,8 @@ constexpr int64_t kRowAlign = 16;
 bool supports_matmul(const KernelSet& ks, const Matrix& w) {
   const TypeKernels* k = ks.for_type(w.type);
   if (k == nullptr) return false;
+  // W8A8 sums a whole row in int32: exact while n * 127 * 127 (plus the VNNI offset) fits.
+  if (w.type == DType::kI8_DYN && w.cols > 65536) return false;
   return w.cols % traits(w.type).block_size == 0 && w.cols % traits(k->act_type).block_size == 0;
 }
 

@@ -19,6 +19,17 @@ inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
   return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
+// The same for int32 lanes (exact; the permutes are those of hsum4).
+inline __m128i hsum4_epi32(__m512i a, __m512i b, __m512i c, __m512i d) {
+  const __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+  const __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
+  const __m512 abf = _mm512_castsi512_ps(ab), cdf = _mm512_castsi512_ps(cd);
+  const __m512i abcd = _mm512_add_epi32(_mm512_castps_si512(_mm512_shuffle_ps(abf, cdf, 0x44)),
+                                        _mm512_castps_si512(_mm512_shuffle_ps(abf, cdf, 0xEE)));
+  const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(abcd), _mm512_extracti64x4_epi64(abcd, 1));
+  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
 // exp(x) for 16 floats with the arithmetic of ggml's ggml_v_expf (AVX-512), so softmax and SiLU
 // round exactly as llama.cpp's do: n = round(x / ln2) by the 1.5 * 2^23 shift, b = x - n ln2 in
 // two FMAs, a degree-5 polynomial in b, then 2^n by vscalefps; |n| > 192 saturates to 0 or inf.

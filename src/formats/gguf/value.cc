@@ -138,6 +138,7 @@ Expected<size_t> tensor_nbytes(DType type, std::span<const int64_t> dims) {
   if (__builtin_mul_overflow(rows, dims[0], &n_elements) ||
       __builtin_mul_overflow(static_cast<size_t>(dims[0] / tr.block_size), tr.block_bytes,
                              &row_nbytes) ||
+      __builtin_add_overflow(row_nbytes, tr.row_header_bytes, &row_nbytes) ||
       __builtin_mul_overflow(row_nbytes, static_cast<size_t>(rows), &nbytes)) {
     return FormatError("element count or data size overflows 64 bits");
   }

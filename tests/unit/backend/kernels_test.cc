@@ -17,8 +17,9 @@
 namespace joule::cpu {
 namespace {
 
-constexpr DType kWeightTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,
-                                  DType::kQ4_0, DType::kQ4_1, DType::kQ4_K, DType::kQ6_K};
+constexpr DType kWeightTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16,  DType::kQ8_0,
+                                  DType::kQ4_0, DType::kQ4_1, DType::kQ4_K,  DType::kQ6_K,
+                                  DType::kI8_CH, DType::kI8_DYN};
 
 std::vector<const KernelSet*> fast_sets() {
   std::vector<const KernelSet*> sets;

@@ -79,6 +79,9 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, RoundTrip,
                                            Bound{DType::kQ8_0, 6e-5},     // 3.0e-5
                                            Bound{DType::kQ8_1, 6e-5},     // 3.0e-5
                                            Bound{DType::kQ8_K, 1e-4},     // 5.2e-5
+                                           Bound{DType::kI8_CH, 2e-4},    // one scale per row
+                                           Bound{DType::kI8_DYN, 2e-4},
+                                           Bound{DType::kI8_ACT, 2e-4},
                                            Bound{DType::kQ6_K, 6e-4},     // 3.2e-4
                                            Bound{DType::kQ4_K, 1e-2},     // 5.3e-3
                                            Bound{DType::kQ4_1, 1.2e-2},   // 6.2e-3

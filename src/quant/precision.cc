@@ -1,0 +1,41 @@
+#include "quant/precision.h"
+
+namespace joule {
+
+const std::vector<Precision>& precisions() {
+  static const std::vector<Precision> kAll = {
+      {"f32", DType::kF32, "32-bit float weights", true},
+      {"f16", DType::kF16, "16-bit float weights, f32 activations and accumulation (FP16 mixed precision)", true},
+      {"bf16", DType::kBF16, "bfloat16 weights, f32 activations and accumulation", true},
+      {"q8_0", DType::kQ8_0, "int8 blocks of 32 with an f16 scale (llama.cpp Q8_0; activations int8 per block)", true},
+      {"int8", DType::kI8_CH, "int8 per output channel with an f32 scale, weight-only (f32 activations)", false},
+      {"int8-dynamic", DType::kI8_DYN, "int8 per output channel; activations quantized to int8 per token at run time (W8A8)", false},
+      {"q4_0", DType::kQ4_0, "int4 groups of 32, f16 scale, symmetric (llama.cpp Q4_0)", true},
+      {"q4_1", DType::kQ4_1, "int4 groups of 32, f16 scale and zero point (llama.cpp Q4_1)", true},
+      {"q4_k", DType::kQ4_K, "int4 k-quant super-blocks of 256 (llama.cpp Q4_K)", true},
+      {"q6_k", DType::kQ6_K, "6-bit k-quant super-blocks of 256 (llama.cpp Q6_K)", true},
+  };
+  return kAll;
+}
+
+std::optional<Precision> find_precision(std::string_view name) {
+  // "int4" is the llama.cpp-compatible group-32 symmetric format.
+  if (name == "int4") name = "q4_0";
+  for (const Precision& p : precisions())
+    if (p.name == name || dtype_name(p.type) == name) return p;
+  return std::nullopt;
+}
+
+std::string_view precision_name(DType t) {
+  for (const Precision& p : precisions())
+    if (p.type == t) return p.name;
+  return dtype_name(t);
+}
+
+std::string precision_list() {
+  std::string s;
+  for (const Precision& p : precisions()) s += (s.empty() ? "" : ", ") + std::string(p.name);
+  return s + " (int4 = q4_0)";
+}
+
+}  // namespace joule
