@@ -1,6 +1,7 @@
-// joule quantize: rewrite a GGUF model's weight matrices in another type (the precisions issue
-// extends this with per-tensor policies and automatic selection).
+// joule quantize: rewrite a GGUF model's weight matrices in other precisions, one for all
+// (--type) or per tensor from a policy file (--policy, quant/policy.h).
 #include <cstdio>
+#include <map>
 
 #include "common.h"
 #include "formats/gguf/gguf.h"
@@ -10,10 +11,10 @@ namespace joule::cli {
 namespace {
 
 struct QuantizeOptions {
-  std::string in, out, type;
+  std::string in, out, type, policy;
 };
 
-// ggml's general.file_type ids (llama_ftype) for the types written here.
+// ggml's general.file_type ids (llama_ftype) for the ggml types joule writes; -1 for joule's own.
 int file_type_id(DType t) {
   switch (t) {
     case DType::kF32: return 0;
@@ -28,50 +29,75 @@ int file_type_id(DType t) {
   }
 }
 
-// Matrices are re-encoded; vectors (norms, biases) stay f32 as llama.cpp keeps them.
+// Matrices are re-encoded; vectors (norms, biases) stay as they are, as llama.cpp keeps them.
 bool is_matrix(const gguf::TensorInfo& t) { return t.dims.size() == 2; }
 
+Expected<Policy> policy_from(const QuantizeOptions& o) {
+  if (o.type.empty() == o.policy.empty())
+    return InvalidArgument("give exactly one of --type and --policy");
+  if (!o.policy.empty()) return Policy::load(o.policy);
+  const std::optional<Precision> p = find_precision(o.type);
+  if (!p) return InvalidArgument("--type '" + o.type + "' is not one of " + precision_list());
+  return Policy::uniform(p->type);
+}
+
 int run(const QuantizeOptions& o) {
-  const auto type = dtype_from_name(o.type);
-  if (!type || file_type_id(*type) < 0)
-    return report_error(InvalidArgument("--type '" + o.type +
-                                        "' is not one of f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q6_k"));
+  auto policy = policy_from(o);
+  if (!policy.ok()) return report_error(policy.status());
   auto in = gguf::File::open(o.in);
   if (!in.ok()) return report_error(in.status());
+  std::vector<std::string> matrices;
+  for (const gguf::TensorInfo& t : in->tensors())
+    if (is_matrix(t)) matrices.push_back(t.name);
+  if (Status s = policy->check_every_rule_matches(matrices); !s.ok()) return report_error(s);
+
   gguf::Writer w;
   w.copy_metadata_from(*in);
-  w.set_u32("general.file_type", static_cast<uint32_t>(file_type_id(*type)));
-  const int block = traits(*type).block_size;
+  w.set_string("joule.quantize.policy", policy->to_text());
   size_t bytes_in = 0, bytes_out = 0;
-  std::vector<float> row;
-  std::vector<uint8_t> data;
+  std::map<DType, int> written;  // matrices per type
   for (const gguf::TensorInfo& t : in->tensors()) {
     bytes_in += t.nbytes;
     const uint8_t* src = in->tensor_data(t);
-    const int64_t cols = t.dims[0], rows = t.n_rows();
-    if (!is_matrix(t) || cols % block != 0) {
-      if (is_matrix(t))
-        std::fprintf(stderr, "[quantize] %s: %lld columns not a multiple of %d, kept as %s\n",
-                     t.name.c_str(), static_cast<long long>(cols), block,
-                     std::string(dtype_name(t.type)).c_str());
-      if (Status s = w.add_tensor(t.name, t.type, t.dims, src, t.nbytes); !s.ok()) return report_error(s);
+    const int64_t cols = t.dims[0];
+    DType to = is_matrix(t) ? policy->type_for(t.name, t.type) : t.type;
+    if (to != t.type && cols % traits(to).block_size != 0) {
+      std::fprintf(stderr, "[quantize] %s: %lld columns are not a multiple of the %s block size %d; kept as %s\n",
+                   t.name.c_str(), static_cast<long long>(cols), std::string(dtype_name(to)).c_str(),
+                   traits(to).block_size, std::string(dtype_name(t.type)).c_str());
+      to = t.type;
+    }
+    if (is_matrix(t)) ++written[to];
+    Status s;
+    if (to == t.type) {
+      s = w.add_tensor(t.name, t.type, t.dims, src, t.nbytes);
       bytes_out += t.nbytes;
-      continue;
+    } else {
+      const size_t in_row = row_bytes(t.type, cols);
+      s = w.add_tensor_rows(t.name, to, t.dims, [src, in_row, cols, from = t.type, to](int64_t r, uint8_t* dst) {
+        thread_local std::vector<float> row;
+        row.resize(static_cast<size_t>(cols));
+        dequantize_row_ref(from, src + r * in_row, row.data(), cols);
+        quantize_row_ref(to, row.data(), dst, cols);
+      });
+      bytes_out += row_bytes(to, cols) * static_cast<size_t>(t.n_rows());
     }
-    const size_t in_row = row_bytes(t.type, cols), out_row = row_bytes(*type, cols);
-    row.resize(cols);
-    data.resize(out_row * rows);
-    for (int64_t r = 0; r < rows; ++r) {
-      dequantize_row_ref(t.type, src + r * in_row, row.data(), cols);
-      quantize_row_ref(*type, row.data(), data.data() + r * out_row, cols);
-    }
-    if (Status s = w.add_tensor(t.name, *type, t.dims, data.data(), data.size()); !s.ok())
-      return report_error(s);
-    bytes_out += data.size();
+    if (!s.ok()) return report_error(s);
   }
+  // general.file_type names the most common matrix type (llama.cpp shows it; joule's own types
+  // have no id, and such files do not load in llama.cpp anyway).
+  DType main_type = written.empty() ? DType::kF32 : written.begin()->first;
+  for (const auto& [type, n] : written)
+    if (n > written[main_type]) main_type = type;
+  if (file_type_id(main_type) >= 0)
+    w.set_u32("general.file_type", static_cast<uint32_t>(file_type_id(main_type)));
   if (Status s = w.write(o.out); !s.ok()) return report_error(s);
-  std::fprintf(stderr, "[quantize] %s -> %s (%s): %.1f MiB -> %.1f MiB of tensors\n", o.in.c_str(),
-               o.out.c_str(), o.type.c_str(), bytes_in / 1048576.0, bytes_out / 1048576.0);
+  std::string summary;
+  for (const auto& [type, n] : written)
+    summary += (summary.empty() ? "" : ", ") + std::to_string(n) + " " + std::string(precision_name(type));
+  std::fprintf(stderr, "[quantize] %s -> %s (%s): %.1f MiB -> %.1f MiB of tensors; matrices: %s\n",
+               o.in.c_str(), o.out.c_str(), policy->source.c_str(), bytes_in / 1048576.0,
+               bytes_out / 1048576.0, summary.c_str());
   return 0;
 }
 
@@ -80,10 +106,11 @@ int run(const QuantizeOptions& o) {
 void register_quantize(CLI::App& app, Action& action) {
   auto o = std::make_shared<QuantizeOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "quantize", "re-encode a GGUF model's weight matrices in another type (norms stay f32)");
+      "quantize", "re-encode a GGUF model's weight matrices in other precisions (norms stay as they are)");
   cmd->add_option("input", o->in, "input GGUF")->required();
   cmd->add_option("output", o->out, "output GGUF")->required();
-  cmd->add_option("--type", o->type, "f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q6_k")->required();
+  cmd->add_option("--type", o->type, "one precision for every matrix: " + precision_list());
+  cmd->add_option("--policy", o->policy, "per-tensor precisions from a policy file (docs/precisions.md)");
   cmd->callback([o, &action] { action = [o] { return run(*o); }; });
 }
 

@@ -41,7 +41,7 @@ bool glob_match(std::string_view pattern, std::string_view name) {
 Policy Policy::uniform(DType t) {
   Policy p;
   p.add("*", t);
-  p.source = "--precision " + std::string(precision_name(t));
+  p.source = "precision " + std::string(precision_name(t));
   return p;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -112,6 +113,11 @@ class Writer {
   // Data is copied; nbytes must equal row_bytes(type, dims[0]) * rows.
   Status add_tensor(std::string name, DType type, std::vector<int64_t> dims, const void* data,
                     size_t nbytes);
+  // A tensor whose rows are produced while the file is written (fill(r, dst) writes row r's
+  // row_bytes(type, dims[0]) bytes), so models larger than memory can be written. fill runs
+  // on the calling thread of write(), rows in order; it must be callable until then.
+  using RowFill = std::function<void(int64_t row, uint8_t* dst)>;
+  Status add_tensor_rows(std::string name, DType type, std::vector<int64_t> dims, RowFill fill);
   Status write(const std::string& path) const;  // writes to path.tmp, then renames
 
  private:
@@ -120,8 +126,11 @@ class Writer {
   std::vector<KeyValue> kvs_;
   struct PendingTensor {
     TensorInfo info;
-    std::vector<uint8_t> data;
+    std::vector<uint8_t> data;  // or, when empty, rows from fill
+    RowFill fill;
   };
+  Status check_new_tensor(const std::string& name, DType type, const std::vector<int64_t>& dims,
+                          size_t* nbytes) const;
   std::vector<PendingTensor> tensors_;
 };
 

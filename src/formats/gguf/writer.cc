@@ -216,8 +216,8 @@ void Writer::copy_metadata_from(const File& f) {
   }
 }
 
-Status Writer::add_tensor(std::string name, DType type, std::vector<int64_t> dims, const void* data,
-                          size_t nbytes) {
+Status Writer::check_new_tensor(const std::string& name, DType type,
+                                const std::vector<int64_t>& dims, size_t* nbytes) const {
   for (const PendingTensor& t : tensors_) {
     if (t.info.name == name) return InvalidArgument("gguf writer: duplicate tensor '" + name + "'");
   }
@@ -225,9 +225,30 @@ Status Writer::add_tensor(std::string name, DType type, std::vector<int64_t> dim
   if (!expected.ok()) {
     return InvalidArgument("gguf writer: tensor '" + name + "': " + expected.status().message());
   }
-  if (*expected != nbytes) {
+  *nbytes = *expected;
+  return Status::Ok();
+}
+
+Status Writer::add_tensor_rows(std::string name, DType type, std::vector<int64_t> dims, RowFill fill) {
+  size_t nbytes = 0;
+  JOULE_RETURN_IF_ERROR(check_new_tensor(name, type, dims, &nbytes));
+  PendingTensor t;
+  t.info.name = std::move(name);
+  t.info.type = type;
+  t.info.dims = std::move(dims);
+  t.info.nbytes = nbytes;
+  t.fill = std::move(fill);
+  tensors_.push_back(std::move(t));
+  return Status::Ok();
+}
+
+Status Writer::add_tensor(std::string name, DType type, std::vector<int64_t> dims, const void* data,
+                          size_t nbytes) {
+  size_t expected = 0;
+  JOULE_RETURN_IF_ERROR(check_new_tensor(name, type, dims, &expected));
+  if (expected != nbytes) {
     return InvalidArgument("gguf writer: tensor '" + name + "' has " + std::to_string(nbytes) +
-                           " bytes of data, its shape needs " + std::to_string(*expected));
+                           " bytes of data, its shape needs " + std::to_string(expected));
   }
   PendingTensor t;
   t.info.name = std::move(name);
@@ -278,7 +299,7 @@ Status Writer::write(const std::string& path) const {
     for (int64_t d : t.info.dims) head.put<uint64_t>(d);
     head.put(static_cast<uint32_t>(t.info.type));
     head.put<uint64_t>(data_size);
-    data_size = wire::align_up(data_size + t.data.size(), alignment_);
+    data_size = wire::align_up(data_size + t.info.nbytes, alignment_);
   }
 
   const std::string tmp = path + ".tmp";
@@ -287,9 +308,22 @@ Status Writer::write(const std::string& path) const {
     JOULE_RETURN_IF_ERROR(out.write(head.bytes().data(), head.bytes().size()));
     JOULE_RETURN_IF_ERROR(out.pad_to(head.bytes().size(), alignment_));
     // Every tensor is padded, the last one too, as ggml does: readers may expect it.
+    std::vector<uint8_t> rows;
     for (const PendingTensor& t : tensors_) {
-      JOULE_RETURN_IF_ERROR(out.write(t.data.data(), t.data.size()));
-      JOULE_RETURN_IF_ERROR(out.pad_to(t.data.size(), alignment_));
+      if (t.fill) {
+        // About 4 MiB of rows per write.
+        const size_t row = t.info.nbytes / static_cast<size_t>(t.info.n_rows());
+        const int64_t per_write = std::max<int64_t>(1, static_cast<int64_t>((size_t{4} << 20) / row));
+        for (int64_t r0 = 0; r0 < t.info.n_rows(); r0 += per_write) {
+          const int64_t n = std::min(per_write, t.info.n_rows() - r0);
+          rows.resize(static_cast<size_t>(n) * row);
+          for (int64_t r = 0; r < n; ++r) t.fill(r0 + r, rows.data() + static_cast<size_t>(r) * row);
+          JOULE_RETURN_IF_ERROR(out.write(rows.data(), rows.size()));
+        }
+      } else {
+        JOULE_RETURN_IF_ERROR(out.write(t.data.data(), t.data.size()));
+      }
+      JOULE_RETURN_IF_ERROR(out.pad_to(t.info.nbytes, alignment_));
     }
     return out.close();
   }();

@@ -87,7 +87,7 @@ INSTANTIATE_TEST_SUITE_P(Archs, ForwardArchTest, ::testing::Values("llama", "qwe
 // Every weight type runs through the model; quantized logits stay close to f32 logits.
 TEST(Forward, EveryWeightTypeTracksF32) {
   for (DType t : {DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1,
-                  DType::kQ4_K, DType::kQ6_K}) {
+                  DType::kQ4_K, DType::kQ6_K, DType::kI8_CH, DType::kI8_DYN}) {
     testing::TinyModelSpec spec;
     spec.d_model = 256;  // k-quants need rows that are multiples of 256
     spec.d_ff = 512;
@@ -99,17 +99,74 @@ TEST(Forward, EveryWeightTypeTracksF32) {
     ASSERT_TRUE(ref && q);
     const auto want = run_batched(*ref, 64, 2, cpu::best_kernels());
     const double err = rel_err(run_batched(*q, 64, 2, cpu::best_kernels()), want);
-    const double bound = t == DType::kF16 || t == DType::kBF16 ? 0.02 : t == DType::kQ8_0 ? 0.05 : 0.35;
+    const bool int8 = t == DType::kQ8_0 || t == DType::kI8_CH || t == DType::kI8_DYN;
+    const double bound = t == DType::kF16 || t == DType::kBF16 ? 0.02 : int8 ? 0.05 : 0.35;
     EXPECT_LT(err, bound) << dtype_name(t);
     // And the fast kernels agree with the scalar reference on the same model. Kernels match the
     // reference to float rounding (tests/unit/backend); through a model, a rounding difference
     // can flip one step of the next layer's 8-bit activation quantization, so quantized types
     // get a looser end-to-end bound than float types.
-    const bool float_type = t == DType::kF16 || t == DType::kBF16;
+    const bool float_type = t == DType::kF16 || t == DType::kBF16 || t == DType::kI8_CH;
     EXPECT_LT(rel_err(run_batched(*q, 64, 1, cpu::best_kernels()),
                       run_batched(*q, 64, 1, cpu::scalar_kernels())), float_type ? 1e-4 : 2e-2)
         << dtype_name(t);
   }
+}
+
+// Converting at load time gives the same weights, hence the same logits, as a file written in
+// that type from the same values.
+TEST(ModelLoad, PrecisionAtLoadEqualsAFileInThatType) {
+  for (DType t : {DType::kQ8_0, DType::kI8_DYN, DType::kQ4_0}) {
+    testing::TinyModelSpec spec;
+    const std::string path = temp_path("tiny_conv_f32.gguf");
+    testing::write_tiny_model(path, spec);
+    const Policy policy = Policy::uniform(t);
+    auto converted = Model::load(path, {&policy});
+    ASSERT_TRUE(converted.ok()) << converted.status().message();
+    spec.matrix_type = t;
+    auto stored = load_tiny(spec, "tiny_conv_stored.gguf");
+    ASSERT_TRUE(stored);
+    EXPECT_EQ((*converted)->weights().layers[0].w_up.type, t);
+    EXPECT_EQ((*converted)->weight_bytes(), stored->weight_bytes());
+    EXPECT_EQ(run_batched(**converted, 64, 1, cpu::best_kernels()),
+              run_batched(*stored, 64, 1, cpu::best_kernels()))
+        << dtype_name(t);
+  }
+}
+
+TEST(ModelLoad, PolicyRulesApplyPerTensor) {
+  const std::string path = temp_path("tiny_policy.gguf");
+  testing::write_tiny_model(path, {});
+  auto policy = Policy::parse("blk.1.ffn_down.weight = q8_0\nblk.*.attn_* = keep\n* = int8\n", "p");
+  ASSERT_TRUE(policy.ok());
+  auto m = Model::load(path, {&*policy});
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  const ModelWeights& w = (*m)->weights();
+  EXPECT_EQ(w.layers[1].w_down.type, DType::kQ8_0);
+  EXPECT_EQ(w.layers[0].w_down.type, DType::kI8_CH);
+  EXPECT_EQ(w.layers[0].wq.type, DType::kF32);
+  EXPECT_EQ(w.layers[1].wo.type, DType::kF32);
+  EXPECT_EQ(w.token_embd.type, DType::kI8_CH);
+}
+
+TEST(ModelLoad, PolicyErrorsAndKeptTensorsAreReported) {
+  const std::string path = temp_path("tiny_policy_bad.gguf");
+  testing::write_tiny_model(path, {});
+  auto typo = Policy::parse("blk.*.ffn_dwn.weight = q8_0\n", "typo.policy");
+  ASSERT_TRUE(typo.ok());
+  auto bad = Model::load(path, {&*typo});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("typo.policy:1: rule 'blk.*.ffn_dwn.weight' matches no"),
+            std::string::npos);
+  // Rows of 64 values cannot hold a 256-value Q4_K super-block: kept as stored, with a note.
+  const Policy q4k = Policy::uniform(DType::kQ4_K);
+  auto m = Model::load(path, {&q4k});
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_EQ((*m)->weights().layers[0].wq.type, DType::kF32);
+  ASSERT_FALSE((*m)->load_notes().empty());
+  EXPECT_NE((*m)->load_notes()[0].find("not a multiple of the q4_k block size 256; kept as f32"),
+            std::string::npos)
+      << (*m)->load_notes()[0];
 }
 
 TEST(Forward, RejectsOverflowAndBadIds) {
