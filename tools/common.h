@@ -72,6 +72,7 @@ void register_info(CLI::App& app, Action& action);
 void register_bench(CLI::App& app, Action& action);
 void register_quantize(CLI::App& app, Action& action);
 void register_perplexity(CLI::App& app, Action& action);
+void register_init_random(CLI::App& app, Action& action);
 void register_power(CLI::App& app, Action& action);
 
 }  // namespace joule::cli

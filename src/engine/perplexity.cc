@@ -64,11 +64,11 @@ Expected<PerplexityStats> perplexity(const Model& model, const Model* ref,
     std::copy_n(tokens.begin() + static_cast<ptrdiff_t>(c) * p.n_ctx, p.n_ctx, chunk.begin());
     if (p.bos >= 0) chunk[0] = p.bos;
     {
-      ForwardState state(model, p.n_ctx);
+      ForwardState state(model, p.n_ctx, p.n_ctx);
       JOULE_RETURN_IF_ERROR(forward(model, state, chunk, true, logits.data(), pool, ks));
     }
     if (ref != nullptr) {
-      ForwardState state(*ref, p.n_ctx);
+      ForwardState state(*ref, p.n_ctx, p.n_ctx);
       JOULE_RETURN_IF_ERROR(forward(*ref, state, chunk, true, ref_logits.data(), pool, ks));
     }
     // Logits at position i predict token i + 1.

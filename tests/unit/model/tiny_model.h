@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "formats/gguf/gguf.h"
+#include "model/random_model.h"
 #include "quant/reference.h"
 #include "quant/types.h"
 
@@ -25,30 +26,6 @@ struct TinyModelSpec {
   uint32_t seed = 42;
   std::vector<std::string> skip_tensors;  // to build broken files
 };
-
-// GPT-2's byte-to-unicode alphabet (printable bytes map to themselves, the rest to U+0100...), so
-// a byte-level BPE tokenizer can encode any text with these tokens; then "ab" and "tN" fillers.
-inline std::vector<std::string> byte_level_tokens(int n_vocab) {
-  auto utf8 = [](uint32_t cp) {
-    std::string s;
-    if (cp < 0x80) {
-      s += static_cast<char>(cp);
-    } else {
-      s += static_cast<char>(0xC0 | (cp >> 6));
-      s += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-    return s;
-  };
-  std::vector<std::string> tokens;
-  uint32_t next = 256;
-  for (uint32_t b = 0; b < 256; ++b) {
-    const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
-    tokens.push_back(utf8(printable ? b : next++));
-  }
-  tokens.push_back("ab");  // the product of the one merge, "a b"
-  for (int i = 257; i < n_vocab; ++i) tokens.push_back("t" + std::to_string(i));
-  return tokens;
-}
 
 inline void add_random(gguf::Writer& w, const TinyModelSpec& s, std::mt19937& rng,
                        const std::string& name, std::vector<int64_t> dims, DType type,
@@ -85,7 +62,7 @@ inline void write_tiny_model(const std::string& path, const TinyModelSpec& s) {
   w.set_f32(a + ".rope.freq_base", 10000.0f);
   w.set_string("tokenizer.ggml.model", "gpt2");
   w.set_string("tokenizer.ggml.pre", "gpt-2");
-  w.set_string_array("tokenizer.ggml.tokens", byte_level_tokens(s.n_vocab));
+  w.set_string_array("tokenizer.ggml.tokens", synthetic_byte_vocab(s.n_vocab));
   w.set_string_array("tokenizer.ggml.merges", {"a b"});
 
   const int64_t d = s.d_model, hd = d / s.n_heads, kv = hd * s.n_kv_heads, f = s.d_ff;
