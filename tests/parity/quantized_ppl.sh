@@ -28,7 +28,7 @@ RESULTS="$OUT/quantized_ppl.jsonl"
 fail=0
 for t in "${TYPES[@]}"; do
   f="$OUT/SmolLM2-135M-Instruct.$t.gguf"
-  [[ -s "$f" ]] || "$JOULE" quantize "$MODEL" "$f" --type "$t" 2>"$OUT/quantize_$t.log"
+  "$JOULE" quantize "$MODEL" "$f" --type "$t" 2>"$OUT/quantize_$t.log"
   LD_LIBRARY_PATH="$PEER/build/bin" "$PEER/build/bin/llama-perplexity" -m "$f" -f "$TEXT" -c 512 \
     --chunks 4 -t "$THREADS" >"$OUT/llama_ppl_$t.log" 2>&1 || { tail -20 "$OUT/llama_ppl_$t.log" >&2; exit 1; }
   peer=$(sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p' "$OUT/llama_ppl_$t.log")
