@@ -1,9 +1,12 @@
 // joule quantize: rewrite a GGUF model's weight matrices in other precisions, one for all
 // (--type) or per tensor from a policy file (--policy, quant/policy.h).
 #include <cstdio>
+#include <fstream>
 #include <map>
+#include <sstream>
 
 #include "common.h"
+#include "engine/auto_quant.h"
 #include "formats/gguf/gguf.h"
 #include "quant/reference.h"
 
@@ -12,6 +15,15 @@ namespace {
 
 struct QuantizeOptions {
   std::string in, out, type, policy;
+  // --auto
+  bool automatic = false;
+  std::string base = "f16";
+  std::string budget = "1%";
+  std::string calib, policy_out;
+  int calib_tokens = 1024;
+  int n_ctx = 512;
+  bool by_block = false;
+  int threads = 1;
 };
 
 // ggml's general.file_type ids (llama_ftype) for the ggml types joule writes; -1 for joule's own.
@@ -41,8 +53,8 @@ Expected<Policy> policy_from(const QuantizeOptions& o) {
   return Policy::uniform(p->type);
 }
 
-int run(const QuantizeOptions& o) {
-  auto policy = policy_from(o);
+// Writes `in` re-encoded as the policy says into `out`.
+int write_quantized(const QuantizeOptions& o, const Expected<Policy>& policy) {
   if (!policy.ok()) return report_error(policy.status());
   auto in = gguf::File::open(o.in);
   if (!in.ok()) return report_error(in.status());
@@ -101,6 +113,76 @@ int run(const QuantizeOptions& o) {
   return 0;
 }
 
+// "1%", "0.5 %" or "2" (percent) -> 0.01, 0.005, 0.02.
+Expected<double> parse_budget(std::string s) {
+  if (!s.empty() && s.back() == '%') s.pop_back();
+  try {
+    size_t used = 0;
+    const double v = std::stod(s, &used);
+    if (used == s.size() && v >= 0 && v <= 1000) return v / 100;
+  } catch (const std::exception&) {
+  }
+  return InvalidArgument("--budget-ppl '" + s + "' is not a percentage between 0 and 1000 (e.g. 1%)");
+}
+
+int run_auto(const QuantizeOptions& o) {
+  if (Status s = check_threads(o.threads); !s.ok()) return report_error(s);
+  const auto budget = parse_budget(o.budget);
+  if (!budget.ok()) return report_error(budget.status());
+  if (o.type.empty()) return report_error(InvalidArgument("--auto needs --type: the low precision to use where it fits"));
+  if (!o.policy.empty()) return report_error(InvalidArgument("--auto writes a policy; it does not take --policy"));
+  if (o.calib.empty()) return report_error(InvalidArgument("--auto needs --calib FILE (calibration text)"));
+  const auto low_p = find_precision(o.type), high_p = find_precision(o.base);
+  if (!low_p) return report_error(InvalidArgument("--type '" + o.type + "' is not one of " + precision_list()));
+  if (!high_p) return report_error(InvalidArgument("--base '" + o.base + "' is not one of " + precision_list()));
+  if (o.calib_tokens < o.n_ctx)
+    return report_error(InvalidArgument("--calib-tokens must be at least --ctx (" + std::to_string(o.n_ctx) + ")"));
+  std::ifstream calib_in(o.calib, std::ios::binary);
+  if (!calib_in) return report_error(NotFound("cannot open calibration text " + o.calib));
+  std::stringstream calib_text;
+  calib_text << calib_in.rdbuf();
+
+  auto high = load_model({o.in, o.base, ""});
+  if (!high.ok()) return report_error(high.status());
+  auto low = load_model({o.in, o.type, ""});
+  if (!low.ok()) return report_error(low.status());
+  const Tokenizer& tok = *high->tokenizer;
+  const std::vector<TokenId> tokens = tok.encode(calib_text.str(), true, false);
+  AutoQuantParams p;
+  p.budget_rel = *budget;
+  p.by_block = o.by_block;
+  p.perplexity = {o.n_ctx, o.calib_tokens / o.n_ctx, tok.add_bos() ? tok.bos() : -1};
+  p.log = [](const std::string& line) { std::fprintf(stderr, "[quantize --auto] %s\n", line.c_str()); };
+  ThreadPool pool(o.threads);
+  auto r = auto_quantize(*high->model, *low->model, high_p->type, low_p->type, tokens, p, pool,
+                         cpu::best_kernels());
+  if (!r.ok()) return report_error(r.status());
+  const std::string policy_path = o.policy_out.empty() ? o.out + ".policy" : o.policy_out;
+  {
+    std::ofstream pf(policy_path);
+    pf << "# joule quantize --auto: " << low_p->name << " where it fits a perplexity budget of "
+       << o.budget << " over " << high_p->name << "\n# calibration: " << o.calib << " ("
+       << p.perplexity.max_chunks * o.n_ctx << " tokens, ctx " << o.n_ctx << "); " << r->evaluations
+       << " perplexity measurements\n# measured perplexity: " << high_p->name << " " << r->high_ppl
+       << ", all " << low_p->name << " " << r->all_low_ppl << ", this policy " << r->final_ppl << "\n"
+       << r->policy.to_text();
+    if (!pf) return report_error(IoError("cannot write " + policy_path));
+  }
+  std::fprintf(stderr,
+               "[quantize --auto] %zu of %zu %s made %s; calibration perplexity %.4f (%s %.4f, %+.3f %%; all %s "
+               "%.4f, %+.3f %%); policy written to %s\n",
+               r->n_low, r->ranking.size(), o.by_block ? "groups" : "tensors", std::string(low_p->name).c_str(),
+               r->final_ppl, std::string(high_p->name).c_str(), r->high_ppl, 100 * (r->final_ppl / r->high_ppl - 1),
+               std::string(low_p->name).c_str(), r->all_low_ppl, 100 * (r->all_low_ppl / r->high_ppl - 1),
+               policy_path.c_str());
+  return write_quantized(o, r->policy);
+}
+
+int run(const QuantizeOptions& o) {
+  if (o.automatic) return run_auto(o);
+  return write_quantized(o, policy_from(o));
+}
+
 }  // namespace
 
 void register_quantize(CLI::App& app, Action& action) {
@@ -111,6 +193,17 @@ void register_quantize(CLI::App& app, Action& action) {
   cmd->add_option("output", o->out, "output GGUF")->required();
   cmd->add_option("--type", o->type, "one precision for every matrix: " + precision_list());
   cmd->add_option("--policy", o->policy, "per-tensor precisions from a policy file (docs/precisions.md)");
+  cmd->add_flag("--auto", o->automatic,
+                "choose per tensor: measure each tensor's sensitivity on --calib, make the least "
+                "sensitive ones --type until --budget-ppl is used, the rest --base");
+  cmd->add_option("--base", o->base, "--auto: the high precision")->capture_default_str();
+  cmd->add_option("--budget-ppl", o->budget, "--auto: allowed perplexity increase over --base")->capture_default_str();
+  cmd->add_option("--calib", o->calib, "--auto: calibration text (UTF-8)");
+  cmd->add_option("--calib-tokens", o->calib_tokens, "--auto: calibration tokens scored per measurement")->capture_default_str();
+  cmd->add_option("--ctx", o->n_ctx, "--auto: tokens per calibration chunk")->capture_default_str();
+  cmd->add_flag("--by-block", o->by_block, "--auto: decide per block (all its tensors) instead of per tensor");
+  cmd->add_option("--policy-out", o->policy_out, "--auto: where to write the chosen policy (default: OUTPUT.policy)");
+  add_threads_option(cmd, &o->threads);
   cmd->callback([o, &action] { action = [o] { return run(*o); }; });
 }
 

@@ -65,15 +65,10 @@ void add_model_options(CLI::App* cmd, ModelOptions* o) {
 
 nlohmann::json weight_types_json(const Model& m) {
   nlohmann::json types = nlohmann::json::object();
-  auto count = [&](const Matrix& w) {
-    const std::string name(precision_name(w.type));
-    types[name] = types.value(name, 0) + 1;
-  };
-  const ModelWeights& w = m.weights();
-  count(w.token_embd);
-  if (!w.tied_output) count(w.output);
-  for (const LayerWeights& l : w.layers)
-    for (const Matrix* x : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) count(*x);
+  for (const auto& [name, w] : m.weights().matrices()) {
+    const std::string type(precision_name(w->type));
+    types[type] = types.value(type, 0) + 1;
+  }
   return types;
 }
 

@@ -90,14 +90,17 @@ class Binder {
 Expected<std::unique_ptr<Model>> Model::load(const std::string& path, const LoadOptions& opts) {
   JOULE_ASSIGN_OR_RETURN(gguf::File file, gguf::File::open(path));
   JOULE_ASSIGN_OR_RETURN(ModelConfig config, read_model_config(file));
-  std::unique_ptr<Model> m(new Model(std::move(file), std::move(config)));
+  std::unique_ptr<Model> m(
+      new Model(std::make_shared<const gguf::File>(std::move(file)), std::move(config)));
   JOULE_RETURN_IF_ERROR(m->bind_weights(opts.policy));
   return m;
 }
 
 Status Model::bind_weights(const Policy* policy) {
   const ModelConfig& c = config_;
-  Binder b(file_, policy, converted_, load_notes_);
+  auto storage = std::make_shared<std::vector<std::vector<uint8_t>>>();
+  owned_.push_back(storage);
+  Binder b(*file_, policy, *storage, load_notes_);
   ModelWeights& w = weights_;
   const int64_t d = c.d_model, q = c.q_dim(), kv = c.kv_dim(), f = c.d_ff, nv = c.n_vocab;
 
@@ -136,24 +139,63 @@ Status Model::bind_weights(const Policy* policy) {
   return Status::Ok();
 }
 
-size_t Model::layer_bytes() const {
-  size_t total = 0;
-  for (const LayerWeights& l : weights_.layers)
-    total += l.wq.bytes() + l.wk.bytes() + l.wv.bytes() + l.wo.bytes() + l.w_gate.bytes() +
-             l.w_up.bytes() + l.w_down.bytes();
-  return total;
+std::vector<std::pair<std::string, const Matrix*>> ModelWeights::matrices() const {
+  std::vector<std::pair<std::string, const Matrix*>> out = {{"token_embd.weight", &token_embd}};
+  if (!tied_output) out.emplace_back("output.weight", &output);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const std::string p = "blk." + std::to_string(i) + ".";
+    const LayerWeights& l = layers[i];
+    out.emplace_back(p + "attn_q.weight", &l.wq);
+    out.emplace_back(p + "attn_k.weight", &l.wk);
+    out.emplace_back(p + "attn_v.weight", &l.wv);
+    out.emplace_back(p + "attn_output.weight", &l.wo);
+    out.emplace_back(p + "ffn_gate.weight", &l.w_gate);
+    out.emplace_back(p + "ffn_up.weight", &l.w_up);
+    out.emplace_back(p + "ffn_down.weight", &l.w_down);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, Matrix*>> Model::mutable_matrices() {
+  std::vector<std::pair<std::string, Matrix*>> out;
+  for (auto& [name, m] : weights_.matrices()) out.emplace_back(name, const_cast<Matrix*>(m));
+  return out;
+}
+
+Expected<std::unique_ptr<Model>> Model::mix(const Model& a, const Model& b,
+                                            const std::function<bool(const std::string&)>& take_b) {
+  const auto ma = a.weights().matrices(), mb = b.weights().matrices();
+  if (ma.size() != mb.size() || a.config().n_layers != b.config().n_layers)
+    return InvalidArgument("Model::mix: the two models have different shapes");
+  std::unique_ptr<Model> m(new Model(a.file_, a.config_));
+  m->weights_ = a.weights_;
+  m->owned_ = a.owned_;
+  m->owned_.insert(m->owned_.end(), b.owned_.begin(), b.owned_.end());
+  m->owned_.push_back(b.file_);
+  auto mine = m->mutable_matrices();
+  for (size_t i = 0; i < mine.size(); ++i) {
+    if (mb[i].first != mine[i].first || mb[i].second->rows != mine[i].second->rows ||
+        mb[i].second->cols != mine[i].second->cols)
+      return InvalidArgument("Model::mix: matrix " + mine[i].first + " differs between the models");
+    if (take_b(mine[i].first)) *mine[i].second = *mb[i].second;
+  }
+  if (m->weights_.tied_output) m->weights_.output = m->weights_.token_embd;
+  return m;
 }
 
 size_t Model::weight_bytes() const {
-  return weights_.token_embd.bytes() + (weights_.tied_output ? 0 : weights_.output.bytes()) +
-         layer_bytes();
+  size_t total = 0;
+  for (const auto& [name, m] : weights_.matrices()) total += m->bytes();
+  return total;
 }
 
-size_t Model::bytes_per_token() const { return weights_.output.bytes() + layer_bytes(); }
+size_t Model::bytes_per_token() const {
+  return weight_bytes() - (weights_.tied_output ? 0 : weights_.token_embd.bytes());
+}
 
 int64_t Model::n_params() const {
   int64_t n = 0;
-  for (const gguf::TensorInfo& t : file_.tensors()) n += t.n_elements();
+  for (const gguf::TensorInfo& t : file_->tensors()) n += t.n_elements();
   return n;
 }
 

@@ -2,6 +2,7 @@
 // Immutable after load, so any number of sessions can share one Model.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,10 @@ struct ModelWeights {
   Matrix output;                   // [n_vocab x d]; the token_embd view when tied
   bool tied_output = false;
   std::vector<float> rope_freq_factors;  // [rope_dim / 2] or empty (llama 3.1 rope_freqs)
+
+  // Every weight matrix with its GGUF tensor name, in file order (a tied output matrix is not
+  // listed apart from token_embd.weight).
+  std::vector<std::pair<std::string, const Matrix*>> matrices() const;
 };
 
 struct LoadOptions {
@@ -51,7 +56,7 @@ class Model {
 
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
-  const gguf::File& file() const { return file_; }
+  const gguf::File& file() const { return *file_; }
 
   // Bytes of weights read to decode one token: every matrix once (the output matrix included,
   // the embedding table excluded unless it is tied and so doubles as the output matrix).
@@ -63,15 +68,24 @@ class Model {
   // Bytes of every weight matrix as bound (after any conversion), the embedding table included.
   size_t weight_bytes() const;
 
- private:
-  Model(gguf::File file, ModelConfig config) : file_(std::move(file)), config_(std::move(config)) {}
-  Status bind_weights(const Policy* policy);
-  size_t layer_bytes() const;  // the matrices of all blocks
+  // A model with a's matrices, except those whose names `take_b` selects, which are b's: two
+  // loads of one file at different precisions mixed per tensor without converting anything
+  // again (sensitivity analysis). Shares a's and b's memory, which stays alive with it.
+  static Expected<std::unique_ptr<Model>> mix(const Model& a, const Model& b,
+                                              const std::function<bool(const std::string&)>& take_b);
 
-  gguf::File file_;
+ private:
+  Model(std::shared_ptr<const gguf::File> file, ModelConfig config)
+      : file_(std::move(file)), config_(std::move(config)) {}
+  Status bind_weights(const Policy* policy);
+  std::vector<std::pair<std::string, Matrix*>> mutable_matrices();
+
+  std::shared_ptr<const gguf::File> file_;
   ModelConfig config_;
   ModelWeights weights_;
-  std::vector<std::vector<uint8_t>> converted_;  // storage of matrices converted at load
+  // What the weight views point into besides file_: matrices converted at load (and, for a
+  // mix, its sources' files and conversions).
+  std::vector<std::shared_ptr<const void>> owned_;
   std::vector<std::string> load_notes_;
 };
 

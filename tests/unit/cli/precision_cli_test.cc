@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -86,6 +87,33 @@ TEST_F(PrecisionCli, QuantizeRejectsBadRequests) {
   expect_error(joule("quantize " + model_ + " " + out + " --policy " + typo),
                "rule 'blk.*.ffn_dwn.weight' matches no weight matrix", 2);
   EXPECT_FALSE(std::ifstream(out).good()) << "nothing is written on error";
+}
+
+TEST_F(PrecisionCli, AutoQuantizeWritesModelAndPolicy) {
+  const std::string out = testing::temp_path("auto.gguf");
+  const Result r = joule("quantize " + model_ + " " + out + " --auto --type q4_0 --base f32 --budget-ppl 1000% --calib " +
+                         text_ + " --ctx 32 --calib-tokens 64 -t 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream policy(out + ".policy");
+  ASSERT_TRUE(policy.good());
+  const std::string text((std::istreambuf_iterator<char>(policy)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("# measured perplexity: f32"), std::string::npos) << text;
+  EXPECT_NE(text.find("* = f32"), std::string::npos) << text;
+  auto f = gguf::File::open(out);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->find_tensor("blk.0.ffn_up.weight")->type, DType::kQ4_0);  // the budget fits everything
+}
+
+TEST_F(PrecisionCli, AutoQuantizeRejectsBadRequests) {
+  const std::string out = testing::temp_path("auto_bad.gguf");
+  const std::string base = "quantize " + model_ + " " + out + " --auto ";
+  expect_error(joule(base + "--type q4_0"), "--auto needs --calib FILE", 2);
+  expect_error(joule(base + "--calib " + text_), "--auto needs --type", 2);
+  expect_error(joule(base + "--type q4_0 --calib " + text_ + " --budget-ppl lots"), "--budget-ppl 'lots' is not a percentage", 2);
+  expect_error(joule(base + "--type q4_0 --calib " + text_ + " --budget-ppl -1%"), "is not a percentage", 2);
+  expect_error(joule(base + "--type q4_0 --calib /nonexistent.txt"), "cannot open calibration text", 1);
+  expect_error(joule(base + "--type q4_0 --calib " + text_ + " --ctx 64 --calib-tokens 32"),
+               "--calib-tokens must be at least --ctx", 2);
 }
 
 TEST_F(PrecisionCli, PerplexityWithKlReference) {

@@ -24,6 +24,7 @@ struct TinyModelSpec {
   DType matrix_type = DType::kF32;
   bool tied_output = true;
   uint32_t seed = 42;
+  float logit_scale = 1.0f;  // the output norm's weights: larger makes the logits peakier
   std::vector<std::string> skip_tensors;  // to build broken files
 };
 
@@ -69,7 +70,7 @@ inline void write_tiny_model(const std::string& path, const TinyModelSpec& s) {
   const float sd = 1.0f / std::sqrt(static_cast<float>(d));
   const DType m = s.matrix_type;
   add_random(w, s, rng, "token_embd.weight", {d, s.n_vocab}, m, 1.0f);
-  add_random(w, s, rng, "output_norm.weight", {d}, DType::kF32, 0.1f, 1.0f);
+  add_random(w, s, rng, "output_norm.weight", {d}, DType::kF32, 0.1f * s.logit_scale, s.logit_scale);
   if (!s.tied_output) add_random(w, s, rng, "output.weight", {d, s.n_vocab}, m, sd);
   for (int i = 0; i < s.n_layers; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
