@@ -40,6 +40,8 @@ bool glob_match(std::string_view pattern, std::string_view name) {
 
 Policy Policy::uniform(DType t) {
   Policy p;
+  // 2:4 pruning is for the linear layers; the embedding table (a lookup) stays dense.
+  if (t == DType::kF16_S24) p.add("token_embd.weight", DType::kF16);
   p.add("*", t);
   p.source = "precision " + std::string(precision_name(t));
   return p;

@@ -31,7 +31,8 @@ struct PolicyRule {
 
 class Policy {
  public:
-  // Every matrix in type t (what `--precision NAME` means).
+  // Every matrix in type t (what `--precision NAME` means); for 2:4 sparsity the embedding
+  // table stays dense (f16).
   static Policy uniform(DType t);
   static Expected<Policy> parse(std::string_view text, const std::string& source_name);
   static Expected<Policy> load(const std::string& path);

@@ -14,6 +14,7 @@ const std::vector<Precision>& precisions() {
       {"q4_1", DType::kQ4_1, "int4 groups of 32, f16 scale and zero point (llama.cpp Q4_1)", true},
       {"q4_k", DType::kQ4_K, "int4 k-quant super-blocks of 256 (llama.cpp Q4_K)", true},
       {"q6_k", DType::kQ6_K, "6-bit k-quant super-blocks of 256 (llama.cpp Q6_K)", true},
+      {"sparse-2:4", DType::kF16_S24, "2:4 magnitude-pruned linear weights (no fine-tuning), kept values f16, f32 activations; the embedding stays f16", false},
   };
   return kAll;
 }

@@ -474,6 +474,38 @@ void dequantize_i8_row(const void* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = h.scale * static_cast<float>(q[i]);
 }
 
+// ---- 2:4 sparse f16 -----------------------------------------------------------------------------
+
+// Magnitude pruning: in each group of 4 the two largest |x| stay (the earlier one on ties).
+void quantize_f16_s24(const float* x, BlockF16S24* y, int64_t nb) {
+  for (int64_t b = 0; b < nb; ++b, x += kQKS24) {
+    y[b].mask = 0;
+    int k = 0;
+    for (int g = 0; g < kQKS24; g += 4) {
+      int keep0 = g, keep1 = g + 1;  // positions of the largest and second largest |x|
+      if (std::fabs(x[keep1]) > std::fabs(x[keep0])) std::swap(keep0, keep1);
+      for (int i = g + 2; i < g + 4; ++i) {
+        if (std::fabs(x[i]) > std::fabs(x[keep0])) {
+          keep1 = keep0;
+          keep0 = i;
+        } else if (std::fabs(x[i]) > std::fabs(x[keep1])) {
+          keep1 = i;
+        }
+      }
+      y[b].mask = static_cast<uint16_t>(y[b].mask | (1u << keep0) | (1u << keep1));
+      for (int i = g; i < g + 4; ++i)
+        if (y[b].mask >> i & 1) y[b].v[k++] = f32_to_f16(x[i]);
+    }
+  }
+}
+
+void dequantize_f16_s24(const BlockF16S24* x, float* y, int64_t nb) {
+  for (int64_t b = 0; b < nb; ++b, y += kQKS24) {
+    int k = 0;
+    for (int i = 0; i < kQKS24; ++i) y[i] = (x[b].mask >> i & 1) && k < 8 ? f16_to_f32(x[b].v[k++]) : 0.0f;
+  }
+}
+
 template <class B>
 B* blocks(void* p) {
   return static_cast<B*>(p);
@@ -524,6 +556,7 @@ void quantize_row_ref(DType t, const float* x, void* y, int64_t n) {
     case DType::kI8_CH:
     case DType::kI8_DYN:
     case DType::kI8_ACT: return quantize_i8_row(x, y, n);
+    case DType::kF16_S24: return quantize_f16_s24(x, blocks<BlockF16S24>(y), nb);
   }
   JOULE_CHECK(false && "quantize_row_ref: unhandled type");
 }
@@ -546,6 +579,7 @@ void dequantize_row_ref(DType t, const void* x, float* y, int64_t n) {
     case DType::kI8_CH:
     case DType::kI8_DYN:
     case DType::kI8_ACT: return dequantize_i8_row(x, y, n);
+    case DType::kF16_S24: return dequantize_f16_s24(blocks<BlockF16S24>(x), y, nb);
   }
   JOULE_CHECK(false && "dequantize_row_ref: unhandled type");
 }

@@ -7,7 +7,7 @@
 namespace joule {
 namespace {
 
-constexpr std::array<DTypeTraits, 13> kTraits = {{
+constexpr std::array<DTypeTraits, 14> kTraits = {{
     {DType::kF32, "f32", 1, 4, false, 0},
     {DType::kF16, "f16", 1, 2, false, 0},
     {DType::kQ4_0, "q4_0", kQK4_0, sizeof(BlockQ4_0), true, 0},
@@ -21,6 +21,7 @@ constexpr std::array<DTypeTraits, 13> kTraits = {{
     {DType::kI8_CH, "i8_ch", kQKI8, kQKI8, true, sizeof(RowHeaderI8)},
     {DType::kI8_DYN, "i8_dyn", kQKI8, kQKI8, true, sizeof(RowHeaderI8)},
     {DType::kI8_ACT, "i8_act", kQKI8, kQKI8, true, sizeof(RowHeaderI8)},
+    {DType::kF16_S24, "f16_s24", kQKS24, sizeof(BlockF16S24), true, 0},
 }};
 
 }  // namespace

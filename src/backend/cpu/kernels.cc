@@ -22,6 +22,7 @@ const TypeKernels* KernelSet::for_type(DType w) const {
     case DType::kQ6_K: return &kernels.q6_k;
     case DType::kI8_CH: return &kernels.i8_ch;
     case DType::kI8_DYN: return &kernels.i8_dyn;
+    case DType::kF16_S24: return &kernels.f16_s24;
     default: return nullptr;
   }
 }

@@ -165,6 +165,69 @@ struct FloatKernel {
   }
 };
 
+// 2:4 sparse f16 (F16_S24) x f32. Each half of a 16-value block keeps exactly 4 values (two of
+// each 4), its 4 f16 values in a row: widen them, then place them at the mask byte's positions
+// with one vpermps from a 256-entry index table (AVX2 has no vexpandps) and zero the others.
+struct S24Expand {
+  alignas(32) int32_t idx[256][8];
+  alignas(32) int32_t keep[256][8];
+};
+constexpr S24Expand make_s24_expand() {
+  S24Expand t{};
+  for (int m = 0; m < 256; ++m) {
+    int k = 0;
+    for (int i = 0; i < 8; ++i) {
+      const bool kept = (m >> i & 1) && k < 4;
+      t.idx[m][i] = kept ? k : 0;
+      t.keep[m][i] = kept ? -1 : 0;
+      k += kept;
+    }
+  }
+  return t;
+}
+constexpr S24Expand kS24Expand = make_s24_expand();
+
+__m256 load_s24_half(const uint8_t* block, int half) {
+  const int m = block[half];  // the mask's low byte for values 0..7, high byte for 8..15
+  const __m256 kept = _mm256_castps128_ps256(
+      _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + 2 + 8 * half))));
+  const __m256 placed = _mm256_permutevar8x32_ps(kept, load256(kS24Expand.idx[m]));
+  return _mm256_and_ps(placed, _mm256_castsi256_ps(load256(kS24Expand.keep[m])));
+}
+
+struct S24Kernel {
+  static constexpr bool kPrepared = false;
+  static constexpr int kR = 4;
+  static constexpr int kT = 3;
+  static constexpr int kRDecode = 4;
+
+  template <int R, int T>
+  static void tile(const Tile& p) {
+    __m256 acc[R][T];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < p.n / 16; ++b) {
+#pragma GCC unroll 2
+      for (int half = 0; half < 2; ++half) {
+        __m256 x[T];
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) x[t] = LoadF32::load(p.a + t * p.as + 4 * (16 * b + 8 * half));
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) {
+          const uint8_t* block = p.w + r * p.ws + sizeof(BlockF16S24) * b;
+          if constexpr (T == 1) prefetch_ahead<32>(block);
+          const __m256 wv = load_s24_half(block, half);
+#pragma GCC unroll 16
+          for (int t = 0; t < T; ++t) acc[r][t] = _mm256_fmadd_ps(wv, x[t], acc[r][t]);
+        }
+      }
+    }
+    store_tile<R, T>(acc, p.out, p.ldo);
+  }
+};
+
 // W8A8 per-channel int8 (I8_DYN x I8_ACT). AVX2 has no VNNI: vpmaddubsw multiplies unsigned by
 // signed bytes into saturating int16 pairs, so it gets |a| and w * sign(a) (|a|, |w| <= 127: a
 // pair is at most 32258, no saturation), then vpmaddwd widens the pairs into int32 lanes.
@@ -685,9 +748,10 @@ constexpr TypeKernels kQ6_K{DType::kQ8_K, &convert_q8_k, &gemm<Q6_K>};
 
 constexpr TypeKernels kI8_CH{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadI8>>};
 constexpr TypeKernels kI8_DYN{DType::kI8_ACT, &convert_i8_act, &gemm<I8DynKernel>};
+constexpr TypeKernels kF16_S24{DType::kF32, &convert_f32, &gemm<S24Kernel>};
 
 constexpr KernelSet kAvx2{
-    "avx2", {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN}};
+    "avx2", {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN, kF16_S24}};
 
 }  // namespace
 

@@ -94,15 +94,18 @@ void store_tile(__m512 (&acc)[R][T], float* out, int64_t ldo) {
 // is exact) and multiplied with f32 activations by FMA: 16 multiply-adds per instruction, and no
 // activation rounding (ggml rounds activations to the weight type instead).
 // kHeader: bytes before a row's values; a loader with a header scales each row's sums by the
-// float at the row's start (joule's per-channel int8).
+// float at the row's start (joule's per-channel int8). offset(k): where value k's group of 16
+// starts, relative to the first value (kBytes * k for dense rows).
 struct LoadF32 {
   static constexpr size_t kBytes = 4;
+  static constexpr size_t offset(int64_t k) { return kBytes * static_cast<size_t>(k); }
   static constexpr size_t kHeader = 0;
   static __m512 load(const uint8_t* p) { return _mm512_loadu_ps(p); }
   static __m512 load(const uint8_t* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
 };
 struct LoadF16 {
   static constexpr size_t kBytes = 2;
+  static constexpr size_t offset(int64_t k) { return kBytes * static_cast<size_t>(k); }
   static constexpr size_t kHeader = 0;
   static __m512 load(const uint8_t* p) { return _mm512_cvtph_ps(loadu256(p)); }
   static __m512 load(const uint8_t* p, __mmask16 m) {
@@ -111,6 +114,7 @@ struct LoadF16 {
 };
 struct LoadBF16 {
   static constexpr size_t kBytes = 2;
+  static constexpr size_t offset(int64_t k) { return kBytes * static_cast<size_t>(k); }
   static constexpr size_t kHeader = 0;
   static __m512 widen(__m256i h) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
@@ -120,9 +124,22 @@ struct LoadBF16 {
     return widen(_mm256_maskz_loadu_epi16(m, p));
   }
 };
+// 2:4 sparse f16 (F16_S24): a block's 8 kept f16 values widen to f32 and vexpandps puts them at
+// the mask's positions (zeros elsewhere); 18 bytes of weights per 16 values instead of 32.
+struct LoadS24 {
+  static constexpr size_t kHeader = 0;
+  static constexpr size_t offset(int64_t k) { return sizeof(BlockF16S24) * static_cast<size_t>(k / 16); }
+  static __m512 load(const uint8_t* p) {
+    const __m256 kept = _mm256_cvtph_ps(loadu128(p + 2));
+    return _mm512_maskz_expand_ps(static_cast<__mmask16>(load_u16(p)), _mm512_castps256_ps512(kept));
+  }
+  // Rows are whole blocks: FloatKernel's tail step never runs for this type.
+  static __m512 load(const uint8_t* p, __mmask16 m) { return _mm512_maskz_mov_ps(m, load(p)); }
+};
 // Weight-only int8 (I8_CH): sign-extend and convert, exact.
 struct LoadI8 {
   static constexpr size_t kBytes = 1;
+  static constexpr size_t offset(int64_t k) { return kBytes * static_cast<size_t>(k); }
   static constexpr size_t kHeader = sizeof(RowHeaderI8);
   static __m512 load(const uint8_t* p) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(loadu128(p))); }
   static __m512 load(const uint8_t* p, __mmask16 m) {
@@ -154,8 +171,8 @@ struct FloatKernel {
       for (int t = 0; t < T; ++t) x[t] = LoadF32::load(p.a + t * p.as + 4 * k, mask...);
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
-        if constexpr (T == 1) prefetch_ahead<16 * L::kBytes>(w + r * p.ws + L::kBytes * k);
-        const __m512 wv = L::load(w + r * p.ws + L::kBytes * k, mask...);
+        if constexpr (T == 1) prefetch_ahead<L::offset(16)>(w + r * p.ws + L::offset(k));
+        const __m512 wv = L::load(w + r * p.ws + L::offset(k), mask...);
 #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) acc[r][t] = _mm512_fmadd_ps(wv, x[t], acc[r][t]);
       }
@@ -942,9 +959,10 @@ constexpr TypeKernels kQ6_K{DType::kQ8_K, &convert_q8_k, &gemm<Q6_K>};
 
 constexpr TypeKernels kI8_CH{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadI8>>};
 constexpr TypeKernels kI8_DYN{DType::kI8_ACT, &convert_i8_act, &gemm<I8DynKernel>};
+constexpr TypeKernels kF16_S24{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadS24>>};
 
 constexpr KernelSet kAvx512{
-    "avx512", {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN}};
+    "avx512", {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN, kF16_S24}};
 
 }  // namespace
 

@@ -5,7 +5,8 @@
 //     are not rounded (ggml rounds them to F16 / BF16; this is more accurate and, with the
 //     conversion on the weight side only, no slower); f32 accumulation;
 //   Q8_0, Q4_0 -> Q8_0; Q4_1 -> Q8_1; Q4_K, Q6_K -> Q8_K (as ggml);
-//   I8_CH -> F32 (weight-only int8); I8_DYN -> I8_ACT (the whole row quantized with one scale).
+//   I8_CH -> F32 (weight-only int8); I8_DYN -> I8_ACT (the whole row quantized with one scale);
+//   F16_S24 -> F32.
 // Each gemm is a plain loop of dot products; quantized dots sum each block in int32 and scale it
 // in float, like ggml's generic ggml_vec_dot_* code.
 #include <algorithm>
@@ -190,6 +191,19 @@ float dot_i8_dyn(int64_t n, const void* w, const void* a) {
   return static_cast<float>(sumi) * (i8_header(w).scale * i8_header(a).scale);
 }
 
+// 2:4 sparse f16: each block dequantized (zeros where pruned), then a plain dot.
+float dot_f16_s24(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockF16S24*>(w);
+  const auto* y = static_cast<const float*>(a);
+  float sum = 0.0f;
+  float v[kQKS24];
+  for (int64_t b = 0; b < n / kQKS24; ++b) {
+    dequantize_row_ref(DType::kF16_S24, &x[b], v, kQKS24);
+    for (int i = 0; i < kQKS24; ++i) sum += v[i] * y[b * kQKS24 + i];
+  }
+  return sum;
+}
+
 template <DotFn kDot>
 void gemm(int64_t n, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride, int nt,
           float* out, int64_t ldo) {
@@ -251,9 +265,10 @@ constexpr TypeKernels kQ4_K = entry<DType::kQ8_K, dot_q4_k>();
 constexpr TypeKernels kQ6_K = entry<DType::kQ8_K, dot_q6_k>();
 constexpr TypeKernels kI8_CH = entry<DType::kF32, dot_i8_ch>();
 constexpr TypeKernels kI8_DYN = entry<DType::kI8_ACT, dot_i8_dyn>();
+constexpr TypeKernels kF16_S24 = entry<DType::kF32, dot_f16_s24>();
 
 constexpr KernelSet kScalar{
-    "scalar", {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN}};
+    "scalar", {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN, kF16_S24}};
 
 }  // namespace
 

@@ -19,7 +19,7 @@ namespace {
 
 constexpr DType kWeightTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16,  DType::kQ8_0,
                                   DType::kQ4_0, DType::kQ4_1, DType::kQ4_K,  DType::kQ6_K,
-                                  DType::kI8_CH, DType::kI8_DYN};
+                                  DType::kI8_CH, DType::kI8_DYN, DType::kF16_S24};
 
 std::vector<const KernelSet*> fast_sets() {
   std::vector<const KernelSet*> sets;

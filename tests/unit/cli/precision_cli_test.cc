@@ -41,7 +41,7 @@ class PrecisionCli : public ::testing::Test {
 };
 
 TEST_F(PrecisionCli, RunAtEveryPrecision) {
-  for (const char* p : {"f32", "f16", "bf16", "q8_0", "int8", "int8-dynamic", "q4_0", "q4_1", "int4"}) {
+  for (const char* p : {"f32", "f16", "bf16", "q8_0", "int8", "int8-dynamic", "q4_0", "q4_1", "int4", "sparse-2:4"}) {
     const Result r = joule_stdout("run -m " + model_ + " -p hello -n 4 --temp 0 --no-energy --json --precision " + p);
     ASSERT_EQ(r.exit_code, 0) << p << ": " << r.output;
     const auto j = nlohmann::json::parse(r.output);

@@ -226,3 +226,38 @@ TEST(Quantize, RowsOfSeveralBlocksAreIndependent) {
 
 }  // namespace
 }  // namespace joule
+
+namespace joule {
+namespace {
+
+// 2:4 sparsity is pruning, not rounding: its own tests.
+TEST(Sparse24, KeepsTheTwoLargestMagnitudesOfEveryFour) {
+  const float x[16] = {1, -4, 3, 2, /**/ 0, 0, 0, 0, /**/ 5, 5, 5, 5, /**/ -1, 0.5f, -0.25f, 2};
+  BlockF16S24 b;
+  quantize_row_ref(DType::kF16_S24, x, &b, 16);
+  EXPECT_EQ(b.mask, 0b1001'0011'0011'0110) << std::hex << b.mask;  // ties keep the earlier
+  for (int g = 0; g < 4; ++g) EXPECT_EQ(__builtin_popcount((b.mask >> (4 * g)) & 0xF), 2);
+  float y[16];
+  dequantize_row_ref(DType::kF16_S24, &b, y, 16);
+  const float want[16] = {0, -4, 3, 0, /**/ 0, 0, 0, 0, /**/ 5, 5, 0, 0, /**/ -1, 0, 0, 2};
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(y[i], want[i]) << i;
+}
+
+TEST(Sparse24, ErrorOnGaussianData) {
+  // Pruning the two smallest of four Gaussians loses about 13 % of the energy (measured 0.131).
+  const std::vector<float> x = gaussian(4096, 1234);
+  const double e = nmse(x, round_trip(DType::kF16_S24, x));
+  EXPECT_GT(e, 0.10);
+  EXPECT_LT(e, 0.15);
+}
+
+TEST(Sparse24, MalformedMasksStayInBounds) {
+  BlockF16S24 b{0xFFFF, {}};  // 16 bits set: only 8 values exist
+  for (auto& v : b.v) v = f32_to_f16(1.0f);
+  float y[16];
+  dequantize_row_ref(DType::kF16_S24, &b, y, 16);
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(y[i], i < 8 ? 1.0f : 0.0f) << i;
+}
+
+}  // namespace
+}  // namespace joule
