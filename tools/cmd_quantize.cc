@@ -72,13 +72,10 @@ int write_quantized(const QuantizeOptions& o, const Expected<Policy>& policy) {
     bytes_in += t.nbytes;
     const uint8_t* src = in->tensor_data(t);
     const int64_t cols = t.dims[0];
-    DType to = is_matrix(t) ? policy->type_for(t.name, t.type) : t.type;
-    if (to != t.type && cols % traits(to).block_size != 0) {
-      std::fprintf(stderr, "[quantize] %s: %lld columns are not a multiple of the %s block size %d; kept as %s\n",
-                   t.name.c_str(), static_cast<long long>(cols), std::string(dtype_name(to)).c_str(),
-                   traits(to).block_size, std::string(dtype_name(t.type)).c_str());
-      to = t.type;
-    }
+    const TypeChoice choice =
+        choose_type(t.name, t.type, is_matrix(t) ? policy->type_for(t.name, t.type) : t.type, cols);
+    if (!choice.note.empty()) std::fprintf(stderr, "[quantize] %s\n", choice.note.c_str());
+    const DType to = choice.type;
     if (is_matrix(t)) ++written[to];
     Status s;
     if (to == t.type) {

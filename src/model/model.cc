@@ -4,6 +4,7 @@
 
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/matmul.h"
+#include "quant/precision.h"
 #include "quant/reference.h"
 
 namespace joule {
@@ -50,17 +51,10 @@ class Binder {
     JOULE_ASSIGN_OR_RETURN(const gguf::TensorInfo* t, require(name, {cols, rows}));
     Matrix m{t->type, rows, cols, f_.tensor_data(*t), row_bytes(t->type, cols)};
     matrix_names_.push_back(name);
-    const DType to = policy_ ? policy_->type_for(name, t->type) : t->type;
-    if (to != t->type) {
-      if (cols % traits(to).block_size != 0) {
-        notes_.push_back(name + ": " + std::to_string(cols) + " columns are not a multiple of the " +
-                         std::string(dtype_name(to)) + " block size " +
-                         std::to_string(traits(to).block_size) + "; kept as " +
-                         std::string(dtype_name(t->type)));
-      } else {
-        m = convert_matrix(m, to, storage_.emplace_back());
-      }
-    }
+    const DType wanted = policy_ ? policy_->type_for(name, t->type) : t->type;
+    const TypeChoice to = choose_type(name, t->type, wanted, cols);
+    if (!to.note.empty()) notes_.push_back(to.note);
+    if (to.type != t->type) m = convert_matrix(m, to.type, storage_.emplace_back());
     if (!cpu::supports_matmul(cpu::scalar_kernels(), m))
       return Unsupported(f_.path() + ": tensor '" + name + "' has type " +
                          std::string(dtype_name(t->type)) + ", which joule cannot multiply yet");

@@ -14,14 +14,17 @@ const std::vector<Precision>& precisions() {
       {"q4_1", DType::kQ4_1, "int4 groups of 32, f16 scale and zero point (llama.cpp Q4_1)", true},
       {"q4_k", DType::kQ4_K, "int4 k-quant super-blocks of 256 (llama.cpp Q4_K)", true},
       {"q6_k", DType::kQ6_K, "6-bit k-quant super-blocks of 256 (llama.cpp Q6_K)", true},
+      {"int4-g128", DType::kQ4_G128, "int4 groups of 128, f16 scale, symmetric (rows that are not a multiple of 128: q4_0)", false},
+      {"int4-g128-zp", DType::kQ4_G128Z, "int4 groups of 128, f16 scale and zero point (rows that are not a multiple of 128: q4_1)", false},
       {"sparse-2:4", DType::kF16_S24, "2:4 magnitude-pruned linear weights (no fine-tuning), kept values f16, f32 activations; the embedding stays f16", false},
   };
   return kAll;
 }
 
 std::optional<Precision> find_precision(std::string_view name) {
-  // "int4" is the llama.cpp-compatible group-32 symmetric format.
-  if (name == "int4") name = "q4_0";
+  // "int4" is the llama.cpp-compatible group-32 symmetric format; g32 names are q4_0 / q4_1.
+  if (name == "int4" || name == "int4-g32") name = "q4_0";
+  if (name == "int4-g32-zp") name = "q4_1";
   for (const Precision& p : precisions())
     if (p.name == name || dtype_name(p.type) == name) return p;
   return std::nullopt;
@@ -33,10 +36,34 @@ std::string_view precision_name(DType t) {
   return dtype_name(t);
 }
 
+std::optional<DType> fitting_type(DType wanted, int64_t cols) {
+  if (cols % traits(wanted).block_size == 0) return wanted;
+  std::optional<DType> fallback;
+  switch (wanted) {
+    case DType::kQ4_G128: fallback = DType::kQ4_0; break;
+    case DType::kQ4_G128Z: fallback = DType::kQ4_1; break;
+    case DType::kQ4_K: fallback = DType::kQ4_0; break;
+    case DType::kQ6_K: fallback = DType::kQ8_0; break;
+    default: break;
+  }
+  if (fallback && cols % traits(*fallback).block_size == 0) return fallback;
+  return std::nullopt;
+}
+
+TypeChoice choose_type(const std::string& name, DType stored, DType wanted, int64_t cols) {
+  const std::optional<DType> fit = fitting_type(wanted, cols);
+  if (fit == wanted) return {wanted, ""};
+  const DType type = fit.value_or(stored);
+  return {type, name + ": " + std::to_string(cols) + " columns are not a multiple of the " +
+                    std::string(dtype_name(wanted)) + " block size " +
+                    std::to_string(traits(wanted).block_size) + "; " +
+                    (fit ? "used " : "kept as ") + std::string(dtype_name(type))};
+}
+
 std::string precision_list() {
   std::string s;
   for (const Precision& p : precisions()) s += (s.empty() ? "" : ", ") + std::string(p.name);
-  return s + " (int4 = q4_0)";
+  return s + " (int4 = int4-g32 = q4_0, int4-g32-zp = q4_1)";
 }
 
 }  // namespace joule

@@ -474,6 +474,68 @@ void dequantize_i8_row(const void* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = h.scale * static_cast<float>(q[i]);
 }
 
+// ---- int4 groups of 128 ---------------------------------------------------------------------------
+
+// Q4_0's and Q4_1's rules over 128 values; nibbles packed per 32-value sub-block as Q4_0 packs
+// a block. code(x) gives the 4-bit value of x.
+template <class Code>
+void pack_g128(const float* x, uint8_t* qs, Code code) {
+  for (int s = 0; s < 4; ++s)
+    for (int j = 0; j < 16; ++j)
+      qs[16 * s + j] = static_cast<uint8_t>(code(x[32 * s + j]) | (code(x[32 * s + j + 16]) << 4));
+}
+
+void quantize_q4_g128(const float* x, BlockQ4G128* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, x += kQKG128) {
+    float amax = 0.0f, max = 0.0f;  // the value of largest magnitude maps to -8
+    for (int j = 0; j < kQKG128; ++j) {
+      if (amax < std::fabs(x[j])) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    const float d = max / -8;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[i].d = f32_to_f16(d);
+    pack_g128(x, y[i].qs, [id](float v) { return std::min(15, static_cast<int>(v * id + 8.5f)); });
+  }
+}
+
+void quantize_q4_g128z(const float* x, BlockQ4G128Z* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, x += kQKG128) {
+    const auto [mn, mx] = std::minmax_element(x, x + kQKG128);
+    const float min = *mn, d = (*mx - min) / 15;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[i].d = f32_to_f16(d);
+    y[i].m = f32_to_f16(min);
+    pack_g128(x, y[i].qs, [id, min](float v) { return std::min(15, static_cast<int>((v - min) * id + 0.5f)); });
+  }
+}
+
+// y[32s + j] = value(q[32s + j]) for the nibbles of one 128-value block.
+template <class Value>
+void unpack_g128(const uint8_t* qs, float* y, Value value) {
+  for (int s = 0; s < 4; ++s)
+    for (int j = 0; j < 16; ++j) {
+      y[32 * s + j] = value(qs[16 * s + j] & 0x0F);
+      y[32 * s + j + 16] = value(qs[16 * s + j] >> 4);
+    }
+}
+
+void dequantize_q4_g128(const BlockQ4G128* x, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, y += kQKG128) {
+    const float d = f16_to_f32(x[i].d);
+    unpack_g128(x[i].qs, y, [d](int q) { return static_cast<float>(q - 8) * d; });
+  }
+}
+
+void dequantize_q4_g128z(const BlockQ4G128Z* x, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, y += kQKG128) {
+    const float d = f16_to_f32(x[i].d), m = f16_to_f32(x[i].m);
+    unpack_g128(x[i].qs, y, [d, m](int q) { return static_cast<float>(q) * d + m; });
+  }
+}
+
 // ---- 2:4 sparse f16 -----------------------------------------------------------------------------
 
 // Magnitude pruning: in each group of 4 the two largest |x| stay (the earlier one on ties).
@@ -557,6 +619,8 @@ void quantize_row_ref(DType t, const float* x, void* y, int64_t n) {
     case DType::kI8_DYN:
     case DType::kI8_ACT: return quantize_i8_row(x, y, n);
     case DType::kF16_S24: return quantize_f16_s24(x, blocks<BlockF16S24>(y), nb);
+    case DType::kQ4_G128: return quantize_q4_g128(x, blocks<BlockQ4G128>(y), nb);
+    case DType::kQ4_G128Z: return quantize_q4_g128z(x, blocks<BlockQ4G128Z>(y), nb);
   }
   JOULE_CHECK(false && "quantize_row_ref: unhandled type");
 }
@@ -580,6 +644,8 @@ void dequantize_row_ref(DType t, const void* x, float* y, int64_t n) {
     case DType::kI8_DYN:
     case DType::kI8_ACT: return dequantize_i8_row(x, y, n);
     case DType::kF16_S24: return dequantize_f16_s24(blocks<BlockF16S24>(x), y, nb);
+    case DType::kQ4_G128: return dequantize_q4_g128(blocks<BlockQ4G128>(x), y, nb);
+    case DType::kQ4_G128Z: return dequantize_q4_g128z(blocks<BlockQ4G128Z>(x), y, nb);
   }
   JOULE_CHECK(false && "dequantize_row_ref: unhandled type");
 }

@@ -7,7 +7,7 @@
 namespace joule {
 namespace {
 
-constexpr std::array<DTypeTraits, 14> kTraits = {{
+constexpr std::array<DTypeTraits, 16> kTraits = {{
     {DType::kF32, "f32", 1, 4, false, 0},
     {DType::kF16, "f16", 1, 2, false, 0},
     {DType::kQ4_0, "q4_0", kQK4_0, sizeof(BlockQ4_0), true, 0},
@@ -22,6 +22,8 @@ constexpr std::array<DTypeTraits, 14> kTraits = {{
     {DType::kI8_DYN, "i8_dyn", kQKI8, kQKI8, true, sizeof(RowHeaderI8)},
     {DType::kI8_ACT, "i8_act", kQKI8, kQKI8, true, sizeof(RowHeaderI8)},
     {DType::kF16_S24, "f16_s24", kQKS24, sizeof(BlockF16S24), true, 0},
+    {DType::kQ4_G128, "q4_g128", kQKG128, sizeof(BlockQ4G128), true, 0},
+    {DType::kQ4_G128Z, "q4_g128z", kQKG128, sizeof(BlockQ4G128Z), true, 0},
 }};
 
 }  // namespace

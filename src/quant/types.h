@@ -33,6 +33,8 @@ enum class DType : uint32_t {
   kI8_DYN = 1025,  // same layout; activations quantized to int8 per token at run time (W8A8)
   kI8_ACT = 1026,  // activation format of kI8_DYN (never stored in files)
   kF16_S24 = 1027, // 2:4 structured-sparse f16 (BlockF16S24), f32 activations
+  kQ4_G128 = 1028,   // int4 groups of 128, f16 scale, symmetric (BlockQ4G128)
+  kQ4_G128Z = 1029,  // int4 groups of 128, f16 scale and zero point (BlockQ4G128Z)
 };
 
 using f16_bits = uint16_t;   // IEEE binary16, stored as bits
@@ -122,6 +124,22 @@ struct BlockF16S24 {
 };
 static_assert(sizeof(BlockF16S24) == 2 + 16);
 inline constexpr int kQKS24 = 16;
+
+// Group-wise int4 with groups of 128 (one f16 scale, and for the Z form a zero point, per 128
+// weights: 4.125 / 4.25 bits a weight against Q4_0's 4.5 / Q4_1's 5). The 64 nibble bytes are
+// four Q4_0-style sub-blocks: bytes 16s..16s+15 hold q[32s + j] (low) and q[32s + j + 16] (high).
+inline constexpr int kQKG128 = 128;
+struct BlockQ4G128 {  // x = d * (q - 8)
+  f16_bits d;
+  uint8_t qs[kQKG128 / 2];
+};
+static_assert(sizeof(BlockQ4G128) == 2 + 64);
+struct BlockQ4G128Z {  // x = d * q + m
+  f16_bits d;
+  f16_bits m;
+  uint8_t qs[kQKG128 / 2];
+};
+static_assert(sizeof(BlockQ4G128Z) == 4 + 64);
 
 struct DTypeTraits {
   DType type;

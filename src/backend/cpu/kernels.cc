@@ -23,6 +23,8 @@ const TypeKernels* KernelSet::for_type(DType w) const {
     case DType::kI8_CH: return &kernels.i8_ch;
     case DType::kI8_DYN: return &kernels.i8_dyn;
     case DType::kF16_S24: return &kernels.f16_s24;
+    case DType::kQ4_G128: return &kernels.q4_g128;
+    case DType::kQ4_G128Z: return &kernels.q4_g128z;
     default: return nullptr;
   }
 }

@@ -29,7 +29,7 @@ struct TypeKernels {
 
 // One entry per weight type joule multiplies by; every set covers all of them.
 struct WeightKernels {
-  TypeKernels f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q6_k, i8_ch, i8_dyn, f16_s24;
+  TypeKernels f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q6_k, i8_ch, i8_dyn, f16_s24, q4_g128, q4_g128z;
 };
 
 struct KernelSet {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "backend/cpu/kernels_internal.h"
 
@@ -381,11 +382,15 @@ __m256i dot_q4(const Q4W& w, const ActQ8x2& a) {
   return _mm256_madd_epi16(p16, ones16());
 }
 
+// Each kernel loads pair i (values 64i..64i+63) of a row; pair_offset(i) is where its bytes
+// start, kPairBytes how many there are (for the prefetch).
+
 // Q4_0: x = d * (q - 8): dot = d * da * (q . qa - 8 sum(qa)).
 struct Q4_0Kernel {
-  static constexpr int kBlockBytes = 18;
+  static constexpr size_t kPairBytes = 36;
+  static size_t pair_offset(int64_t i) { return kPairBytes * static_cast<size_t>(i); }
   static void prep(const uint8_t* a, int64_t n, uint8_t* dst) { prep_q8x2<34, 2>(a, n, dst); }
-  static Q4W load(const uint8_t* p, bool two) { return load_q4<18, 2>(p, two); }
+  static Q4W load(const uint8_t* row, int64_t i, bool two) { return load_q4<18, 2>(row + pair_offset(i), two); }
   static __m256 madd(const Q4W& w, const ActQ8x2& a, __m256 acc) {
     const __m256i s = _mm256_add_epi32(dot_q4(w, a), load256(a.corr));
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(w.d, _mm256_load_ps(a.d)), acc);
@@ -394,14 +399,37 @@ struct Q4_0Kernel {
 
 // Q4_1: x = d * q + m: dot = d * da * (q . qa) + m * s.
 struct Q4_1Kernel {
-  static constexpr int kBlockBytes = 20;
+  static constexpr size_t kPairBytes = 40;
+  static size_t pair_offset(int64_t i) { return kPairBytes * static_cast<size_t>(i); }
   static void prep(const uint8_t* a, int64_t n, uint8_t* dst) { prep_q8x2<36, 4>(a, n, dst); }
-  static Q4W load(const uint8_t* p, bool two) { return load_q4<20, 4>(p, two); }
+  static Q4W load(const uint8_t* row, int64_t i, bool two) { return load_q4<20, 4>(row + pair_offset(i), two); }
   static __m256 madd(const Q4W& w, const ActQ8x2& a, __m256 acc) {
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_q4(w, a)), _mm256_mul_ps(w.d, _mm256_load_ps(a.d)),
                           acc);
     return _mm256_fmadd_ps(w.m, _mm256_load_ps(a.s), acc);
   }
+};
+
+// int4 g128 (Q4_G128 / Q4_G128Z): pair i is half of block i / 2, so its two 32-value sub-blocks
+// share the block's scale (and zero point); the arithmetic is Q4_0's (Q4_1's).
+template <bool kZero>
+struct Q4G128Kernel {
+  static constexpr size_t kBlockBytes = kZero ? sizeof(BlockQ4G128Z) : sizeof(BlockQ4G128);
+  static constexpr size_t kPairBytes = 32;
+  static size_t pair_offset(int64_t i) {
+    return kBlockBytes * static_cast<size_t>(i / 2) + (kZero ? 4 : 2) + 32 * static_cast<size_t>(i % 2);
+  }
+  using Base = std::conditional_t<kZero, Q4_1Kernel, Q4_0Kernel>;
+  static void prep(const uint8_t* a, int64_t n, uint8_t* dst) { Base::prep(a, n, dst); }
+  static Q4W load(const uint8_t* row, int64_t i, bool) {  // rows are whole blocks: pairs come in twos
+    const uint8_t* block = row + kBlockBytes * static_cast<size_t>(i / 2);
+    const __m256i q = loadu256(row + pair_offset(i));  // lane b: sub-block 2 (i % 2) + b
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    return Q4W{_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
+               _mm256_set1_ps(_cvtsh_ss(load_u16(block))),
+               kZero ? _mm256_set1_ps(_cvtsh_ss(load_u16(block + 2))) : _mm256_setzero_ps()};
+  }
+  static __m256 madd(const Q4W& w, const ActQ8x2& a, __m256 acc) { return Base::madd(w, a, acc); }
 };
 
 // Row-inner tiles: one row's unpacked pair of blocks is live at a time and the T tokens'
@@ -426,9 +454,9 @@ struct Q4Kernel : K {
     auto step = [&](int64_t i, bool two) {
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
-        const uint8_t* q = p.w + r * p.ws + i * 2 * K::kBlockBytes;
-        if constexpr (T == 1) prefetch_ahead<2 * K::kBlockBytes>(q);
-        const Q4W w = K::load(q, two);
+        const uint8_t* row = p.w + r * p.ws;
+        if constexpr (T == 1) prefetch_ahead<K::kPairBytes>(row + K::pair_offset(i));
+        const Q4W w = K::load(row, i, two);
 #pragma GCC unroll 16
         for (int t = 0; t < T; ++t)
           acc[r][t] = K::madd(w, reinterpret_cast<const ActQ8x2*>(p.a + t * p.as)[i], acc[r][t]);
@@ -749,9 +777,12 @@ constexpr TypeKernels kQ6_K{DType::kQ8_K, &convert_q8_k, &gemm<Q6_K>};
 constexpr TypeKernels kI8_CH{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadI8>>};
 constexpr TypeKernels kI8_DYN{DType::kI8_ACT, &convert_i8_act, &gemm<I8DynKernel>};
 constexpr TypeKernels kF16_S24{DType::kF32, &convert_f32, &gemm<S24Kernel>};
+constexpr TypeKernels kQ4_G128{DType::kQ8_0, &convert_q8_0, &gemm<Q4Kernel<Q4G128Kernel<false>>>};
+constexpr TypeKernels kQ4_G128Z{DType::kQ8_1, &convert_q8_1, &gemm<Q4Kernel<Q4G128Kernel<true>>>};
 
-constexpr KernelSet kAvx2{
-    "avx2", {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN, kF16_S24}};
+constexpr KernelSet kAvx2{"avx2",
+                          {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN,
+                           kF16_S24, kQ4_G128, kQ4_G128Z}};
 
 }  // namespace
 

@@ -372,6 +372,7 @@ struct Q4_0Kernel {
   static constexpr int kT = 4;
   static constexpr int kRDecode = 6;
   static constexpr int kBlockBytes = 18;
+  static constexpr size_t kGroupBytes = kGroup * kBlockBytes;
   using Act = ActQ8x4;
   static size_t prep_bytes(int64_t n) { return groups_of(n) * sizeof(Act); }
   static void prep(const uint8_t* a, int64_t n, uint8_t* dst) { prep_q8_0<-8>(a, n, dst); }
@@ -424,6 +425,7 @@ struct Q8_0Kernel {
   static constexpr int kT = 4;
   static constexpr int kRDecode = 6;
   static constexpr int kBlockBytes = 34;
+  static constexpr size_t kGroupBytes = kGroup * kBlockBytes;
   using Act = ActQ8x4;
   static size_t prep_bytes(int64_t n) { return groups_of(n) * sizeof(Act); }
   static void prep(const uint8_t* a, int64_t n, uint8_t* dst) { prep_q8_0<-128>(a, n, dst); }
@@ -441,6 +443,81 @@ struct Q8_0Kernel {
   static __m512 madd(const W& w, const A& a, __m512 acc) { return Q4_0Kernel::madd(w, a, acc); }
 };
 
+// int4 g128, symmetric: a 66-byte block {f16 d; u8 qs[64]} is one group, its nibble bytes
+// already in the lane order above (lane b = sub-block b); Q4_0's arithmetic with one scale.
+struct Q4G128Kernel {
+  static constexpr bool kPrepared = true;
+  static constexpr int kR = 4;
+  static constexpr int kT = 4;
+  static constexpr int kRDecode = 6;
+  static constexpr size_t kGroupBytes = sizeof(BlockQ4G128);
+  using Act = ActQ8x4;
+  static size_t prep_bytes(int64_t n) { return groups_of(n) * sizeof(Act); }
+  static void prep(const uint8_t* a, int64_t n, uint8_t* dst) { prep_q8_0<-8>(a, n, dst); }
+
+  using W = Q4_0Kernel::W;
+  static W unpack(__m512i q, float d) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    return W{_mm512_and_si512(q, m4), _mm512_and_si512(_mm512_srli_epi16(q, 4), m4), _mm512_set1_ps(d)};
+  }
+  static W load(const uint8_t* p) { return unpack(_mm512_loadu_si512(p + 2), half_to_float(load_u16(p))); }
+  static W load_tail(const uint8_t* p, int) { return load(p); }  // unused: rows are whole blocks
+
+  using A = Q4_0Kernel::A;
+  static A act(const Act& g) { return Q4_0Kernel::act(g); }
+  static __m512 madd(const W& w, const A& a, __m512 acc) { return Q4_0Kernel::madd(w, a, acc); }
+};
+
+// int4 g128 with zero point: {f16 d; f16 m; u8 qs[64]}, x = d * q + m, against Q8_1
+// activations: dot = sum_b d * d_b (q . a_b) + m * s_b. Prepared groups carry s_b in lane 4b.
+struct alignas(64) ActQ8x4S {
+  ActQ8x4 q;
+  float s[16];  // lane 4b: block b's s = d_b * sum(a_b); other lanes 0
+};
+struct Q4G128ZKernel {
+  static constexpr bool kPrepared = true;
+  static constexpr int kR = 4;
+  static constexpr int kT = 4;
+  static constexpr int kRDecode = 6;
+  static constexpr size_t kGroupBytes = sizeof(BlockQ4G128Z);
+  using Act = ActQ8x4S;
+  using Q8_1Group = Q8Group<36, 4>;
+  // Word index of each block's s (bytes 2-3 of its 36) in lanes 4b; other lanes masked to 0.
+  static constexpr WordIdx kS = make_idx([](int i) { return i < 16 ? 18 * (i / 4) + 1 : 0; });
+  static size_t prep_bytes(int64_t n) { return groups_of(n) * sizeof(Act); }
+  static void prep(const uint8_t* a, int64_t n, uint8_t* dst) {
+    auto* g = reinterpret_cast<Act*>(dst);
+    for (int64_t i = 0; i < groups_of(n); ++i) {  // rows are whole g128 blocks: whole groups
+      const Q8_1Group q = Q8_1Group::load(a + 36 * kGroup * i);
+      _mm512_store_si512(g[i].q.lo, q.lo);
+      _mm512_store_si512(g[i].q.hi, q.hi);
+      _mm512_store_si512(g[i].q.corr, _mm512_setzero_si512());
+      _mm512_store_ps(g[i].q.d, _mm512_cvtph_ps(q.d));
+      const __m512i s = _mm512_maskz_permutex2var_epi16(0x11111111, q.raw[0], kS.load(), q.raw[1]);
+      _mm512_store_ps(g[i].s, _mm512_cvtph_ps(_mm512_castsi512_si256(s)));
+    }
+  }
+
+  struct W {
+    Q4_0Kernel::W q;
+    __m512 m;
+  };
+  static W load(const uint8_t* p) {
+    return W{Q4G128Kernel::unpack(_mm512_loadu_si512(p + 4), half_to_float(load_u16(p))),
+             _mm512_set1_ps(half_to_float(load_u16(p + 2)))};
+  }
+  static W load_tail(const uint8_t* p, int) { return load(p); }  // unused: rows are whole blocks
+
+  struct A {
+    Q4_0Kernel::A q;
+    __m512 s;
+  };
+  static A act(const Act& g) { return A{Q4_0Kernel::act(g.q), _mm512_load_ps(g.s)}; }
+  static __m512 madd(const W& w, const A& a, __m512 acc) {
+    return _mm512_fmadd_ps(w.m, a.s, Q4_0Kernel::madd(w.q, a.q, acc));
+  }
+};
+
 // The tile for the 32-block types: per group, unpack the R rows' weights, then for each token
 // load its prepared group once and update the R accumulators. 4 x 4 measured best (of 4x3, 4x4,
 // 3x4, 2x6, 2x4) even though the compiler spills a few accumulators to L1.
@@ -455,7 +532,7 @@ struct BlockKernel : K {
 #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
     auto step = [&](int64_t g, auto load_w) {
-      constexpr size_t kGroupBytes = kGroup * K::kBlockBytes;
+      constexpr size_t kGroupBytes = K::kGroupBytes;
       typename K::W w[R];
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
@@ -960,9 +1037,12 @@ constexpr TypeKernels kQ6_K{DType::kQ8_K, &convert_q8_k, &gemm<Q6_K>};
 constexpr TypeKernels kI8_CH{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadI8>>};
 constexpr TypeKernels kI8_DYN{DType::kI8_ACT, &convert_i8_act, &gemm<I8DynKernel>};
 constexpr TypeKernels kF16_S24{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadS24>>};
+constexpr TypeKernels kQ4_G128{DType::kQ8_0, &convert_q8_0, &gemm<BlockKernel<Q4G128Kernel>>};
+constexpr TypeKernels kQ4_G128Z{DType::kQ8_1, &convert_q8_1, &gemm<BlockKernel<Q4G128ZKernel>>};
 
-constexpr KernelSet kAvx512{
-    "avx512", {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN, kF16_S24}};
+constexpr KernelSet kAvx512{"avx512",
+                            {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN,
+                             kF16_S24, kQ4_G128, kQ4_G128Z}};
 
 }  // namespace
 

@@ -6,10 +6,11 @@
 //     conversion on the weight side only, no slower); f32 accumulation;
 //   Q8_0, Q4_0 -> Q8_0; Q4_1 -> Q8_1; Q4_K, Q6_K -> Q8_K (as ggml);
 //   I8_CH -> F32 (weight-only int8); I8_DYN -> I8_ACT (the whole row quantized with one scale);
-//   F16_S24 -> F32.
+//   F16_S24 -> F32; Q4_G128 -> Q8_0, Q4_G128Z -> Q8_1.
 // Each gemm is a plain loop of dot products; quantized dots sum each block in int32 and scale it
 // in float, like ggml's generic ggml_vec_dot_* code.
 #include <algorithm>
+#include <type_traits>
 #include <cmath>
 #include <cstring>
 
@@ -191,6 +192,32 @@ float dot_i8_dyn(int64_t n, const void* w, const void* a) {
   return static_cast<float>(sumi) * (i8_header(w).scale * i8_header(a).scale);
 }
 
+// int4 g128 x Q8_0 (symmetric) / Q8_1 (zero point): 4 sub-blocks of 32 per weight block, each
+// summed in int32 against its activation block and scaled by d_w * d_a; the zero point adds
+// m * s_a per activation block.
+template <bool kZero>
+float dot_q4_g128(int64_t n, const void* w, const void* a) {
+  using WB = std::conditional_t<kZero, BlockQ4G128Z, BlockQ4G128>;
+  using AB = std::conditional_t<kZero, BlockQ8_1, BlockQ8_0>;
+  const auto* x = static_cast<const WB*>(w);
+  const auto* y = static_cast<const AB*>(a);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / kQKG128; ++b) {
+    const float d = f16_to_f32(x[b].d);
+    for (int s = 0; s < 4; ++s) {
+      const AB& ya = y[4 * b + s];
+      int sumi = 0;
+      for (int j = 0; j < 16; ++j) {
+        const int q0 = x[b].qs[16 * s + j] & 0x0F, q1 = x[b].qs[16 * s + j] >> 4;
+        sumi += (kZero ? q0 : q0 - 8) * ya.qs[j] + (kZero ? q1 : q1 - 8) * ya.qs[j + 16];
+      }
+      sum += static_cast<float>(sumi) * (d * f16_to_f32(ya.d));
+      if constexpr (kZero) sum += f16_to_f32(x[b].m) * f16_to_f32(ya.s);
+    }
+  }
+  return sum;
+}
+
 // 2:4 sparse f16: each block dequantized (zeros where pruned), then a plain dot.
 float dot_f16_s24(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockF16S24*>(w);
@@ -266,12 +293,16 @@ constexpr TypeKernels kQ6_K = entry<DType::kQ8_K, dot_q6_k>();
 constexpr TypeKernels kI8_CH = entry<DType::kF32, dot_i8_ch>();
 constexpr TypeKernels kI8_DYN = entry<DType::kI8_ACT, dot_i8_dyn>();
 constexpr TypeKernels kF16_S24 = entry<DType::kF32, dot_f16_s24>();
+constexpr TypeKernels kQ4_G128{DType::kQ8_0, &convert_q8_0_act, &gemm<dot_q4_g128<false>>};
+constexpr TypeKernels kQ4_G128Z{DType::kQ8_1, &convert_q8_1_act, &gemm<dot_q4_g128<true>>};
 
-constexpr KernelSet kScalar{
-    "scalar", {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN, kF16_S24}};
+constexpr KernelSet kScalar{"scalar",
+                            {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN,
+                             kF16_S24, kQ4_G128, kQ4_G128Z}};
 
 }  // namespace
 
 const KernelSet& scalar_table() { return kScalar; }
+
 
 }  // namespace joule::cpu

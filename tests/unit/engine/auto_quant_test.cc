@@ -15,7 +15,9 @@ namespace {
 class AutoQuant : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string path = (std::filesystem::path(::testing::TempDir()) / "auto_tiny.gguf").string();
+    // One file per test: ctest runs the tests of this fixture in parallel processes.
+    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    const std::string path = (std::filesystem::path(::testing::TempDir()) / ("auto_" + name + ".gguf")).string();
     testing::TinyModelSpec spec;
     spec.logit_scale = 2.0f;  // peaked predictions: quantization noise shows in the perplexity
     testing::write_tiny_model(path, spec);

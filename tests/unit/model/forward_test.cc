@@ -171,15 +171,31 @@ TEST(ModelLoad, PolicyErrorsAndKeptTensorsAreReported) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("typo.policy:1: rule 'blk.*.ffn_dwn.weight' matches no"),
             std::string::npos);
-  // Rows of 64 values cannot hold a 256-value Q4_K super-block: kept as stored, with a note.
-  const Policy q4k = Policy::uniform(DType::kQ4_K);
-  auto m = Model::load(path, {&q4k});
+  // Rows of 64 values cannot hold a 256-value Q4_K super-block: the family's fallback, noted.
+  for (auto [wanted, used] : {std::pair{DType::kQ4_K, DType::kQ4_0}, {DType::kQ4_G128Z, DType::kQ4_1}}) {
+    const Policy policy = Policy::uniform(wanted);
+    auto m = Model::load(path, {&policy});
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    EXPECT_EQ((*m)->weights().layers[0].wq.type, used);
+    ASSERT_FALSE((*m)->load_notes().empty());
+    EXPECT_NE((*m)->load_notes()[0].find("64 columns are not a multiple of the " + std::string(dtype_name(wanted)) +
+                                         " block size"),
+              std::string::npos)
+        << (*m)->load_notes()[0];
+  }
+  // Rows of 48 values fit no 32-value block and Q4_0 has no fallback: kept as stored.
+  testing::TinyModelSpec narrow;
+  narrow.d_model = 48;
+  narrow.d_ff = 96;
+  const std::string narrow_path = temp_path("tiny_policy_narrow.gguf");
+  testing::write_tiny_model(narrow_path, narrow);
+  const Policy q4_0 = Policy::uniform(DType::kQ4_0);
+  auto m = Model::load(narrow_path, {&q4_0});
   ASSERT_TRUE(m.ok()) << m.status().message();
   EXPECT_EQ((*m)->weights().layers[0].wq.type, DType::kF32);
+  EXPECT_EQ((*m)->weights().layers[0].w_down.type, DType::kQ4_0);  // 96 columns fit
   ASSERT_FALSE((*m)->load_notes().empty());
-  EXPECT_NE((*m)->load_notes()[0].find("not a multiple of the q4_k block size 256; kept as f32"),
-            std::string::npos)
-      << (*m)->load_notes()[0];
+  EXPECT_NE((*m)->load_notes()[0].find("block size 32; kept as f32"), std::string::npos) << (*m)->load_notes()[0];
 }
 
 TEST(Forward, RejectsOverflowAndBadIds) {

@@ -85,6 +85,8 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, RoundTrip,
                                            Bound{DType::kQ6_K, 6e-4},     // 3.2e-4
                                            Bound{DType::kQ4_K, 1e-2},     // 5.3e-3
                                            Bound{DType::kQ4_1, 1.2e-2},   // 6.2e-3
+                                           Bound{DType::kQ4_G128Z, 2e-2},
+                                           Bound{DType::kQ4_G128, 2.5e-2},
                                            Bound{DType::kQ4_0, 1.5e-2}),  // 7.7e-3
                          [](const auto& p) { return std::string(dtype_name(p.param.type)); });
 
