@@ -13,6 +13,7 @@ endif()
 set(JOULE_AVX2_FLAGS -mavx2 -mfma -mf16c -mbmi2)
 set(JOULE_AVX512_FLAGS -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq
                        -mavx512vnni -mavx512bf16)
+set(JOULE_AMX_FLAGS ${JOULE_AVX512_FLAGS} -mamx-tile -mamx-int8)
 
 # joule_add_module(NAME SOURCES... DEPS ...): a static library under src/ with the include root set.
 function(joule_add_module name)

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <map>
 
 #include "core/cpu_features.h"
 
@@ -37,8 +38,16 @@ Expected<LoadedModel> load_model(const ModelOptions& o) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   JOULE_ASSIGN_OR_RETURN(lm.model, Model::load(path, {policy ? &*policy : nullptr}));
-  for (const std::string& note : lm.model->load_notes())
-    std::fprintf(stderr, "[joule] note: %s\n", note.c_str());
+  // Notes read "NAME: why"; the same reason for many matrices is printed once.
+  std::map<std::string, std::vector<std::string>> by_reason;
+  for (const std::string& note : lm.model->load_notes()) {
+    const size_t colon = note.find(": ");
+    by_reason[note.substr(colon + 2)].push_back(note.substr(0, colon));
+  }
+  for (const auto& [reason, names] : by_reason)
+    std::fprintf(stderr, "[joule] note: %s%s: %s\n", names.front().c_str(),
+                 names.size() > 1 ? (" and " + std::to_string(names.size() - 1) + " more").c_str() : "",
+                 reason.c_str());
   JOULE_ASSIGN_OR_RETURN(Tokenizer tok, Tokenizer::from_gguf(lm.model->file()));
   lm.tokenizer = std::make_unique<Tokenizer>(std::move(tok));
   lm.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -576,10 +576,9 @@ struct Q4_1Exact {
   static constexpr int kRDecode = 8;
   static constexpr int kW = 20;  // Q4_1 block bytes {f16 d, m; u8 qs[16]}
 
-  // A prepared Q8_1 activation row, blocks in groups of 16 so their floats fill cache lines:
-  // group = {float d[16]; float s[16]; int8 qs[16][64]}, qs as [0-15 x4? no: 0-15, 16-31] each
-  // broadcast form: bytes 0-15 repeated in the first 64-byte half of a 128-byte slot? Kept
-  // simple: per block 32 bytes, values 0-15 then 16-31, loaded with 128-bit broadcasts.
+  // A prepared Q8_1 activation row: blocks in groups of 16, group = {float d[16]; float s[16];
+  // int8 qs[16][32]}, so the scales of 16 blocks fill one cache line each and the values of a
+  // block (0-15, then 16-31) are loaded with 128-bit broadcasts.
   static constexpr int kGroupBlocks = 16;
   static constexpr size_t kGroupBytes = 2 * 64 + 16 * 32;
   static size_t prep_bytes(int64_t n) { return size_t((n / 32 + kGroupBlocks - 1) / kGroupBlocks) * kGroupBytes; }
@@ -1035,7 +1034,17 @@ constexpr TypeKernels kQ4_K{DType::kQ8_K, &convert_q8_k, &gemm<Q4_K>};
 constexpr TypeKernels kQ6_K{DType::kQ8_K, &convert_q8_k, &gemm<Q6_K>};
 
 constexpr TypeKernels kI8_CH{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadI8>>};
-constexpr TypeKernels kI8_DYN{DType::kI8_ACT, &convert_i8_act, &gemm<I8DynKernel>};
+// Prompts of 32 tokens or more go to AMX tiles where the CPU and OS allow it (kernels_amx.cc),
+// the rest (and the last nt % 32 tokens) to the VNNI kernel.
+void gemm_i8_dyn(int64_t n, const void* w, size_t ws, int nr, const void* a, size_t as, int nt,
+                 float* out, int64_t ldo) {
+  const int done = nt >= 32 && amx_ready() ? gemm_i8_amx(n, w, ws, nr, a, as, nt, out, ldo) : 0;
+  if (done < nt)
+    gemm<I8DynKernel>(n, w, ws, nr, static_cast<const uint8_t*>(a) + static_cast<size_t>(done) * as, as,
+                      nt - done, out + done * ldo, ldo);
+}
+
+constexpr TypeKernels kI8_DYN{DType::kI8_ACT, &convert_i8_act, &gemm_i8_dyn};
 constexpr TypeKernels kF16_S24{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadS24>>};
 constexpr TypeKernels kQ4_G128{DType::kQ8_0, &convert_q8_0, &gemm<BlockKernel<Q4G128Kernel>>};
 constexpr TypeKernels kQ4_G128Z{DType::kQ8_1, &convert_q8_1, &gemm<BlockKernel<Q4G128ZKernel>>};

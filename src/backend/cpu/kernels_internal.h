@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "backend/cpu/kernels.h"
 
@@ -24,6 +25,15 @@ const KernelSet& best_kernels_up_to(Isa cap);
 
 // Parses a JOULE_ISA value ("scalar", "avx2", "avx512"); anything else (or null) means no cap.
 Isa parse_isa_cap(const char* value);
+
+// AMX (kernels_amx.cc). Whether AMX int8 tiles can be used in this process: the CPU has them,
+// the OS granted the tile state, and JOULE_AMX is not "0". Decided on the first call.
+bool amx_ready();
+// I8_DYN weights x I8_ACT activations (the gemm contract of kernels.h) on AMX for the first
+// nt / 32 * 32 tokens; returns how many tokens it computed (0 when n is not a multiple of 64).
+// Only after amx_ready().
+int gemm_i8_amx(int64_t n, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
+                int nt, float* out, int64_t ldo);
 
 // A per-thread, 64-byte aligned scratch buffer of at least `bytes` bytes, valid until the next
 // call on the same thread. Kernels use it to repack activations.

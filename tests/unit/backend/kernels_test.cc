@@ -189,6 +189,40 @@ TEST(KernelOrder, Avx512Q4_1EqualsTheOracleBitForBit) {
   }
 }
 
+// int8-dynamic prompts of 32+ tokens run on AMX tiles where available: exact int32 sums, so the
+// outputs equal the oracle's bit for bit; row counts cross the 16-row tiles and 32-row packs,
+// token counts the 32-token steps (the rest goes to the VNNI kernel).
+TEST(KernelOrder, AmxInt8EqualsTheOracleBitForBit) {
+  if (avx512_kernels() == nullptr || !amx_ready()) GTEST_SKIP() << "no AMX-INT8 here";
+  const TypeKernels& ref = *scalar_kernels().for_type(DType::kI8_DYN);
+  for (int64_t n : {64, 576, 1536}) {
+    const Matrix w = quantized_rows(DType::kI8_DYN, 50, n, 41, 2);
+    const Matrix a = activations(ref, 70, n, 42);
+    for (int nr : {1, 15, 16, 17, 32, 33, 50}) {
+      for (int nt : {32, 33, 64, 70}) {
+        const int64_t ldo = nr + 3;
+        std::vector<float> got(static_cast<size_t>(ldo * nt), kSentinel);
+        const int done = gemm_i8_amx(n, w.data(), w.stride, nr, a.data(), a.stride, nt, got.data(), ldo);
+        ASSERT_EQ(done, nt / 32 * 32);
+        const std::vector<float> want = run_gemm(ref, w, nr, a, done, n);
+        for (int t = 0; t < done; ++t)
+          for (int r = 0; r < ldo; ++r) {
+            const float v = got[static_cast<size_t>(t * ldo + r)];
+            if (r < nr)
+              ASSERT_EQ(v, want[static_cast<size_t>(t * nr + r)]) << "n=" << n << " nr=" << nr << " t=" << t << " r=" << r;
+            else
+              ASSERT_EQ(v, kSentinel) << "wrote outside the tile";
+          }
+      }
+    }
+  }
+  // Rows that are not a multiple of 64 values stay with the VNNI kernel.
+  const Matrix w = quantized_rows(DType::kI8_DYN, 4, 96, 1, 0);
+  const Matrix a = activations(ref, 32, 96, 2);
+  std::vector<float> out(4 * 32);
+  EXPECT_EQ(gemm_i8_amx(96, w.data(), w.stride, 4, a.data(), a.stride, 32, out.data(), 4), 0);
+}
+
 TEST_P(FastVsScalar, LongPromptChunks) {
   // Enough tokens that the prepared activations are processed in several chunks.
   const auto [set, type] = GetParam();

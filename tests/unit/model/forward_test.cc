@@ -142,7 +142,9 @@ TEST(ModelLoad, Sparse24PrunesTheLinearLayersOnly) {
   ASSERT_TRUE(m.ok()) << m.status().message();
   EXPECT_EQ((*m)->weights().token_embd.type, DType::kF16);
   for (const auto& [name, w] : (*m)->weights().matrices())
-    if (name != "token_embd.weight") EXPECT_EQ(w->type, DType::kF16_S24) << name;
+    if (name != "token_embd.weight") {
+      EXPECT_EQ(w->type, DType::kF16_S24) << name;
+    }
   // Half the weights of each linear layer, plus 1/8 for the masks.
   EXPECT_EQ((*m)->weights().layers[0].w_up.row_stride, 64 / 16 * sizeof(BlockF16S24));
 }
