@@ -24,20 +24,24 @@ int nearest_int(float x) {
   return (i & 0x007fffff) - 0x00400000;
 }
 
+// The first value of largest magnitude, with its sign.
+float signed_absmax(const float* x, int n) {
+  float amax = 0.0f, max = 0.0f;
+  for (int j = 0; j < n; ++j) {
+    if (amax < std::fabs(x[j])) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  return max;
+}
+
 // ---- 32-value blocks --------------------------------------------------------------------------
 
 void quantize_q4_0(const float* x, BlockQ4_0* y, int64_t nb) {
   constexpr int qk = kQK4_0;
   for (int64_t i = 0; i < nb; ++i, x += qk) {
-    float amax = 0.0f;  // the value of largest magnitude keeps its sign: it maps to -8
-    float max = 0.0f;
-    for (int j = 0; j < qk; ++j) {
-      if (amax < std::fabs(x[j])) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
-    const float d = max / -8;
+    const float d = signed_absmax(x, qk) / -8;  // the value of largest magnitude maps to -8
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[i].d = f32_to_f16(d);
     for (int j = 0; j < qk / 2; ++j) {
@@ -487,14 +491,7 @@ void pack_g128(const float* x, uint8_t* qs, Code code) {
 
 void quantize_q4_g128(const float* x, BlockQ4G128* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += kQKG128) {
-    float amax = 0.0f, max = 0.0f;  // the value of largest magnitude maps to -8
-    for (int j = 0; j < kQKG128; ++j) {
-      if (amax < std::fabs(x[j])) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
-    const float d = max / -8;
+    const float d = signed_absmax(x, kQKG128) / -8;  // as Q4_0
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[i].d = f32_to_f16(d);
     pack_g128(x, y[i].qs, [id](float v) { return std::min(15, static_cast<int>(v * id + 8.5f)); });
