@@ -9,6 +9,7 @@
 #include <map>
 
 #include "core/cpu_features.h"
+#include "core/version.h"
 
 namespace joule::cli {
 
@@ -119,8 +120,8 @@ nlohmann::json provenance() {
   char date[32];
   std::strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   const CpuFeatures& cpu = cpu_features();
-  return {{"joule_version", JOULE_VERSION},
-          {"git_commit", JOULE_GIT_COMMIT},
+  return {{"joule_version", joule_version()},
+          {"git_commit", joule_git_commit()},
           {"host", host},
           {"cpu", cpu.model_name},
           {"kernels", cpu::best_kernels().isa},

@@ -3,13 +3,14 @@
 #include <cstdio>
 
 #include "common.h"
+#include "core/version.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"joule: run LLMs on the CPU and measure their speed (energy, evaluation and\n"
                "studies follow). Use 'joule COMMAND --help' for a command's options."};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("joule ") + JOULE_VERSION + " (" +
-                                        JOULE_GIT_COMMIT + ")");
+  app.set_version_flag("--version", std::string("joule ") + joule::joule_version() + " (" +
+                                        joule::joule_git_commit() + ")");
   joule::cli::Action action;
   joule::cli::register_run(app, action);
   joule::cli::register_chat(app, action);
