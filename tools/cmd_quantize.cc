@@ -196,7 +196,7 @@ void register_quantize(CLI::App& app, Action& action) {
   cmd->add_option("--base", o->base, "--auto: the high precision")->capture_default_str();
   cmd->add_option("--budget-ppl", o->budget, "--auto: allowed perplexity increase over --base")->capture_default_str();
   cmd->add_option("--calib", o->calib, "--auto: calibration text (UTF-8)");
-  cmd->add_option("--calib-tokens", o->calib_tokens, "--auto: calibration tokens scored per measurement")->capture_default_str();
+  cmd->add_option("--calib-tokens", o->calib_tokens, "--auto: calibration tokens per measurement (chunks of --ctx, the second half of each scored)")->capture_default_str();
   cmd->add_option("--ctx", o->n_ctx, "--auto: tokens per calibration chunk")->capture_default_str();
   cmd->add_flag("--by-block", o->by_block, "--auto: decide per block (all its tensors) instead of per tensor");
   cmd->add_option("--policy-out", o->policy_out, "--auto: where to write the chosen policy (default: OUTPUT.policy)");
