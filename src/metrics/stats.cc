@@ -1,0 +1,41 @@
+#include "metrics/stats.h"
+
+#include <cmath>
+#include <random>
+
+namespace joule::metrics {
+
+double mean(const std::vector<double>& x) {
+  double s = 0;
+  for (double v : x) s += v;
+  return x.empty() ? 0 : s / static_cast<double>(x.size());
+}
+
+double mean_stderr(const std::vector<double>& x) {
+  if (x.size() < 2) return 0;
+  const double m = mean(x);
+  double ss = 0;
+  for (double v : x) ss += (v - m) * (v - m);
+  const auto n = static_cast<double>(x.size());
+  return std::sqrt(ss / (n - 1) / n);
+}
+
+double bootstrap_stderr(const std::vector<double>& x,
+                        const std::function<double(const std::vector<double>&)>& statistic,
+                        int resamples, uint64_t seed) {
+  if (x.size() < 2 || resamples < 2) return 0;
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<size_t> pick(0, x.size() - 1);
+  std::vector<double> sample(x.size()), stats;
+  stats.reserve(static_cast<size_t>(resamples));
+  for (int r = 0; r < resamples; ++r) {
+    for (double& v : sample) v = x[pick(rng)];
+    stats.push_back(statistic(sample));
+  }
+  const double m = mean(stats);
+  double ss = 0;
+  for (double v : stats) ss += (v - m) * (v - m);
+  return std::sqrt(ss / (stats.size() - 1));
+}
+
+}  // namespace joule::metrics
