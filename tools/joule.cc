@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   joule::cli::register_quantize(app, action);
   joule::cli::register_perplexity(app, action);
   joule::cli::register_init_random(app, action);
+  joule::cli::register_eval(app, action);
   joule::cli::register_power(app, action);
   // CLI11 reports an unknown command only as "A subcommand is required": name it instead.
   const auto subs = app.get_subcommands([](const CLI::App*) { return true; });

@@ -1,0 +1,35 @@
+// Runs a multiple-choice task through the model and aggregates its metrics.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/loglik.h"
+#include "eval/tasks.h"
+
+namespace joule::eval {
+
+struct MetricValue {
+  double value = 0;
+  double std_err = 0;  // of the mean over items (bootstrap for macro averages)
+};
+
+struct TaskResult {
+  std::string task;
+  std::string primary;  // the headline metric: "acc", "acc_norm" or "mc2"
+  int n_items = 0;
+  std::map<std::string, MetricValue> metrics;
+  double seconds = 0;
+  int64_t tokens = 0;  // tokens evaluated (contexts + continuations)
+};
+
+// Called after each item with how many are done.
+using ItemProgress = std::function<void(int done, int total)>;
+
+Expected<TaskResult> run_mc_task(const TaskInfo& task, const std::vector<McCase>& cases, LoglikScorer& scorer,
+                                 const ItemProgress& progress = {});
+
+}  // namespace joule::eval

@@ -1,0 +1,66 @@
+// joule eval end to end on a tiny model and a tiny data folder; bad input gives one clear error.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "../model/tiny_model.h"
+#include "run_command.h"
+
+namespace joule {
+namespace {
+
+using Result = testing::CommandResult;
+
+Result joule(const std::string& args, bool with_stderr = true) {
+  return testing::run_command(std::string(JOULE_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null"));
+}
+
+class EvalCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model_ = testing::temp_path("eval_cli.gguf");
+    testing::write_tiny_model(model_, {});
+    data_ = testing::temp_path("eval_data");
+    std::filesystem::create_directories(data_ + "/hellaswag");
+    std::ofstream(data_ + "/hellaswag/hellaswag_val_full.txt")
+        << "Cooking: a man cuts bread. he\n1\nsings.\nspreads butter.\nflies.\nsleeps.\n"
+        << "Sports: a girl runs. she\n0\njumps.\nreads.\ncooks.\nswims.\n";
+  }
+  std::string model_, data_;
+};
+
+TEST_F(EvalCli, ScoresAndMeasuresATask) {
+  const Result r = joule("eval -m " + model_ + " --task hellaswag --data " + data_ + " -t 1 --json", false);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  ASSERT_EQ(j["tasks"].size(), 1u);
+  const auto& t = j["tasks"][0];
+  EXPECT_EQ(t["task"], "hellaswag");
+  EXPECT_EQ(t["items"], 2);
+  EXPECT_EQ(t["primary_metric"], "acc_norm");
+  const double acc = t["metrics"]["acc_norm"]["value"].get<double>();
+  EXPECT_TRUE(acc == 0.0 || acc == 0.5 || acc == 1.0);
+  EXPECT_GT(t["tokens"].get<int>(), 0);
+  // The energy of the task with its source, and the efficiency figures from it.
+  EXPECT_GT(t["energy_j"].get<double>(), 0.0);
+  EXPECT_NE(t["energy_sources"].get<std::string>().find("estimated"), std::string::npos);
+  EXPECT_TRUE(t.contains("eor"));
+  EXPECT_TRUE(t.contains("tweor"));
+  EXPECT_TRUE(j.contains("provenance"));
+}
+
+TEST_F(EvalCli, BadRequestsAreClearErrors) {
+  auto expect = [](const Result& r, const std::string& needle, int code) {
+    EXPECT_EQ(r.exit_code, code) << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << r.output;
+  };
+  expect(joule("eval -m " + model_ + " --task squad --data " + data_), "--task 'squad' is not one of mmlu, arc_easy", 2);
+  expect(joule("eval -m " + model_ + " --task gsm8k --data " + data_), "generation tasks are not implemented", 1);
+  expect(joule("eval -m " + model_ + " --task arc_easy --data " + data_), "cannot open " + data_ + "/arc/ARC-Easy-Test.jsonl", 1);
+  expect(joule("eval -m " + model_ + " --task truthfulqa_mc1 --shots 2 --data " + data_), "is 0-shot", 2);
+}
+
+}  // namespace
+}  // namespace joule

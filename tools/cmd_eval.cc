@@ -1,0 +1,177 @@
+// joule eval: score a model on benchmark tasks and measure the energy each task took
+// (score, energy with its source, EOR = score / Wh, TWEOR = score / (Wh x s), J/token).
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+
+#include "common.h"
+#include "energy_cli.h"
+#include "eval/runner.h"
+#include "metrics/efficiency.h"
+
+namespace joule::cli {
+namespace {
+
+struct EvalOptions {
+  ModelOptions model;
+  std::string tasks;
+  std::string data_dir;
+  int shots = -1;
+  int limit = 0;
+  int sample = 0;
+  uint64_t seed = 1234;
+  int n_ctx = 2048;
+  int threads = 1;
+  bool json = false;
+  EnergyOptions energy;
+};
+
+// A progress line on stderr with the rate and an ETA, at most twice a second.
+class ProgressBar {
+ public:
+  explicit ProgressBar(std::string label) : label_(std::move(label)), t0_(std::chrono::steady_clock::now()) {}
+  void update(int done, int total) {
+    const auto now = std::chrono::steady_clock::now();
+    if (done != total && now - last_ < std::chrono::milliseconds(500)) return;
+    last_ = now;
+    const double el = std::chrono::duration<double>(now - t0_).count();
+    const double eta = done > 0 ? el / done * (total - done) : 0;
+    std::fprintf(stderr, "\r[joule eval] %s %d/%d (%.0f %%) %.0f s, ETA %.0f s   %s", label_.c_str(), done, total,
+                 100.0 * done / total, el, eta, done == total ? "\n" : "");
+  }
+
+ private:
+  std::string label_;
+  std::chrono::steady_clock::time_point t0_, last_;
+};
+
+// Energy of a task's window in joules (the sum over domains whose energy is known) and the
+// sources, e.g. "cpu estimated"; nullopt when no domain has energy.
+std::optional<double> window_energy_j(const energy::WindowResult* w, std::string* sources) {
+  if (w == nullptr) return std::nullopt;
+  std::optional<double> total;
+  for (const energy::DomainWindow& d : w->domains) {
+    if (!d.energy_j) continue;
+    total = total.value_or(0) + *d.energy_j;
+    *sources += (sources->empty() ? "" : ", ") + d.domain + " " + std::string(energy::source_name(d.source));
+  }
+  return total;
+}
+
+int run(const EvalOptions& o) {
+  if (Status s = check_threads(o.threads); !s.ok()) return report_error(s);
+  std::vector<eval::TaskInfo> todo;
+  std::stringstream names(o.tasks);
+  for (std::string name; std::getline(names, name, ',');) {
+    const std::optional<eval::TaskInfo> t = eval::find_task(name);
+    if (!t) return report_error(InvalidArgument("--task '" + name + "' is not one of " + eval::task_list()));
+    if (t->generative)
+      return report_error(Unsupported(name + ": generation tasks are not implemented in joule eval yet (the "
+                                      "multiple-choice tasks are)"));
+    todo.push_back(*t);
+  }
+  if (todo.empty()) return report_error(InvalidArgument("--task is empty"));
+  auto lm = load_model(o.model);
+  if (!lm.ok()) return report_error(lm.status());
+  const int n_ctx = std::min(o.n_ctx, lm->model->config().ctx_train);
+  auto meter = EnergySession::start(o.energy);
+  if (!meter.ok()) return report_error(meter.status());
+  EnergySession& energy = **meter;
+  ThreadPool pool(o.threads);
+  LoglikScorer scorer(*lm->model, *lm->tokenizer, n_ctx, pool, cpu::best_kernels());
+  const eval::SelectOptions sel{o.data_dir, o.shots, o.limit, o.sample, o.seed};
+
+  nlohmann::json rows = nlohmann::json::array();
+  std::vector<std::string> table;
+  for (const eval::TaskInfo& t : todo) {
+    auto cases = eval::build_mc_cases(t, sel);
+    if (!cases.ok()) return report_error(cases.status());
+    ProgressBar bar(std::string(t.name));
+    const std::string window = "task:" + std::string(t.name);
+    energy.begin(window);
+    auto r = eval::run_mc_task(t, *cases, scorer, [&](int done, int total) { bar.update(done, total); });
+    energy.end(window);
+    if (!r.ok()) return report_error(r.status());
+    const eval::MetricValue score = r->metrics.at(r->primary);
+    std::string sources;
+    const std::optional<double> energy_j = window_energy_j(energy.result(window), &sources);
+    nlohmann::json row = {{"task", r->task},
+                          {"items", r->n_items},
+                          {"shots", o.shots >= 0 ? o.shots : t.default_shots},
+                          {"primary_metric", r->primary},
+                          {"seconds", r->seconds},
+                          {"tokens", r->tokens},
+                          {"tokens_per_s", r->tokens / r->seconds}};
+    for (const auto& [name, m] : r->metrics) row["metrics"][name] = {{"value", m.value}, {"stderr", m.std_err}};
+    char cells[512];
+    if (energy_j) {
+      row["energy_j"] = *energy_j;
+      row["energy_wh"] = *energy_j / 3600;
+      row["energy_sources"] = sources;
+      row["j_per_token"] = *energy_j / r->tokens;
+      row["eor"] = metrics::eor(score.value, *energy_j);
+      row["tweor"] = metrics::tweor(score.value, *energy_j, r->seconds);
+      if (const energy::WindowResult* w = energy.result(window)) row["energy"] = window_json(*w, static_cast<int>(r->tokens));
+      std::snprintf(cells, sizeof(cells), "%.2f J (%s) | %.4g | %.4g | %.4g", *energy_j, sources.c_str(),
+                    *energy_j / r->tokens, metrics::eor(score.value, *energy_j),
+                    metrics::tweor(score.value, *energy_j, r->seconds));
+    } else {
+      std::snprintf(cells, sizeof(cells), "not measured | | |");
+    }
+    char line[1024];
+    std::snprintf(line, sizeof(line), "| %s | %d | %s | %.4f ± %.4f | %.1f | %lld | %.0f | %s |", r->task.c_str(),
+                  r->n_items, r->primary.c_str(), score.value, score.std_err, r->seconds,
+                  static_cast<long long>(r->tokens), r->tokens / r->seconds, cells);
+    table.push_back(line);
+    rows.push_back(row);
+  }
+  if (Status s = energy.finish(); !s.ok()) return report_error(s);
+  if (o.json) {
+    nlohmann::json j = {{"model", o.model.path},
+                        {"precision", lm->precision},
+                        {"weight_types", weight_types_json(*lm->model)},
+                        {"threads", o.threads},
+                        {"ctx", n_ctx},
+                        {"data_dir", o.data_dir},
+                        {"seed", o.seed},
+                        {"limit", o.limit},
+                        {"sample", o.sample},
+                        {"tasks", rows},
+                        {"energy_sources", energy.sources_json()},
+                        {"provenance", provenance()}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("| task | items | metric | score ± stderr | s | tokens | tok/s | energy | J/token | EOR (1/Wh) | TWEOR (1/(Wh s)) |\n");
+  std::printf("| --- | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |\n");
+  for (const std::string& l : table) std::printf("%s\n", l.c_str());
+  if (energy.on()) std::printf("\n%s\n", energy.sources_text().c_str());
+  return 0;
+}
+
+}  // namespace
+
+void register_eval(CLI::App& app, Action& action) {
+  auto o = std::make_shared<EvalOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "eval", "score a model on benchmark tasks (lm-evaluation-harness prompts) with the energy each took");
+  add_model_options(cmd, &o->model);
+  cmd->add_option("--task", o->tasks, "tasks, comma-separated: " + eval::task_list())->required();
+  const char* env = std::getenv("JOULE_DATA_DIR");
+  o->data_dir = env ? env : "../shared/data";
+  cmd->add_option("--data", o->data_dir, "benchmark data folder (layout of ../shared/data; env JOULE_DATA_DIR)")
+      ->capture_default_str();
+  cmd->add_option("--shots", o->shots, "few-shot examples (default: the task's: mmlu 5, others 0)");
+  cmd->add_option("--limit", o->limit, "evaluate the first N items of each task");
+  cmd->add_option("--sample", o->sample, "evaluate N items drawn at random (with --seed)");
+  cmd->add_option("--seed", o->seed, "seed for --sample and few-shot selection")->capture_default_str();
+  cmd->add_option("--ctx", o->n_ctx, "context window (capped by the model's)")->capture_default_str();
+  add_threads_option(cmd, &o->threads);
+  add_energy_options(cmd, &o->energy);
+  cmd->add_flag("--json", o->json, "print JSON");
+  cmd->callback([o, &action] { action = [o] { return run(*o); }; });
+}
+
+}  // namespace joule::cli
