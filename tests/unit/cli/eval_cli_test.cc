@@ -20,9 +20,11 @@ Result joule(const std::string& args, bool with_stderr = true) {
 class EvalCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    model_ = testing::temp_path("eval_cli.gguf");
+    // Per-test files: ctest runs the tests of a fixture in parallel processes.
+    const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    model_ = testing::temp_path(test + "_eval_cli.gguf");
     testing::write_tiny_model(model_, {});
-    data_ = testing::temp_path("eval_data");
+    data_ = testing::temp_path(test + "_eval_data");
     std::filesystem::create_directories(data_ + "/hellaswag");
     std::ofstream(data_ + "/hellaswag/hellaswag_val_full.txt")
         << "Cooking: a man cuts bread. he\n1\nsings.\nspreads butter.\nflies.\nsleeps.\n"

@@ -31,9 +31,11 @@ void expect_error(const Result& r, const std::string& needle, int code) {
 class PrecisionCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    model_ = testing::temp_path("prec_cli.gguf");
+    // Per-test files: ctest runs the tests of a fixture in parallel processes.
+    const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    model_ = testing::temp_path(test + "_prec_cli.gguf");
     testing::write_tiny_model(model_, {});
-    text_ = testing::temp_path("prec_cli.txt");
+    text_ = testing::temp_path(test + "_prec_cli.txt");
     std::ofstream t(text_);
     for (int i = 0; i < 40; ++i) t << "the quick brown fox jumps over the lazy dog " << i << "\n";
   }
