@@ -3,11 +3,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
 #include "common.h"
 #include "energy_cli.h"
+#include "eval/hellaswag_llamacpp.h"
 #include "eval/runner.h"
 #include "metrics/efficiency.h"
 
@@ -23,6 +25,7 @@ struct EvalOptions {
   int sample = 0;
   uint64_t seed = 1234;
   int n_ctx = 2048;
+  int hellaswag_llamacpp = 0;  // > 0: also llama.cpp's HellaSwag scoring on its selection of N items
   int threads = 1;
   bool json = false;
   EnergyOptions energy;
@@ -72,7 +75,8 @@ int run(const EvalOptions& o) {
                                       "multiple-choice tasks are)"));
     todo.push_back(*t);
   }
-  if (todo.empty()) return report_error(InvalidArgument("--task is empty"));
+  if (todo.empty() && o.hellaswag_llamacpp <= 0)
+    return report_error(InvalidArgument("give --task (and/or --hellaswag-llamacpp N)"));
   auto lm = load_model(o.model);
   if (!lm.ok()) return report_error(lm.status());
   const int n_ctx = std::min(o.n_ctx, lm->model->config().ctx_train);
@@ -127,6 +131,27 @@ int run(const EvalOptions& o) {
     table.push_back(line);
     rows.push_back(row);
   }
+  // llama.cpp's HellaSwag criterion on llama.cpp's choice of items, for a like-for-like
+  // comparison with `llama-perplexity --hellaswag --hellaswag-tasks N`.
+  nlohmann::json llamacpp_hs;
+  if (o.hellaswag_llamacpp > 0) {
+    auto items = eval::load_hellaswag((std::filesystem::path(o.data_dir) / "hellaswag/hellaswag_val_full.txt").string());
+    if (!items.ok()) return report_error(items.status());
+    std::vector<eval::McItem> chosen;
+    for (size_t i : eval::llamacpp_hellaswag_selection(items->size(), static_cast<size_t>(o.hellaswag_llamacpp)))
+      chosen.push_back((*items)[i]);
+    ProgressBar bar("hellaswag (llama.cpp scoring)");
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = eval::llamacpp_hellaswag(*lm->model, *lm->tokenizer, chosen, pool, cpu::best_kernels(),
+                                      [&](int done, int total) { bar.update(done, total); });
+    if (!r.ok()) return report_error(r.status());
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    llamacpp_hs = {{"tasks", r->n}, {"acc", r->acc()}, {"correct", r->correct}, {"tokens", r->tokens}, {"seconds", seconds}};
+    char line[256];
+    std::snprintf(line, sizeof(line), "hellaswag, llama.cpp's scoring and selection: %d tasks, acc %.2f %% (%d correct), %.1f s",
+                  r->n, 100 * r->acc(), r->correct, seconds);
+    table.push_back(std::string("\n") + line);
+  }
   if (Status s = energy.finish(); !s.ok()) return report_error(s);
   if (o.json) {
     nlohmann::json j = {{"model", o.model.path},
@@ -139,6 +164,7 @@ int run(const EvalOptions& o) {
                         {"limit", o.limit},
                         {"sample", o.sample},
                         {"tasks", rows},
+                        {"hellaswag_llamacpp", llamacpp_hs},
                         {"energy_sources", energy.sources_json()},
                         {"provenance", provenance()}};
     std::cout << j.dump(2) << "\n";
@@ -158,7 +184,9 @@ void register_eval(CLI::App& app, Action& action) {
   CLI::App* cmd = app.add_subcommand(
       "eval", "score a model on benchmark tasks (lm-evaluation-harness prompts) with the energy each took");
   add_model_options(cmd, &o->model);
-  cmd->add_option("--task", o->tasks, "tasks, comma-separated: " + eval::task_list())->required();
+  cmd->add_option("--task", o->tasks, "tasks, comma-separated: " + eval::task_list());
+  cmd->add_option("--hellaswag-llamacpp", o->hellaswag_llamacpp,
+                  "also score HellaSwag as llama-perplexity --hellaswag does, on its selection of N items");
   const char* env = std::getenv("JOULE_DATA_DIR");
   o->data_dir = env ? env : "../shared/data";
   cmd->add_option("--data", o->data_dir, "benchmark data folder (layout of ../shared/data; env JOULE_DATA_DIR)")
