@@ -3,11 +3,10 @@
 // energy the evaluation took.
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "common.h"
+#include "core/file.h"
 #include "energy_cli.h"
 #include "engine/perplexity.h"
 
@@ -25,15 +24,6 @@ struct PerplexityOptions {
   EnergyOptions energy;
 };
 
-Expected<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound("cannot open text file " + path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (in.bad()) return IoError("cannot read text file " + path);
-  return s.str();
-}
-
 // --kl-ref: a precision name means the same file at that precision; anything else is a model file.
 Expected<LoadedModel> load_reference(const PerplexityOptions& o) {
   ModelOptions ref;
@@ -49,7 +39,7 @@ Expected<LoadedModel> load_reference(const PerplexityOptions& o) {
 int run(const PerplexityOptions& o) {
   if (Status s = check_threads(o.threads); !s.ok()) return report_error(s);
   if (o.chunks < 0) return report_error(InvalidArgument("--chunks must be >= 0"));
-  auto text = read_text(o.text_file);
+  auto text = read_file(o.text_file, "text file");
   if (!text.ok()) return report_error(text.status());
   auto lm = load_model(o.model);
   if (!lm.ok()) return report_error(lm.status());

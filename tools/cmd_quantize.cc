@@ -3,9 +3,9 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
-#include <sstream>
 
 #include "common.h"
+#include "core/file.h"
 #include "engine/auto_quant.h"
 #include "formats/gguf/gguf.h"
 #include "quant/reference.h"
@@ -134,17 +134,15 @@ int run_auto(const QuantizeOptions& o) {
   if (!high_p) return report_error(InvalidArgument("--base '" + o.base + "' is not one of " + precision_list()));
   if (o.calib_tokens < o.n_ctx)
     return report_error(InvalidArgument("--calib-tokens must be at least --ctx (" + std::to_string(o.n_ctx) + ")"));
-  std::ifstream calib_in(o.calib, std::ios::binary);
-  if (!calib_in) return report_error(NotFound("cannot open calibration text " + o.calib));
-  std::stringstream calib_text;
-  calib_text << calib_in.rdbuf();
+  auto calib_text = read_file(o.calib, "calibration text");
+  if (!calib_text.ok()) return report_error(calib_text.status());
 
   auto high = load_model({o.in, o.base, ""});
   if (!high.ok()) return report_error(high.status());
   auto low = load_model({o.in, o.type, ""});
   if (!low.ok()) return report_error(low.status());
   const Tokenizer& tok = *high->tokenizer;
-  const std::vector<TokenId> tokens = tok.encode(calib_text.str(), true, false);
+  const std::vector<TokenId> tokens = tok.encode(*calib_text, true, false);
   AutoQuantParams p;
   p.budget_rel = *budget;
   p.by_block = o.by_block;

@@ -1,23 +1,15 @@
 #include "eval/datasets.h"
 
+#include "core/file.h"
+
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 namespace joule::eval {
 namespace {
-
-Expected<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound("cannot open " + path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (in.bad()) return IoError("cannot read " + path);
-  return s.str();
-}
 
 // Lines without their terminator (LF or CRLF); a last line without one counts.
 std::vector<std::string> split_lines(const std::string& text) {

@@ -1,8 +1,6 @@
 #include "quant/policy.h"
 
-#include <fstream>
-#include <sstream>
-
+#include "core/file.h"
 #include "quant/precision.h"
 
 namespace joule {
@@ -82,12 +80,8 @@ Expected<Policy> Policy::parse(std::string_view text, const std::string& source_
 }
 
 Expected<Policy> Policy::load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound("cannot open policy file " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return IoError("cannot read policy file " + path);
-  return parse(text.str(), path);
+  JOULE_ASSIGN_OR_RETURN(std::string text, read_file(path, "policy file"));
+  return parse(text, path);
 }
 
 const PolicyRule* Policy::match(std::string_view tensor_name) const {
