@@ -131,12 +131,16 @@ TEST(Meter, IdleBaselineGivesAboveIdleEnergy) {
   auto m = make_meter(std::move(s));
   ASSERT_TRUE(m->measure_idle(0.1).ok());
   ASSERT_TRUE(m->idle_power_w(0).has_value());
-  EXPECT_NEAR(*m->idle_power_w(0), 80, 0.1);
+  // The fake counter reads its own clock, the meter stamps samples with another read of it: the
+  // gap between the two (tens of microseconds, more under sanitizers or load) at 80 W sets the
+  // tolerances. The point: above-idle energy is about 0, not the window's 2.4 J.
+  EXPECT_NEAR(*m->idle_power_w(0), 80, 2.0);
   ASSERT_TRUE(m->begin("w").ok());
   std::this_thread::sleep_for(milliseconds(30));
   auto w = m->end("w");
   ASSERT_TRUE(w.ok());
-  EXPECT_NEAR(*w->domains[0].above_idle_j, 0, 1e-2);
+  EXPECT_NEAR(*w->domains[0].above_idle_j, 0, 0.15);
+  EXPECT_GT(*w->domains[0].energy_j, 2.0);
   EXPECT_EQ(m->measure_idle(0).code(), ErrorCode::kInvalidArgument);
 }
 
