@@ -192,6 +192,28 @@ Expected<std::vector<McItem>> load_mmlu_dir(const std::string& dir, const std::s
   return all;
 }
 
+Expected<std::map<std::string, std::string>> load_mmlu_categories(const std::string& path) {
+  JOULE_ASSIGN_OR_RETURN(std::string text, read_file(path));
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("subcategories") || !j.contains("categories") ||
+      !j["subcategories"].is_object() || !j["categories"].is_object())
+    return FormatError(path + ": expected {\"subcategories\": {...}, \"categories\": {...}}");
+  std::map<std::string, std::string> category_of_sub, out;
+  try {
+    for (const auto& [category, subs] : j["categories"].items())
+      for (const auto& sub : subs) category_of_sub[sub.get<std::string>()] = category;
+    for (const auto& [subject, subs] : j["subcategories"].items()) {
+      const auto it = category_of_sub.find(subs.at(0).get<std::string>());
+      if (it == category_of_sub.end())
+        return FormatError(path + ": subject " + subject + "'s subcategory is in no category");
+      out[subject] = it->second;
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return FormatError(path + ": " + e.what());
+  }
+  return out;
+}
+
 Expected<std::vector<McItem>> load_arc_jsonl(const std::string& path) {
   std::vector<McItem> items;
   JOULE_RETURN_IF_ERROR(for_each_json_line(path, [&](const nlohmann::json& j, const std::string& where) -> Status {

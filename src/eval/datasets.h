@@ -3,6 +3,7 @@
 // (or item) of anything malformed. The tasks built on them live next to this file.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,11 @@ struct Gsm8kItem {
 Expected<std::vector<McItem>> load_mmlu_csv(const std::string& path, const std::string& subject);
 // Every subject of a split in an MMLU folder: DIR/SPLIT/<subject>_SPLIT.csv, sorted by subject.
 Expected<std::vector<McItem>> load_mmlu_dir(const std::string& dir, const std::string& split);
+
+// MMLU's categories.json ({"subcategories": {subject: [sub]}, "categories": {category: [sub]}}):
+// subject -> its category ("STEM", "humanities", "social sciences", "other (business, health,
+// misc.)").
+Expected<std::map<std::string, std::string>> load_mmlu_categories(const std::string& path);
 
 // ARC jsonl, either AI2's schema ({"question": {"stem", "choices": [{"text","label"}]}}) or the
 // Hugging Face one ({"question": "...", "choices": {"text": [...], "label": [...]}}), per line.

@@ -1,9 +1,21 @@
 #include "eval/runner.h"
 
+#include <cctype>
+
 #include "eval/scoring.h"
 #include "metrics/stats.h"
 
 namespace joule::eval {
+namespace {
+
+// "social sciences" -> "social_sciences", "other (business, health, misc.)" -> "other".
+std::string category_key(const std::string& category) {
+  std::string key = category.substr(0, category.find(" ("));
+  for (char& c : key) c = c == ' ' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return key;
+}
+
+}  // namespace
 
 Expected<TaskResult> run_mc_task(const TaskInfo& task, const std::vector<McCase>& cases, LoglikScorer& scorer,
                                  const ItemProgress& progress) {
@@ -31,6 +43,7 @@ Expected<TaskResult> run_mc_task(const TaskInfo& task, const std::vector<McCase>
       per_item["acc_norm"].push_back(s.acc_norm);
       per_item["acc_per_token"].push_back(s.acc_per_token);
       if (!c.group.empty()) by_group[c.group].push_back(s.acc);
+      if (!c.category.empty()) per_item["acc_" + category_key(c.category)].push_back(s.acc);
     }
     if (progress) progress(static_cast<int>(i + 1), static_cast<int>(cases.size()));
   }

@@ -45,7 +45,7 @@ std::vector<McItem> draw_shots(const std::vector<McItem>& pool, int k, uint64_t 
   return out;
 }
 
-McCase mc_case(McRequest r, const McItem& item) { return McCase{std::move(r), item.choices, ""}; }
+McCase mc_case(McRequest r, const McItem& item) { return McCase{std::move(r), item.choices, "", ""}; }
 
 }  // namespace
 
@@ -83,6 +83,13 @@ Expected<std::vector<McCase>> build_mc_cases(const TaskInfo& task, const SelectO
       JOULE_ASSIGN_OR_RETURN(auto dev, load_mmlu_dir(data_path(o, "mmlu"), "dev"));
       std::map<std::string, std::vector<McItem>> dev_by_subject;
       for (McItem& d : dev) dev_by_subject[d.group].push_back(std::move(d));
+      // The four categories are reported when the folder has categories.json (users' copies
+      // of MMLU may not).
+      std::map<std::string, std::string> category;
+      const std::string categories_file = data_path(o, "mmlu/categories.json");
+      if (std::filesystem::exists(categories_file)) {
+        JOULE_ASSIGN_OR_RETURN(category, load_mmlu_categories(categories_file));
+      }
       for (size_t i : selection(test.size(), o)) {
         std::vector<McItem> shots = dev_by_subject[test[i].group];
         if (static_cast<int>(shots.size()) < k)
@@ -91,6 +98,7 @@ Expected<std::vector<McCase>> build_mc_cases(const TaskInfo& task, const SelectO
         shots.resize(static_cast<size_t>(k));  // the harness's first_n sampler
         McCase c = mc_case(mmlu_request(test[i], shots), test[i]);
         c.group = test[i].group;
+        if (const auto it = category.find(c.group); it != category.end()) c.category = it->second;
         cases.push_back(std::move(c));
       }
       return cases;

@@ -37,6 +37,7 @@ struct McCase {
   McRequest request;
   std::vector<std::string> choices;  // choice texts without the delimiter (acc_norm lengths)
   std::string group;                 // MMLU subject (macro average), else empty
+  std::string category;              // MMLU category of the subject, when categories.json exists
 };
 
 // The items of a multiple-choice task as requests, few-shot examples included (MMLU: the first

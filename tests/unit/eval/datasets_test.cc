@@ -115,6 +115,17 @@ TEST(TruthfulQa, ChoiceOrderIsTheFileOrder) {
   expect_error(load_truthfulqa_mc(write("tqa3.json", R"({"question": "Q"})")).status(), "expected a list of questions");
 }
 
+TEST(Mmlu, CategoriesMapSubjectsThroughSubcategories) {
+  auto c = load_mmlu_categories(write("cat.json", R"({"subcategories": {"algebra": ["math"], "ethics": ["philosophy"]},
+                                                     "categories": {"STEM": ["math"], "humanities": ["philosophy"]}})"));
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->at("algebra"), "STEM");
+  EXPECT_EQ(c->at("ethics"), "humanities");
+  expect_error(load_mmlu_categories(write("cat2.json", R"({"subcategories": {"x": ["nope"]}, "categories": {}})")).status(),
+               "subject x's subcategory is in no category");
+  expect_error(load_mmlu_categories(write("cat3.json", "[]")).status(), "expected {\"subcategories\"");
+}
+
 TEST(Gsm8k, TargetAfterTheHashes) {
   auto a = load_gsm8k_jsonl(write("g.jsonl", R"({"question": "How many?", "answer": "2 + 2 = <<2+2=4>>4\n#### 1,234"})"));
   ASSERT_TRUE(a.ok()) << a.status().message();
@@ -134,6 +145,11 @@ TEST(SharedData, EveryFileLoadsWithThePublishedCounts) {
   auto mmlu_test = load_mmlu_dir((data / "mmlu").string(), "test");
   ASSERT_TRUE(mmlu_test.ok()) << mmlu_test.status().message();
   EXPECT_EQ(mmlu_test->size(), 14042u);
+  auto categories = load_mmlu_categories((data / "mmlu/categories.json").string());
+  ASSERT_TRUE(categories.ok()) << categories.status().message();
+  EXPECT_EQ(categories->size(), 57u);
+  EXPECT_EQ(categories->at("abstract_algebra"), "STEM");
+  EXPECT_EQ(categories->at("philosophy"), "humanities");
   auto original = load_mmlu_csv((data / "mmlu/original_format_sample/high_school_chemistry_test.csv").string(), "high_school_chemistry");
   ASSERT_TRUE(original.ok()) << original.status().message();
   const struct {
