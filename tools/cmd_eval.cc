@@ -25,6 +25,7 @@ struct EvalOptions {
   int sample = 0;
   uint64_t seed = 1234;
   int n_ctx = 2048;
+  int max_gen_tokens = 256;    // gsm8k
   int hellaswag_llamacpp = 0;  // > 0: also llama.cpp's HellaSwag scoring on its selection of N items
   int threads = 1;
   bool json = false;
@@ -70,9 +71,6 @@ int run(const EvalOptions& o) {
   for (std::string name; std::getline(names, name, ',');) {
     const std::optional<eval::TaskInfo> t = eval::find_task(name);
     if (!t) return report_error(InvalidArgument("--task '" + name + "' is not one of " + eval::task_list()));
-    if (t->generative)
-      return report_error(Unsupported(name + ": generation tasks are not implemented in joule eval yet (the "
-                                      "multiple-choice tasks are)"));
     todo.push_back(*t);
   }
   if (todo.empty() && o.hellaswag_llamacpp <= 0)
@@ -90,12 +88,22 @@ int run(const EvalOptions& o) {
   nlohmann::json rows = nlohmann::json::array();
   std::vector<std::string> table;
   for (const eval::TaskInfo& t : todo) {
-    auto cases = eval::build_mc_cases(t, sel);
-    if (!cases.ok()) return report_error(cases.status());
     ProgressBar bar(std::string(t.name));
+    auto on_item = [&](int done, int total) { bar.update(done, total); };
     const std::string window = "task:" + std::string(t.name);
-    energy.begin(window);
-    auto r = eval::run_mc_task(t, *cases, scorer, [&](int done, int total) { bar.update(done, total); });
+    // The items are built before the window opens, so loading data is not counted.
+    auto run_task = [&]() -> Expected<eval::TaskResult> {
+      if (t.generative) {
+        JOULE_ASSIGN_OR_RETURN(auto cases, eval::build_gsm8k_cases(sel));
+        energy.begin(window);
+        return eval::run_gsm8k_task(cases, *lm->model, *lm->tokenizer, n_ctx, o.max_gen_tokens, pool,
+                                    cpu::best_kernels(), on_item);
+      }
+      JOULE_ASSIGN_OR_RETURN(auto cases, eval::build_mc_cases(t, sel));
+      energy.begin(window);
+      return eval::run_mc_task(t, cases, scorer, on_item);
+    };
+    auto r = run_task();
     energy.end(window);
     if (!r.ok()) return report_error(r.status());
     const eval::MetricValue score = r->metrics.at(r->primary);
@@ -196,6 +204,7 @@ void register_eval(CLI::App& app, Action& action) {
   cmd->add_option("--sample", o->sample, "evaluate N items drawn at random (with --seed)");
   cmd->add_option("--seed", o->seed, "seed for --sample and few-shot selection")->capture_default_str();
   cmd->add_option("--ctx", o->n_ctx, "context window (capped by the model's)")->capture_default_str();
+  cmd->add_option("--max-gen-tokens", o->max_gen_tokens, "gsm8k: tokens generated at most per answer")->capture_default_str();
   add_threads_option(cmd, &o->threads);
   add_energy_options(cmd, &o->energy);
   cmd->add_flag("--json", o->json, "print JSON");

@@ -1,5 +1,6 @@
 #include "eval/runner.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include "eval/scoring.h"
@@ -16,6 +17,46 @@ std::string category_key(const std::string& category) {
 }
 
 }  // namespace
+
+Expected<TaskResult> run_gsm8k_task(const std::vector<GenCase>& cases, const Model& model, const Tokenizer& tok,
+                                    int n_ctx, int max_tokens, ThreadPool& pool, const cpu::KernelSet& ks,
+                                    const ItemProgress& progress) {
+  TaskResult r;
+  r.task = "gsm8k";
+  r.primary = "exact_match_strict";
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<double> strict, flexible;
+  GenerateParams gp;
+  gp.n_predict = max_tokens;
+  gp.sampler.temperature = 0;  // greedy, as the harness's do_sample: false
+  for (size_t i = 0; i < cases.size(); ++i) {
+    std::vector<TokenId> prompt = tok.encode(cases[i].prompt, /*add_special=*/false, /*parse_special=*/false);
+    // The prompt keeps its last tokens when it and the answer would not fit.
+    const size_t room = static_cast<size_t>(std::max(1, n_ctx - max_tokens));
+    if (prompt.size() > room) prompt.erase(prompt.begin(), prompt.end() - static_cast<long>(room));
+    ForwardState state(model, static_cast<int>(prompt.size()) + max_tokens);
+    std::string text;
+    JOULE_ASSIGN_OR_RETURN(GenerateStats st, generate(model, tok, state, prompt, gp, pool, ks, [&](std::string_view piece) {
+      text.append(piece);
+      for (const std::string& stop : gsm8k_stop_strings()) {
+        if (const size_t at = text.find(stop); at != std::string::npos) {
+          text.resize(at);
+          return false;
+        }
+      }
+      return true;
+    }));
+    r.tokens += st.n_prompt + st.n_decode_evals;
+    strict.push_back(gsm8k_exact_match(gsm8k_strict_answer(text), cases[i].target));
+    flexible.push_back(gsm8k_exact_match(gsm8k_flexible_answer(text), cases[i].target));
+    if (progress) progress(static_cast<int>(i + 1), static_cast<int>(cases.size()));
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.n_items = static_cast<int>(cases.size());
+  r.metrics["exact_match_strict"] = {metrics::mean(strict), metrics::mean_stderr(strict)};
+  r.metrics["exact_match_flexible"] = {metrics::mean(flexible), metrics::mean_stderr(flexible)};
+  return r;
+}
 
 Expected<TaskResult> run_mc_task(const TaskInfo& task, const std::vector<McCase>& cases, LoglikScorer& scorer,
                                  const ItemProgress& progress) {

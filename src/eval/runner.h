@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/generate.h"
 #include "engine/loglik.h"
 #include "eval/tasks.h"
 
@@ -28,6 +29,12 @@ struct TaskResult {
 
 // Called after each item with how many are done.
 using ItemProgress = std::function<void(int done, int total)>;
+
+// GSM8K: greedy generation of up to max_tokens per item, cut at the first stop string;
+// exact_match for the strict ("#### N", headline) and flexible (last number) extractions.
+Expected<TaskResult> run_gsm8k_task(const std::vector<GenCase>& cases, const Model& model, const Tokenizer& tok,
+                                    int n_ctx, int max_tokens, ThreadPool& pool, const cpu::KernelSet& ks,
+                                    const ItemProgress& progress = {});
 
 Expected<TaskResult> run_mc_task(const TaskInfo& task, const std::vector<McCase>& cases, LoglikScorer& scorer,
                                  const ItemProgress& progress = {});

@@ -49,6 +49,20 @@ McCase mc_case(McRequest r, const McItem& item) { return McCase{std::move(r), it
 
 }  // namespace
 
+Expected<std::vector<GenCase>> build_gsm8k_cases(const SelectOptions& o) {
+  const int k = o.shots >= 0 ? o.shots : 5;
+  JOULE_ASSIGN_OR_RETURN(auto test, load_gsm8k_jsonl(data_path(o, "gsm8k/test.jsonl")));
+  std::vector<Gsm8kItem> shots;
+  if (k > 0) {
+    JOULE_ASSIGN_OR_RETURN(shots, load_gsm8k_jsonl(data_path(o, "gsm8k/train.jsonl")));
+    if (static_cast<int>(shots.size()) < k) return InvalidArgument("gsm8k: fewer train items than --shots");
+    shots.resize(static_cast<size_t>(k));
+  }
+  std::vector<GenCase> cases;
+  for (size_t i : selection(test.size(), o)) cases.push_back({gsm8k_prompt(test[i], shots), test[i].target});
+  return cases;
+}
+
 const std::vector<TaskInfo>& tasks() {
   static const std::vector<TaskInfo> kTasks = {
       {TaskId::kMmlu, "mmlu", 5, false},

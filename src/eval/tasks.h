@@ -45,4 +45,12 @@ struct McCase {
 // other items of the file drawn with the seed; TruthfulQA: 0-shot after its preamble).
 Expected<std::vector<McCase>> build_mc_cases(const TaskInfo& task, const SelectOptions& o);
 
+// GSM8K: the prompt of each selected test item and its target. Shots: the first k train items
+// (the harness draws them with Python's random generator, which joule does not reproduce).
+struct GenCase {
+  std::string prompt;
+  std::string target;
+};
+Expected<std::vector<GenCase>> build_gsm8k_cases(const SelectOptions& o);
+
 }  // namespace joule::eval

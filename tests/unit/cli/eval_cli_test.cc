@@ -29,6 +29,9 @@ class EvalCli : public ::testing::Test {
     std::ofstream(data_ + "/hellaswag/hellaswag_val_full.txt")
         << "Cooking: a man cuts bread. he\n1\nsings.\nspreads butter.\nflies.\nsleeps.\n"
         << "Sports: a girl runs. she\n0\njumps.\nreads.\ncooks.\nswims.\n";
+    std::filesystem::create_directories(data_ + "/gsm8k");
+    std::ofstream(data_ + "/gsm8k/test.jsonl") << R"({"question": "What is 2 + 2?", "answer": "2 + 2 = 4\n#### 4"})" << "\n";
+    std::ofstream(data_ + "/gsm8k/train.jsonl") << R"({"question": "What is 1 + 1?", "answer": "1 + 1 = 2\n#### 2"})" << "\n";
   }
   std::string model_, data_;
 };
@@ -53,13 +56,24 @@ TEST_F(EvalCli, ScoresAndMeasuresATask) {
   EXPECT_TRUE(j.contains("provenance"));
 }
 
+TEST_F(EvalCli, Gsm8kGeneratesAndMatches) {
+  const Result r = joule("eval -m " + model_ + " --task gsm8k --shots 1 --max-gen-tokens 8 --data " + data_ +
+                         " -t 1 --json --no-energy", false);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto t = nlohmann::json::parse(r.output)["tasks"][0];
+  EXPECT_EQ(t["task"], "gsm8k");
+  EXPECT_EQ(t["primary_metric"], "exact_match_strict");
+  EXPECT_TRUE(t["metrics"].contains("exact_match_flexible"));
+  EXPECT_GT(t["tokens"].get<int>(), 0);
+}
+
 TEST_F(EvalCli, BadRequestsAreClearErrors) {
   auto expect = [](const Result& r, const std::string& needle, int code) {
     EXPECT_EQ(r.exit_code, code) << r.output;
     EXPECT_NE(r.output.find(needle), std::string::npos) << r.output;
   };
   expect(joule("eval -m " + model_ + " --task squad --data " + data_), "--task 'squad' is not one of mmlu, arc_easy", 2);
-  expect(joule("eval -m " + model_ + " --task gsm8k --data " + data_), "generation tasks are not implemented", 1);
+  expect(joule("eval -m " + model_ + " --task gsm8k --shots 3 --data " + data_), "gsm8k: fewer train items than --shots", 2);
   expect(joule("eval -m " + model_ + " --task arc_easy --data " + data_), "cannot open " + data_ + "/arc/ARC-Easy-Test.jsonl", 1);
   expect(joule("eval -m " + model_ + " --task truthfulqa_mc1 --shots 2 --data " + data_), "is 0-shot", 2);
 }
