@@ -79,10 +79,11 @@ TEST(Meter, CounterAndSampledWindowsNestAndOverlap) {
     EXPECT_EQ(c.source, Source::kCounter);
     EXPECT_EQ(p.source, Source::kSampled);
     ASSERT_TRUE(c.energy_j && p.energy_j);
-    // The sensor reads its clock a few microseconds after the meter stamps the reading.
-    EXPECT_NEAR(*c.energy_j, 100 * w->duration_s, 1e-2);
+    // The fake counter reads its clock apart from the meter's stamp: microseconds normally,
+    // up to a few hundred under sanitizers, which at 100 W is a few hundredths of a joule.
+    EXPECT_NEAR(*c.energy_j, 100 * w->duration_s, 0.05);
     EXPECT_NEAR(*p.energy_j, 50 * w->duration_s, 1e-9);
-    EXPECT_NEAR(*c.avg_power_w, 100, 0.1);
+    EXPECT_NEAR(*c.avg_power_w, 100, 0.5);
     EXPECT_NEAR(*p.peak_power_w, 50, 1e-9);
     EXPECT_GE(p.samples, 2);
     EXPECT_FALSE(c.interpolated);
