@@ -26,7 +26,7 @@ OUT=bench/results
 mkdir -p "$OUT"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 RAW="$OUT/precisions-$STAMP.jsonl"
-TEXT="$OUT/gsm8k_test.txt"
+TEXT="${JOULE_BUILD_DIR:-$ROOT/build}/gsm8k_test.txt"  # derived from the shared data: not committed
 python3 - "$DATA/gsm8k/test.jsonl" "$TEXT" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
