@@ -1,7 +1,6 @@
 // joule bench: prefill (pp) and decode (tg) throughput, like llama-bench: each test runs on a
 // fresh context with random tokens, after one warm-up run, r repetitions, mean and sd.
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <algorithm>
 #include <iostream>
@@ -13,6 +12,7 @@
 #include "energy_cli.h"
 #include "core/thread_pool.h"
 #include "backend/cpu/membw.h"
+#include "metrics/stats.h"
 #include "model/forward.h"
 
 namespace joule::cli {
@@ -64,21 +64,8 @@ struct Result {
   std::vector<double> tok_s;
   double ceiling_tok_s = 0;  // decode only: read bandwidth / bytes per token
   std::map<std::string, DomainEnergy> energy;  // by domain name
-  double mean() const { return mean_of(tok_s); }
-  double sd() const { return sd_of(tok_s); }
-
-  static double mean_of(const std::vector<double>& v) {
-    double s = 0;
-    for (double x : v) s += x;
-    return v.empty() ? 0 : s / v.size();
-  }
-  static double sd_of(const std::vector<double>& v) {
-    if (v.size() < 2) return 0;
-    const double m = mean_of(v);
-    double s = 0;
-    for (double x : v) s += (x - m) * (x - m);
-    return std::sqrt(s / (v.size() - 1));
-  }
+  double mean() const { return metrics::mean(tok_s); }
+  double sd() const { return metrics::stdev(tok_s); }
   void add_energy(const energy::WindowResult& w) {
     for (const energy::DomainWindow& d : w.domains) {
       DomainEnergy& e = energy[d.domain];
@@ -125,11 +112,11 @@ std::string energy_cell(const Result& r) {
       out += domain + " unknown";
       continue;
     }
-    const double j = Result::mean_of(e.energy_j);
+    const double j = metrics::mean(e.energy_j);
     char buf[160];
     std::snprintf(buf, sizeof(buf), "%s %.4g J/tok (%s), %.3g tok/J, %.1f W", domain.c_str(),
                   j / r.n_tokens, e.source.c_str(), j > 0 ? r.n_tokens / j : 0.0,
-                  Result::mean_of(e.power_w));
+                  metrics::mean(e.power_w));
     out += buf;
   }
   return out;
@@ -219,12 +206,12 @@ int run(const BenchOptions& o) {
         nlohmann::json d = {{"source", e.source}, {"energy_j", e.energy_j},
                             {"reps_without_energy", e.unknown}};
         if (!e.energy_j.empty()) {
-          const double j = Result::mean_of(e.energy_j);
+          const double j = metrics::mean(e.energy_j);
           d["energy_j_mean"] = j;
-          d["energy_j_sd"] = Result::sd_of(e.energy_j);
+          d["energy_j_sd"] = metrics::stdev(e.energy_j);
           d["j_per_token"] = j / r.n_tokens;
           if (j > 0) d["tokens_per_j"] = r.n_tokens / j;
-          d["avg_power_w"] = Result::mean_of(e.power_w);
+          d["avg_power_w"] = metrics::mean(e.power_w);
         }
         ej[domain] = d;
       }

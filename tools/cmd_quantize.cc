@@ -86,8 +86,7 @@ int write_quantized(const QuantizeOptions& o, const Expected<Policy>& policy) {
       s = w.add_tensor_rows(t.name, to, t.dims, [src, in_row, cols, from = t.type, to](int64_t r, uint8_t* dst) {
         thread_local std::vector<float> row;
         row.resize(static_cast<size_t>(cols));
-        dequantize_row_ref(from, src + r * in_row, row.data(), cols);
-        quantize_row_ref(to, row.data(), dst, cols);
+        requantize_row_ref(from, src + r * in_row, to, dst, cols, row.data());
       });
       bytes_out += row_bytes(to, cols) * static_cast<size_t>(t.n_rows());
     }

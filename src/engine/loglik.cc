@@ -4,17 +4,12 @@
 #include <cmath>
 
 namespace joule {
-namespace {
-
-// ln softmax(logits)[token], and whether token is the argmax.
-std::pair<double, bool> log_prob(const float* logits, int n, TokenId token) {
-  const float* best = std::max_element(logits, logits + n);
+TokenLogProb token_log_prob(const float* logits, int n_vocab, TokenId token) {
+  const float* best = std::max_element(logits, logits + n_vocab);
   double sum = 0;
-  for (int i = 0; i < n; ++i) sum += std::exp(double(logits[i]) - *best);
+  for (int i = 0; i < n_vocab; ++i) sum += std::exp(double(logits[i]) - *best);
   return {double(logits[token]) - *best - std::log(sum), best - logits == token};
 }
-
-}  // namespace
 
 LoglikScorer::LoglikScorer(const Model& model, const Tokenizer& tok, int n_ctx, ThreadPool& pool,
                            const cpu::KernelSet& ks)
@@ -62,7 +57,7 @@ Expected<std::vector<ContinuationScore>> LoglikScorer::score(const std::string& 
     // The context's last logits predict the first token; the continuation's own logits the rest
     // (its last token is evaluated only when it predicts nothing, so it is skipped).
     auto add = [&](const float* logits, TokenId token) {
-      const auto [lp, top] = log_prob(logits, nv, token);
+      const auto [lp, top] = token_log_prob(logits, nv, token);
       s.logprob += lp;
       s.greedy = s.greedy && top;
     };

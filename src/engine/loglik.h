@@ -34,6 +34,14 @@ struct ScoreStats {
   int64_t continuation_tokens = 0;  // tokens evaluated for continuations
 };
 
+// ln softmax(logits)[token] in double, and whether token is the most likely one (the first
+// maximum on ties).
+struct TokenLogProb {
+  double logprob;
+  bool top;
+};
+TokenLogProb token_log_prob(const float* logits, int n_vocab, TokenId token);
+
 class LoglikScorer {
  public:
   // n_ctx: the window (at most the model's context).

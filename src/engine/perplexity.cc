@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,16 +61,18 @@ Expected<PerplexityStats> perplexity(const Model& model, const Model* ref,
   std::vector<TokenId> chunk(static_cast<size_t>(p.n_ctx));
   PerplexityStats st;
   const int first = p.n_ctx / 2;
+  // One state per model, emptied for each chunk (every chunk starts from an empty cache).
+  ForwardState state(model, p.n_ctx, p.n_ctx);
+  std::optional<ForwardState> ref_state;
+  if (ref != nullptr) ref_state.emplace(*ref, p.n_ctx, p.n_ctx);
   for (int c = 0; c < n_chunks; ++c) {
     std::copy_n(tokens.begin() + static_cast<ptrdiff_t>(c) * p.n_ctx, p.n_ctx, chunk.begin());
     if (p.bos >= 0) chunk[0] = p.bos;
-    {
-      ForwardState state(model, p.n_ctx, p.n_ctx);
-      JOULE_RETURN_IF_ERROR(forward(model, state, chunk, true, logits.data(), pool, ks));
-    }
-    if (ref != nullptr) {
-      ForwardState state(*ref, p.n_ctx, p.n_ctx);
-      JOULE_RETURN_IF_ERROR(forward(*ref, state, chunk, true, ref_logits.data(), pool, ks));
+    state.truncate(0);
+    JOULE_RETURN_IF_ERROR(forward(model, state, chunk, true, logits.data(), pool, ks));
+    if (ref_state) {
+      ref_state->truncate(0);
+      JOULE_RETURN_IF_ERROR(forward(*ref, *ref_state, chunk, true, ref_logits.data(), pool, ks));
     }
     // Logits at position i predict token i + 1.
     for (int i = first; i + 1 < p.n_ctx; ++i) {

@@ -1,12 +1,13 @@
 #include "eval/datasets.h"
 
-#include "core/file.h"
-
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "core/file.h"
+#include "core/strings.h"
 
 namespace joule::eval {
 namespace {
@@ -22,11 +23,8 @@ std::vector<std::string> split_lines(const std::string& text) {
   return lines;
 }
 
-std::string strip(const std::string& s) {
-  const size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
+// Python's str.strip() (core/strings.h), as a string.
+std::string strip(const std::string& s) { return std::string(trim(s)); }
 
 // The non-empty lines of a jsonl file, parsed; errors name the file and line.
 template <class Fn>

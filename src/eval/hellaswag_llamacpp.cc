@@ -45,12 +45,7 @@ Expected<LlamaCppHellaSwag> llamacpp_hellaswag(const Model& model, const Tokeniz
     for (size_t e = 0; e < seq.size(); ++e) {
       const std::vector<TokenId>& s = seq[e];
       // ln p of token prefix (from the prefix's last logits), then of each later token.
-      auto lp = [&](const float* l, TokenId t) {
-        const float mx = *std::max_element(l, l + nv);
-        double z = 0;
-        for (int v = 0; v < nv; ++v) z += std::exp(double(l[v]) - mx);
-        return double(l[t]) - mx - std::log(z);
-      };
+      auto lp = [&](const float* l, TokenId t) { return token_log_prob(l, nv, t).logprob; };
       double sum = prefix < s.size() ? lp(last.data(), s[prefix]) : 0;
       int count = 1;
       if (s.size() > prefix + 1) {

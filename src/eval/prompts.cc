@@ -4,6 +4,8 @@
 #include <cctype>
 #include <regex>
 
+#include "core/strings.h"
+
 namespace joule::eval {
 namespace {
 
@@ -23,11 +25,8 @@ std::vector<std::string> spaced(const std::vector<std::string>& choices) {
   return out;
 }
 
-std::string strip(const std::string& s) {
-  const size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
+// Python's str.strip() (core/strings.h), as a string.
+std::string strip(const std::string& s) { return std::string(trim(s)); }
 
 std::string mmlu_text(const McItem& it) {
   std::string s = strip(it.question);

@@ -11,13 +11,16 @@ double mean(const std::vector<double>& x) {
   return x.empty() ? 0 : s / static_cast<double>(x.size());
 }
 
-double mean_stderr(const std::vector<double>& x) {
+double stdev(const std::vector<double>& x) {
   if (x.size() < 2) return 0;
   const double m = mean(x);
   double ss = 0;
   for (double v : x) ss += (v - m) * (v - m);
-  const auto n = static_cast<double>(x.size());
-  return std::sqrt(ss / (n - 1) / n);
+  return std::sqrt(ss / static_cast<double>(x.size() - 1));
+}
+
+double mean_stderr(const std::vector<double>& x) {
+  return stdev(x) / std::sqrt(static_cast<double>(x.empty() ? 1 : x.size()));
 }
 
 double bootstrap_stderr(const std::vector<double>& x,
@@ -32,10 +35,7 @@ double bootstrap_stderr(const std::vector<double>& x,
     for (double& v : sample) v = x[pick(rng)];
     stats.push_back(statistic(sample));
   }
-  const double m = mean(stats);
-  double ss = 0;
-  for (double v : stats) ss += (v - m) * (v - m);
-  return std::sqrt(ss / (stats.size() - 1));
+  return stdev(stats);
 }
 
 }  // namespace joule::metrics

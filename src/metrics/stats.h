@@ -9,6 +9,8 @@
 namespace joule::metrics {
 
 double mean(const std::vector<double>& x);
+// Sample standard deviation (n - 1); 0 for fewer than 2 values.
+double stdev(const std::vector<double>& x);
 // Standard error of the mean, sqrt(sample variance / n) (lm-evaluation-harness's mean_stderr);
 // 0 for fewer than 2 values.
 double mean_stderr(const std::vector<double>& x);

@@ -22,8 +22,7 @@ Matrix convert_matrix(const Matrix& m, DType to, std::vector<uint8_t>& storage) 
   storage.resize(stride * static_cast<size_t>(m.rows));
   std::vector<float> row(static_cast<size_t>(m.cols));
   for (int64_t r = 0; r < m.rows; ++r) {
-    dequantize_row_ref(m.type, m.row(r), row.data(), m.cols);
-    quantize_row_ref(to, row.data(), storage.data() + r * stride, m.cols);
+    requantize_row_ref(m.type, m.row(r), to, storage.data() + r * stride, m.cols, row.data());
   }
   return Matrix{to, m.rows, m.cols, storage.data(), stride};
 }

@@ -1,19 +1,10 @@
 #include "quant/policy.h"
 
 #include "core/file.h"
+#include "core/strings.h"
 #include "quant/precision.h"
 
 namespace joule {
-namespace {
-
-std::string_view trim(std::string_view s) {
-  const size_t b = s.find_first_not_of(" \t\r");
-  if (b == std::string_view::npos) return {};
-  const size_t e = s.find_last_not_of(" \t\r");
-  return s.substr(b, e - b + 1);
-}
-
-}  // namespace
 
 bool glob_match(std::string_view pattern, std::string_view name) {
   // Iterative wildcard match with one backtrack point: linear in practice, no recursion.

@@ -647,4 +647,9 @@ void dequantize_row_ref(DType t, const void* x, float* y, int64_t n) {
   JOULE_CHECK(false && "dequantize_row_ref: unhandled type");
 }
 
+void requantize_row_ref(DType from, const void* x, DType to, void* y, int64_t n, float* scratch) {
+  dequantize_row_ref(from, x, scratch, n);
+  quantize_row_ref(to, scratch, y, n);
+}
+
 }  // namespace joule

@@ -13,5 +13,7 @@ namespace joule {
 void quantize_row_ref(DType t, const float* x, void* y, int64_t n);
 // x: row of type t -> y: n floats.
 void dequantize_row_ref(DType t, const void* x, float* y, int64_t n);
+// x: row of type `from` -> y: row of type `to`, through f32 in `scratch` (n floats).
+void requantize_row_ref(DType from, const void* x, DType to, void* y, int64_t n, float* scratch);
 
 }  // namespace joule
