@@ -1,14 +1,14 @@
 #include "engine/loglik.h"
 
 #include <algorithm>
-#include <cmath>
+
+#include "backend/cpu/ops.h"
 
 namespace joule {
 TokenLogProb token_log_prob(const float* logits, int n_vocab, TokenId token) {
-  const float* best = std::max_element(logits, logits + n_vocab);
-  double sum = 0;
-  for (int i = 0; i < n_vocab; ++i) sum += std::exp(double(logits[i]) - *best);
-  return {double(logits[token]) - *best - std::log(sum), best - logits == token};
+  static const cpu::LogSumExpFn log_sum_exp = cpu::best_log_sum_exp();
+  const cpu::LogSumExp r = log_sum_exp(logits, n_vocab);
+  return {double(logits[token]) - r.lse, r.argmax == token};
 }
 
 LoglikScorer::LoglikScorer(const Model& model, const Tokenizer& tok, int n_ctx, ThreadPool& pool,

@@ -135,7 +135,7 @@ struct FloatKernel {
       for (int t = 0; t < T; ++t) x[t] = LoadF32::load(a_at(t));
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
-        if constexpr (T == 1) prefetch_ahead<8 * L::kBytes>(w_at(r));
+        if constexpr (T == 1) prefetch_ahead<8 * L::kBytes, R>(p, r, w_at(r));
         const __m256 wv = L::load(w_at(r));
 #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) acc[r][t] = _mm256_fmadd_ps(wv, x[t], acc[r][t]);
@@ -218,7 +218,7 @@ struct S24Kernel {
 #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
           const uint8_t* block = p.w + r * p.ws + sizeof(BlockF16S24) * b;
-          if constexpr (T == 1) prefetch_ahead<32>(block);
+          if constexpr (T == 1) prefetch_ahead<32, R>(p, r, block);
           const __m256 wv = load_s24_half(block, half);
 #pragma GCC unroll 16
           for (int t = 0; t < T; ++t) acc[r][t] = _mm256_fmadd_ps(wv, x[t], acc[r][t]);
@@ -257,7 +257,7 @@ struct I8DynKernel {
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const uint8_t* wr = p.w + r * p.ws + kH + k;
-        if constexpr (T == 1) prefetch_ahead<32>(wr);
+        if constexpr (T == 1) prefetch_ahead<32, R>(p, r, wr);
         const __m256i wv = loadu256(wr);
 #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) {
@@ -455,7 +455,7 @@ struct Q4Kernel : K {
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const uint8_t* row = p.w + r * p.ws;
-        if constexpr (T == 1) prefetch_ahead<K::kPairBytes>(row + K::pair_offset(i));
+        if constexpr (T == 1) prefetch_ahead<K::kPairBytes, R>(p, r, row + K::pair_offset(i));
         const Q4W w = K::load(row, i, two);
 #pragma GCC unroll 16
         for (int t = 0; t < T; ++t)
@@ -489,7 +489,7 @@ struct Q8_0Kernel {
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const uint8_t* blk = p.w + r * p.ws + b * 34;
-        if constexpr (T == 1) prefetch_ahead<34>(blk);
+        if constexpr (T == 1) prefetch_ahead<34, R>(p, r, blk);
         const __m256i q = loadu256(blk + 2);
         const __m256i aq = _mm256_abs_epi8(q);
         const __m256 d = _mm256_set1_ps(half_to_float(load_u16(blk)));
@@ -627,7 +627,7 @@ struct SuperBlockKernel : K {
     for (int64_t b = 0; b < p.n / 256; ++b) {
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
-        if constexpr (T == 1) prefetch_ahead<K::kBlockBytes>(p.w + r * p.ws + b * K::kBlockBytes);
+        if constexpr (T == 1) prefetch_ahead<K::kBlockBytes, R>(p, r, p.w + r * p.ws + b * K::kBlockBytes);
         K::unpack(p.w + r * p.ws + b * K::kBlockBytes, u);
 #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) acc[r][t] = madd(u, p.a + t * p.as + b * kQ8KBytes, acc[r][t]);

@@ -171,7 +171,7 @@ struct FloatKernel {
       for (int t = 0; t < T; ++t) x[t] = LoadF32::load(p.a + t * p.as + 4 * k, mask...);
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
-        if constexpr (T == 1) prefetch_ahead<L::offset(16)>(w + r * p.ws + L::offset(k));
+        if constexpr (T == 1) prefetch_ahead<L::offset(16), R>(p, r, w + r * p.ws + L::offset(k));
         const __m512 wv = L::load(w + r * p.ws + L::offset(k), mask...);
 #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) acc[r][t] = _mm512_fmadd_ps(wv, x[t], acc[r][t]);
@@ -223,7 +223,7 @@ struct I8DynKernel {
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const uint8_t* wr = p.w + r * p.ws + kH + k;
-        if constexpr (T == 1) prefetch_ahead<64>(wr);
+        if constexpr (T == 1) prefetch_ahead<64, R>(p, r, wr);
         const __m512i wv = _mm512_maskz_loadu_epi8(mask, wr);
 #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], u[t], wv);
@@ -536,7 +536,7 @@ struct BlockKernel : K {
       typename K::W w[R];
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
-        if constexpr (T == 1) prefetch_ahead<kGroupBytes>(p.w + r * p.ws + g * kGroupBytes);
+        if constexpr (T == 1) prefetch_ahead<kGroupBytes, R>(p, r, p.w + r * p.ws + g * kGroupBytes);
         w[r] = load_w(p.w + r * p.ws + g * kGroupBytes);
       }
 #pragma GCC unroll 16
@@ -688,8 +688,16 @@ struct Q4_1Exact {
     for (int64_t b0 = 0; b0 < nb; b0 += kChunk) {
       const int nc = static_cast<int>(std::min<int64_t>(kChunk, nb - b0));
       row_scales<R>(p, b0, nc, dm);
+      // Decode: each row's next chunk (after a row's last chunk, the next tile's first) is
+      // prefetched while this one is computed, so memory and arithmetic overlap (prefetching
+      // within this chunk would come too late: its prepass has already read every line).
+      const uintptr_t next = reinterpret_cast<uintptr_t>(p.w) + (b0 + kChunk < nb ? (b0 + kChunk) * kW : R * p.ws);
       for (int i = 0; i < nc; ++i) {
         const int64_t b = b0 + i;
+        if constexpr (T == 1) {
+#pragma GCC unroll 8
+          for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(next + r * p.ws + i * kW), _MM_HINT_T0);
+        }
         const uint8_t* wb = p.w + b * kW;
         const __m512 scales = _mm512_load_ps(dm + 16 * i);  // d of rows 0..7, m of rows 0..7
         __m512 sv;
@@ -709,11 +717,6 @@ struct Q4_1Exact {
           const uint8_t* w[4];
 #pragma GCC unroll 4
           for (int k = 0; k < 4; ++k) w[k] = wb + std::min(4 * q + k, R - 1) * p.ws + 4;
-          if constexpr (T == 1) {
-#pragma GCC unroll 4
-            for (int k = 0; k < 4; ++k)
-              if (4 * q + k < R) prefetch_ahead<kW>(w[k]);
-          }
           __m512i v = _mm512_castsi128_si512(loadu128(w[0]));
           v = _mm512_inserti32x4(v, loadu128(w[1]), 1);
           v = _mm512_inserti32x4(v, loadu128(w[2]), 2);
@@ -789,7 +792,7 @@ struct SuperBlockKernel : K {
     for (int64_t b = 0; b < p.n / 256; ++b) {
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
-        if constexpr (T == 1) prefetch_ahead<K::kBlockBytes>(p.w + r * p.ws + b * K::kBlockBytes);
+        if constexpr (T == 1) prefetch_ahead<K::kBlockBytes, R>(p, r, p.w + r * p.ws + b * K::kBlockBytes);
         const typename K::W w = K::load(p.w + r * p.ws + b * K::kBlockBytes);
 #pragma GCC unroll 16
         for (int t = 0; t < T; ++t)

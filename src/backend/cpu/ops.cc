@@ -71,6 +71,20 @@ SiluMulFn best_silu_mul() {
   return std::strcmp(best_kernels().isa, "avx512") == 0 ? silu_mul_avx512 : silu_mul;
 }
 
+LogSumExp log_sum_exp(const float* x, int64_t n) {
+  LogSumExp r;
+  r.argmax = std::max_element(x, x + n) - x;
+  r.max = x[r.argmax];
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += std::exp(double(x[i]) - r.max);
+  r.lse = r.max + std::log(sum);
+  return r;
+}
+
+LogSumExpFn best_log_sum_exp() {
+  return std::strcmp(best_kernels().isa, "avx512") == 0 ? log_sum_exp_avx512 : log_sum_exp;
+}
+
 void add_inplace(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }

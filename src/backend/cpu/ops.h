@@ -1,7 +1,8 @@
 // Element-wise and normalisation ops of the transformer, f32 on the CPU.
 // These are O(d) per token (the matmuls are O(d^2)), so plain loops the compiler vectorises are
-// enough; each is its own scalar reference. The exception is SiLU, whose exp per element costs
-// more than the loop the compiler can make of it: it has an AVX-512 variant (ops_avx512.cc).
+// enough; each is its own scalar reference. The exceptions are SiLU and log-sum-exp, whose exp
+// per element costs more than the loop the compiler can make of it: they have AVX-512 variants
+// (ops_avx512.cc).
 #pragma once
 
 #include <cstdint>
@@ -39,6 +40,20 @@ void silu_mul_avx512(float* gate, const float* up, int64_t n);  // ops_avx512.cc
 using SiluMulFn = void (*)(float* gate, const float* up, int64_t n);
 // The fastest variant for this CPU (follows best_kernels(), so JOULE_ISA caps it).
 SiluMulFn best_silu_mul();
+
+// The largest of n values (the first, on ties), its index, and log(sum_i exp(x[i])): what a
+// log-probability over a vocabulary needs. The scalar version sums exp in double; the AVX-512
+// one sums float exps in 16 lanes per 1,024 values and those partial sums in double (relative
+// difference below 1e-6 on vocabulary-sized inputs, tested), about 50x faster.
+struct LogSumExp {
+  float max = 0;
+  int64_t argmax = 0;
+  double lse = 0;
+};
+LogSumExp log_sum_exp(const float* x, int64_t n);
+LogSumExp log_sum_exp_avx512(const float* x, int64_t n);  // ops_avx512.cc
+using LogSumExpFn = LogSumExp (*)(const float* x, int64_t n);
+LogSumExpFn best_log_sum_exp();
 
 // y[i] += x[i]
 void add_inplace(float* y, const float* x, int64_t n);

@@ -1,4 +1,4 @@
-// The fast attention and SiLU variants against their scalar references.
+// The fast attention, SiLU and log-sum-exp variants against their scalar references.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -88,6 +88,20 @@ TEST(SiluMul, Avx512MatchesScalar) {
     silu_mul_avx512(fast.data(), up.data(), n);
     for (int64_t i = 0; i < n; ++i)
       EXPECT_NEAR(fast[i], ref[i], 4e-7f * std::max(1.0f, std::fabs(ref[i]))) << "n=" << n << " i=" << i;
+  }
+}
+
+TEST(LogSumExp, Avx512MatchesScalar) {
+  if (!has_avx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  for (int64_t n : {1, 15, 17, 1000, 49152, 151936}) {  // up to Qwen2's vocabulary
+    std::vector<float> x = uniform(n, -20.0f, 25.0f, 7);
+    x[n / 2] = 40.0f;  // a clear winner in the middle; ties go to the first
+    if (n > 2) x[n - 1] = 40.0f;
+    const LogSumExp ref = log_sum_exp(x.data(), n), fast = log_sum_exp_avx512(x.data(), n);
+    EXPECT_EQ(fast.max, ref.max);
+    EXPECT_EQ(fast.argmax, ref.argmax) << "n=" << n;
+    EXPECT_EQ(ref.argmax, n / 2);
+    EXPECT_NEAR(fast.lse, ref.lse, 1e-6 * std::fabs(ref.lse)) << "n=" << n;
   }
 }
 
