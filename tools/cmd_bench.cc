@@ -226,7 +226,7 @@ int run(const BenchOptions& o) {
                         {"reps", o.reps},           {"results", rows},
                         {"read_bandwidth_gb_s_by_threads", bw},
                         {"energy_sources", energy.sources_json()},
-                        {"provenance", provenance()}};
+                        {"provenance", provenance(o.model.path)}};
     std::cout << j.dump(2) << "\n";
     return 0;
   }

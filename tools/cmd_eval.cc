@@ -116,6 +116,7 @@ int run(const EvalOptions& o) {
                           {"seconds", r->seconds},
                           {"tokens", r->tokens},
                           {"tokens_per_s", r->tokens / r->seconds}};
+    if (r->naive_tokens > 0) row["tokens_without_prefix_reuse"] = r->naive_tokens;
     for (const auto& [name, m] : r->metrics) row["metrics"][name] = {{"value", m.value}, {"stderr", m.std_err}};
     char cells[512];
     if (energy_j) {
@@ -165,6 +166,7 @@ int run(const EvalOptions& o) {
     nlohmann::json j = {{"model", o.model.path},
                         {"precision", lm->precision},
                         {"weight_types", weight_types_json(*lm->model)},
+                        {"device", "cpu"},
                         {"threads", o.threads},
                         {"ctx", n_ctx},
                         {"data_dir", o.data_dir},
@@ -174,7 +176,7 @@ int run(const EvalOptions& o) {
                         {"tasks", rows},
                         {"hellaswag_llamacpp", llamacpp_hs},
                         {"energy_sources", energy.sources_json()},
-                        {"provenance", provenance()}};
+                        {"provenance", provenance(o.model.path)}};
     std::cout << j.dump(2) << "\n";
     return 0;
   }

@@ -88,7 +88,7 @@ int run(const PerplexityOptions& o) {
                         {"seconds", seconds},
                         {"evaluated_tokens", evaluated},
                         {"threads", o.threads},
-                        {"provenance", provenance()}};
+                        {"provenance", provenance(o.model.path)}};
     if (ref) {
       j["reference"] = {{"spec", o.kl_ref},
                         {"precision", ref->precision},

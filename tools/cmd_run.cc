@@ -107,7 +107,7 @@ int run(const RunOptions& o) {
         {"kv_cache_bytes", state.kv_bytes()},
         {"model_file_bytes", model.file().file_size()},
         {"peak_rss_bytes", peak_rss_bytes()},
-        {"provenance", provenance()},
+        {"provenance", provenance(o.model.path)},
     };
     nlohmann::json ej = energy.sources_json();
     ej["windows"] = nlohmann::json::array();

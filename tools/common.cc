@@ -9,6 +9,7 @@
 #include <map>
 
 #include "core/cpu_features.h"
+#include "core/file.h"
 #include "core/version.h"
 
 namespace joule::cli {
@@ -113,19 +114,24 @@ int report_error(const Status& s) {
   return s.code() == ErrorCode::kInvalidArgument ? 2 : 1;
 }
 
-nlohmann::json provenance() {
+nlohmann::json provenance(const std::string& model_path) {
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
   const std::time_t now = std::time(nullptr);
   char date[32];
   std::strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   const CpuFeatures& cpu = cpu_features();
-  return {{"joule_version", joule_version()},
+  nlohmann::json j = {{"joule_version", joule_version()},
           {"git_commit", joule_git_commit()},
           {"host", host},
           {"cpu", cpu.model_name},
           {"kernels", cpu::best_kernels().isa},
           {"date", date}};
+  if (!model_path.empty()) {
+    auto sha = sha256_file(model_path, "model");
+    j["model_sha256"] = sha.ok() ? nlohmann::json(*sha) : nlohmann::json(nullptr);
+  }
+  return j;
 }
 
 }  // namespace joule::cli

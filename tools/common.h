@@ -61,8 +61,9 @@ int report_error(const Status& s);
 // The weight types of a loaded model's matrices and how many matrices each ({"q4_1": 210}).
 nlohmann::json weight_types_json(const Model& m);
 
-// Where a number came from: joule version, commit, host, CPU, date (ISO 8601, UTC).
-nlohmann::json provenance();
+// Where a result came from: joule version and commit, host, CPU, kernels, UTC date; with a model
+// path also the model file's SHA-256 (null if it cannot be read).
+nlohmann::json provenance(const std::string& model_path = "");
 
 // Each subcommand registers itself and sets `run` to its action when parsed.
 using Action = std::function<int()>;

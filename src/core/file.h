@@ -1,4 +1,4 @@
-// Whole-file reads with the errors every loader reports the same way.
+// Whole-file reads and hashes, with the errors every loader reports the same way.
 #pragma once
 
 #include <string>
@@ -10,5 +10,9 @@ namespace joule {
 // The file's bytes. kNotFound "cannot open <what> <path>" when it cannot be opened (what may be
 // empty), kIo when reading fails.
 Expected<std::string> read_file(const std::string& path, const std::string& what = "");
+
+// The SHA-256 of the file's bytes as 64 lowercase hex digits, read in 1 MiB pieces (a 4 GiB
+// model takes seconds, not its size in memory). Errors as read_file's.
+Expected<std::string> sha256_file(const std::string& path, const std::string& what = "");
 
 }  // namespace joule

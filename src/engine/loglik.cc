@@ -61,6 +61,7 @@ Expected<std::vector<ContinuationScore>> LoglikScorer::score(const std::string& 
       s.logprob += lp;
       s.greedy = s.greedy && top;
     };
+    stats_.naive_tokens += static_cast<int64_t>(ctx.size() + cont.size() - 1);
     add(ctx_last.data(), cont[0]);
     if (cont.size() > 1) {
       const std::span<const TokenId> head(cont.data(), cont.size() - 1);

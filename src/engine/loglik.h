@@ -32,6 +32,7 @@ struct ContinuationScore {
 struct ScoreStats {
   int64_t context_tokens = 0;       // tokens evaluated for contexts
   int64_t continuation_tokens = 0;  // tokens evaluated for continuations
+  int64_t naive_tokens = 0;         // what scoring each (context, continuation) whole would evaluate
 };
 
 // ln softmax(logits)[token] in double, and whether token is the most likely one (the first

@@ -99,6 +99,7 @@ Expected<TaskResult> run_mc_task(const TaskInfo& task, const std::vector<McCase>
   }
   r.tokens = scorer.stats().context_tokens - before.context_tokens + scorer.stats().continuation_tokens -
              before.continuation_tokens;
+  r.naive_tokens = scorer.stats().naive_tokens - before.naive_tokens;
   return r;
 }
 

@@ -25,6 +25,7 @@ struct TaskResult {
   std::map<std::string, MetricValue> metrics;
   double seconds = 0;
   int64_t tokens = 0;  // tokens evaluated (contexts + continuations)
+  int64_t naive_tokens = 0;  // log-likelihood tasks: tokens without prefix reuse (0 for gsm8k)
 };
 
 // Called after each item with how many are done.

@@ -52,15 +52,19 @@ TEST_F(Loglik, PrefixReuseEqualsScoringEachSequenceWhole) {
   ASSERT_TRUE(r.ok()) << r.status().message();
   ASSERT_EQ(r->size(), 3u);
   const std::vector<TokenId> ctx_tok = tok_->encode(ctx, false, false);
+  int64_t naive_tokens = 0;
   for (size_t i = 0; i < conts.size(); ++i) {
     const std::vector<TokenId> whole = tok_->encode(ctx + conts[i], false, false);
     const std::vector<TokenId> cont(whole.begin() + ctx_tok.size(), whole.end());
+    naive_tokens += static_cast<int64_t>(whole.size()) - 1;  // the last token predicts nothing
     EXPECT_EQ((*r)[i].n_tokens, static_cast<int>(cont.size()));
     EXPECT_NEAR((*r)[i].logprob, naive(ctx_tok, cont), 1e-4) << conts[i];
     EXPECT_LT((*r)[i].logprob, 0.0);
   }
   // The context was evaluated once for the three continuations.
   EXPECT_EQ(scorer.stats().context_tokens, static_cast<int64_t>(ctx_tok.size()));
+  EXPECT_EQ(scorer.stats().naive_tokens, naive_tokens);
+  EXPECT_LT(scorer.stats().context_tokens + scorer.stats().continuation_tokens, naive_tokens);
 }
 
 TEST_F(Loglik, TrailingContextWhitespaceMovesToTheContinuation) {
