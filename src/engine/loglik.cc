@@ -44,9 +44,16 @@ Expected<std::vector<ContinuationScore>> LoglikScorer::score(const std::string& 
 
   logits_.resize(static_cast<size_t>(nv) * (longest > 0 ? longest : 1));
   std::vector<float> ctx_last(static_cast<size_t>(nv));
-  state_.truncate(0);
-  JOULE_RETURN_IF_ERROR(forward(model_, state_, ctx, false, ctx_last.data(), pool_, ks_));
-  stats_.context_tokens += static_cast<int64_t>(ctx.size());
+  // Reuse the cached keys and values of the leading tokens this context shares with the last
+  // one; at least its last token is evaluated again, for the logits that predict continuations.
+  size_t common = 0;
+  while (common < cached_.size() && common + 1 < ctx.size() && cached_[common] == ctx[common]) ++common;
+  state_.truncate(static_cast<int>(common));
+  cached_.clear();  // until the forward pass below succeeds
+  const std::span<const TokenId> fresh(ctx.data() + common, ctx.size() - common);
+  JOULE_RETURN_IF_ERROR(forward(model_, state_, fresh, false, ctx_last.data(), pool_, ks_));
+  cached_ = ctx;
+  stats_.context_tokens += static_cast<int64_t>(fresh.size());
 
   std::vector<ContinuationScore> out;
   for (const std::vector<TokenId>& cont : conts) {

@@ -9,7 +9,9 @@
 //
 // The context goes through the model once; each continuation then runs from the cached context
 // (ForwardState::truncate), so a question with k choices costs one context plus k short
-// continuations instead of k full sequences.
+// continuations instead of k full sequences. Consecutive contexts share their common leading
+// tokens too (the few-shot examples of an MMLU subject, TruthfulQA's preamble): only the tokens
+// after the previous context's common prefix are evaluated.
 #pragma once
 
 #include <string>
@@ -62,6 +64,7 @@ class LoglikScorer {
   ThreadPool& pool_;
   const cpu::KernelSet& ks_;
   ForwardState state_;
+  std::vector<TokenId> cached_;  // the context whose keys and values state_ holds first
   std::vector<float> logits_;
   ScoreStats stats_;
 };

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -65,6 +66,31 @@ TEST_F(Loglik, PrefixReuseEqualsScoringEachSequenceWhole) {
   EXPECT_EQ(scorer.stats().context_tokens, static_cast<int64_t>(ctx_tok.size()));
   EXPECT_EQ(scorer.stats().naive_tokens, naive_tokens);
   EXPECT_LT(scorer.stats().context_tokens + scorer.stats().continuation_tokens, naive_tokens);
+}
+
+TEST_F(Loglik, ConsecutiveContextsReuseTheirCommonPrefix) {
+  LoglikScorer reused(*model_, *tok_, 64, pool_, cpu::scalar_kernels());
+  const std::string shots = "the cat sat on the mat. the dog sat on the log.";
+  ASSERT_TRUE(reused.score(shots + " a hat", {" b"}).ok());
+  const int64_t before = reused.stats().context_tokens;
+  auto second = reused.score(shots + " the cat", {" sat", " ran"});
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  const std::vector<TokenId> first = tok_->encode(shots + " a hat", false, false);
+  const std::vector<TokenId> now = tok_->encode(shots + " the cat", false, false);
+  const size_t shared = std::mismatch(first.begin(), first.end(), now.begin(), now.end()).first - first.begin();
+  ASSERT_GE(shared, tok_->encode(shots, false, false).size());
+  EXPECT_EQ(reused.stats().context_tokens - before, static_cast<int64_t>(now.size() - shared));
+  // The same numbers as a scorer that saw nothing before (up to the batch split's rounding).
+  LoglikScorer fresh(*model_, *tok_, 64, pool_, cpu::scalar_kernels());
+  auto expected = fresh.score(shots + " the cat", {" sat", " ran"});
+  ASSERT_TRUE(expected.ok());
+  for (size_t i = 0; i < 2; ++i) EXPECT_NEAR((*second)[i].logprob, (*expected)[i].logprob, 1e-4);
+  // A context equal to the cached one still evaluates its last token (for its logits).
+  const int64_t again = reused.stats().context_tokens;
+  auto same = reused.score(shots + " the cat", {" sat", " ran"});
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(reused.stats().context_tokens - again, 1);
+  for (size_t i = 0; i < 2; ++i) EXPECT_NEAR((*same)[i].logprob, (*expected)[i].logprob, 1e-4);
 }
 
 TEST_F(Loglik, TrailingContextWhitespaceMovesToTheContinuation) {
