@@ -1,0 +1,88 @@
+// The results database (SQLite, WAL): one row per measured cell, committed as the cell finishes,
+// so a killed study loses at most the cell it was running. Only measurements are stored; EOR,
+// TWEOR, J/token and the baseline deltas are computed from them when reported. The schema is
+// versioned with PRAGMA user_version and migrated on open (docs/results-db.md).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "study/grid.h"
+
+struct sqlite3;
+
+namespace joule::study {
+
+inline constexpr int kSchemaVersion = 1;
+
+struct PowerSample {
+  std::string domain;
+  double t_s = 0;  // since the cell's start
+  double power_w = 0;
+};
+
+// What one cell measured.
+struct CellResult {
+  std::string model_sha256;
+  int items = 0;
+  std::string metric;  // the task's headline metric
+  double score = 0;    // fraction (0..1)
+  double score_stderr = 0;
+  double seconds = 0;
+  int64_t tokens = 0;
+  std::optional<double> energy_j;  // absent: nothing measured it (never 0 for "unknown")
+  std::string energy_source;       // "cpu estimated", "gpu0 counter", ...
+  std::optional<double> avg_power_w, peak_power_w;
+  std::string metrics_json = "{}";     // every metric with its stderr
+  std::string energy_json = "{}";      // per-domain energy as joule eval reports it
+  std::string provenance_json = "{}";  // joule version, commit, host, CPU, date, ...
+  std::vector<PowerSample> power;
+};
+
+// A stored cell, as reports read it.
+struct CellRow {
+  std::string study;
+  std::string key;
+  std::string model, precision, device, task;
+  int threads = 0, repeat = 0;
+  CellResult result;
+  std::string finished_at;
+};
+
+class ResultsDb {
+ public:
+  // Opens or creates the database (and its folder), migrating older schemas. kFormat for a file
+  // that is not a joule results database or was made by a newer joule.
+  static Expected<std::unique_ptr<ResultsDb>> open(const std::string& path);
+  ~ResultsDb();
+  ResultsDb(const ResultsDb&) = delete;
+  ResultsDb& operator=(const ResultsDb&) = delete;
+
+  int schema_version() const;
+  // Records the study's spec (the latest text wins; cells are keyed by content, so an edited
+  // study reuses the cells it still contains).
+  Status put_study(const std::string& name, const std::string& spec_text);
+  Expected<bool> has_cell(const std::string& study, const std::string& key) const;
+  // One transaction: the cell and its power samples, or nothing. kInvalidArgument if the cell
+  // is already stored.
+  Status add_cell(const std::string& study, const Cell& cell, const CellResult& r);
+  // Every stored cell of `study` (all studies if empty), in the order they were stored.
+  Expected<std::vector<CellRow>> cells(const std::string& study = "") const;
+  // Power samples of one stored cell.
+  Expected<std::vector<PowerSample>> power(const std::string& study, const std::string& key) const;
+  // Copies the studies and cells of another database that this one lacks; returns how many
+  // cells were added (cells both have are kept as they are here).
+  Expected<int> merge_from(const std::string& path);
+
+ private:
+  ResultsDb(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  Status exec(const std::string& sql) const;
+  Status migrate();
+  sqlite3* db_;
+  std::string path_;
+};
+
+}  // namespace joule::study

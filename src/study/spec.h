@@ -1,0 +1,64 @@
+// A study: the grid of configurations to measure, read from a TOML file (docs/studies.md).
+//
+//   [study]
+//   name = "quickstart"          # cells are keyed by study name in the results database
+//   repeats = 1                  # each cell measured this many times
+//   warmup_s = 0                 # before each (model, precision, device) group: run, not recorded
+//   cooldown_s = 2               # idle between cells, so one cell's heat does not bias the next
+//   baseline = "f32"             # the precision deltas are computed against (default: the first)
+//   precisions = ["f32", "f16", "int8", "int8-dynamic", "int4"]   # "stored" keeps the file's types
+//   [[models]]                   # one or more; name defaults to the file's stem
+//   path = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+//   [[devices]]
+//   kind = "cpu"                 # or "gpu" (ids = [0, ...]), once the CUDA backend exists
+//   threads = [2]
+//   [[tasks]]
+//   name = "hellaswag"           # lm-evaluation-harness names; limit / sample / seed / shots optional
+//   limit = 100
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace joule::study {
+
+struct ModelSpec {
+  std::string name;
+  std::string path;
+};
+
+struct DeviceSpec {
+  std::string kind;          // "cpu" or "gpu"
+  std::vector<int> threads;  // cpu: thread counts to sweep
+  std::vector<int> ids;      // gpu: device ordinals
+};
+
+struct TaskSpec {
+  std::string name;
+  int limit = 0;
+  int sample = 0;
+  uint64_t seed = 1234;
+  int shots = -1;  // -1: the task's default
+};
+
+struct StudySpec {
+  std::string name;
+  int repeats = 1;
+  double warmup_s = 0;
+  double cooldown_s = 0;
+  std::string baseline;
+  std::vector<ModelSpec> models;
+  std::vector<std::string> precisions;
+  std::vector<DeviceSpec> devices;
+  std::vector<TaskSpec> tasks;
+};
+
+// Parses and validates a study. Errors name `origin` and the line: unknown keys, wrong types,
+// empty lists, unknown precisions or tasks, a baseline that is not among the precisions.
+Expected<StudySpec> parse_study(const std::string& toml_text, const std::string& origin);
+Expected<StudySpec> load_study(const std::string& path);
+
+}  // namespace joule::study

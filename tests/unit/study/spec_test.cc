@@ -1,0 +1,130 @@
+// Study files: the documented example parses; each kind of mistake is a clear error with a line.
+#include "study/spec.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "study/grid.h"
+
+namespace joule::study {
+namespace {
+
+constexpr const char* kExample = R"(
+[study]
+name = "quickstart"
+repeats = 2
+cooldown_s = 1.5
+baseline = "f32"
+precisions = ["f32", "int8-dynamic", "int4"]
+
+[[models]]
+path = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+[[devices]]
+kind = "cpu"
+threads = [1, 2]
+
+[[tasks]]
+name = "hellaswag"
+limit = 50
+
+[[tasks]]
+name = "mmlu"
+sample = 100
+seed = 7
+)";
+
+TEST(StudySpec, ParsesTheDocumentedExample) {
+  auto s = parse_study(kExample, "quick.toml");
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->name, "quickstart");
+  EXPECT_EQ(s->repeats, 2);
+  EXPECT_DOUBLE_EQ(s->cooldown_s, 1.5);
+  EXPECT_EQ(s->baseline, "f32");
+  ASSERT_EQ(s->models.size(), 1u);
+  EXPECT_EQ(s->models[0].name, "SmolLM2-135M-Instruct.Q4_1");  // the file's stem
+  EXPECT_EQ(s->precisions, (std::vector<std::string>{"f32", "int8-dynamic", "int4"}));
+  ASSERT_EQ(s->devices.size(), 1u);
+  EXPECT_EQ(s->devices[0].threads, (std::vector<int>{1, 2}));
+  ASSERT_EQ(s->tasks.size(), 2u);
+  EXPECT_EQ(s->tasks[0].limit, 50);
+  EXPECT_EQ(s->tasks[1].sample, 100);
+  EXPECT_EQ(s->tasks[1].seed, 7u);
+  EXPECT_EQ(s->tasks[1].shots, -1);
+}
+
+TEST(StudySpec, DefaultsFillWhatIsLeftOut) {
+  auto s = parse_study("[study]\nname='x'\n[[models]]\npath='m.gguf'\n[[devices]]\nkind='cpu'\n[[tasks]]\nname='arc_easy'\n", "d.toml");
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->precisions, std::vector<std::string>{"stored"});
+  EXPECT_EQ(s->baseline, "stored");
+  EXPECT_EQ(s->devices[0].threads, std::vector<int>{1});
+  EXPECT_EQ(s->repeats, 1);
+}
+
+struct BadCase {
+  const char* text;
+  const char* expected;  // a part of the message
+};
+
+TEST(StudySpec, MistakesAreClearErrorsWithTheirLine) {
+  const BadCase cases[] = {
+      {"[study]\nname = 'x'\nrepeat = 2\n", "bad.toml:3: unknown key 'repeat' in [study]"},
+      {"[study]\nname = \n", "bad.toml:2:"},  // TOML syntax
+      {"[study]\nname = 'x'\nrepeats = 'two'\n", "bad.toml:3: 'repeats' has the wrong type"},
+      {"[study]\nname = 'x'\nrepeats = 0\n", "'repeats' must be >= 1"},
+      {"[[models]]\npath = 'm'\n", "no [study] table"},
+      {"[study]\nname = 'x'\n", "no [[models]] entries"},
+      {"[study]\nname = 'x'\n[[models]]\npath = 'm'\n[[models]]\npath = 'dir/m'\n", "two models are named 'm'"},
+      {"[study]\nname = 'x'\nbaseline = 'f16'\nprecisions = ['f32']\n[[models]]\npath='m'\n", "baseline 'f16' is not among"},
+      {"[study]\nname = 'x'\nprecisions = ['int3']\n[[models]]\npath='m'\n", "unknown precision 'int3'"},
+      {"[study]\nname = 'x'\n[[models]]\npath='m'\n[[devices]]\nkind='tpu'\n", "device kind 'tpu'"},
+      {"[study]\nname = 'x'\n[[models]]\npath='m'\n[[devices]]\nkind='cpu'\nthreads=[0]\n", "thread counts must be"},
+      {"[study]\nname = 'x'\n[[models]]\npath='m'\n[[devices]]\nkind='cpu'\n[[tasks]]\nname='mmlu_pro'\n", "unknown task 'mmlu_pro'"},
+      {"[study]\nname = 'x'\n[[models]]\npath='m'\n[[devices]]\nkind='cpu'\n[[tasks]]\nname='mmlu'\nlimit=5\nsample=5\n",
+       "limit or sample, not both"},
+  };
+  for (const BadCase& c : cases) {
+    auto s = parse_study(c.text, "bad.toml");
+    ASSERT_FALSE(s.ok()) << c.text;
+    EXPECT_NE(s.status().message().find(c.expected), std::string::npos) << s.status().message();
+  }
+  EXPECT_EQ(load_study("/nonexistent/study.toml").status().code(), ErrorCode::kNotFound);
+}
+
+TEST(StudyGrid, ExpandsInOrderWithStableKeysAndShards) {
+  auto s = parse_study(kExample, "quick.toml");
+  ASSERT_TRUE(s.ok());
+  const std::vector<Cell> cells = expand(*s);
+  ASSERT_EQ(cells.size(), 3u * 2 * 2 * 2);  // precisions x threads x tasks x repeats
+  EXPECT_EQ(cells[0].precision, "f32");
+  EXPECT_EQ(cells[0].threads, 1);
+  EXPECT_EQ(cells[0].task.name, "hellaswag");
+  EXPECT_EQ(cells[0].repeat, 1);
+  EXPECT_EQ(cells[1].repeat, 2);  // repeats innermost
+  EXPECT_EQ(cells[2].task.name, "mmlu");
+  EXPECT_EQ(cells[4].threads, 2);
+  EXPECT_EQ(cells[8].precision, "int8-dynamic");
+  EXPECT_EQ(cells[0].key(),
+            "model=SmolLM2-135M-Instruct.Q4_1;precision=f32;device=cpu;threads=1;task=hellaswag;limit=50;sample=0;"
+            "seed=1234;shots=-1;repeat=1");
+  EXPECT_EQ(cells[0].group(), cells[3].group());
+  EXPECT_NE(cells[0].group(), cells[4].group());
+  std::set<std::string> keys;
+  for (const Cell& c : cells) keys.insert(c.key());
+  EXPECT_EQ(keys.size(), cells.size());
+
+  // Shards partition the grid.
+  size_t total = 0;
+  for (int i = 1; i <= 3; ++i) {
+    auto sh = parse_shard(std::to_string(i) + "/3");
+    ASSERT_TRUE(sh.ok());
+    total += take_shard(cells, *sh).size();
+  }
+  EXPECT_EQ(total, cells.size());
+  for (const char* bad : {"0/3", "4/3", "1/0", "a/b", "1", "1/2x"}) EXPECT_FALSE(parse_shard(bad).ok()) << bad;
+}
+
+}  // namespace
+}  // namespace joule::study
