@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "energy_cli.h"
+#include "eval_task.h"
 #include "eval/hellaswag_llamacpp.h"
 #include "eval/runner.h"
 #include "metrics/efficiency.h"
@@ -31,38 +32,6 @@ struct EvalOptions {
   bool json = false;
   EnergyOptions energy;
 };
-
-// A progress line on stderr with the rate and an ETA, at most twice a second.
-class ProgressBar {
- public:
-  explicit ProgressBar(std::string label) : label_(std::move(label)), t0_(std::chrono::steady_clock::now()) {}
-  void update(int done, int total) {
-    const auto now = std::chrono::steady_clock::now();
-    if (done != total && now - last_ < std::chrono::milliseconds(500)) return;
-    last_ = now;
-    const double el = std::chrono::duration<double>(now - t0_).count();
-    const double eta = done > 0 ? el / done * (total - done) : 0;
-    std::fprintf(stderr, "\r[joule eval] %s %d/%d (%.0f %%) %.0f s, ETA %.0f s   %s", label_.c_str(), done, total,
-                 100.0 * done / total, el, eta, done == total ? "\n" : "");
-  }
-
- private:
-  std::string label_;
-  std::chrono::steady_clock::time_point t0_, last_;
-};
-
-// Energy of a task's window in joules (the sum over domains whose energy is known) and the
-// sources, e.g. "cpu estimated"; nullopt when no domain has energy.
-std::optional<double> window_energy_j(const energy::WindowResult* w, std::string* sources) {
-  if (w == nullptr) return std::nullopt;
-  std::optional<double> total;
-  for (const energy::DomainWindow& d : w->domains) {
-    if (!d.energy_j) continue;
-    total = total.value_or(0) + *d.energy_j;
-    *sources += (sources->empty() ? "" : ", ") + d.domain + " " + std::string(energy::source_name(d.source));
-  }
-  return total;
-}
 
 int run(const EvalOptions& o) {
   if (Status s = check_threads(o.threads); !s.ok()) return report_error(s);
@@ -88,27 +57,15 @@ int run(const EvalOptions& o) {
   nlohmann::json rows = nlohmann::json::array();
   std::vector<std::string> table;
   for (const eval::TaskInfo& t : todo) {
-    ProgressBar bar(std::string(t.name));
-    auto on_item = [&](int done, int total) { bar.update(done, total); };
-    const std::string window = "task:" + std::string(t.name);
-    // The items are built before the window opens, so loading data is not counted.
-    auto run_task = [&]() -> Expected<eval::TaskResult> {
-      if (t.generative) {
-        JOULE_ASSIGN_OR_RETURN(auto cases, eval::build_gsm8k_cases(sel));
-        energy.begin(window);
-        return eval::run_gsm8k_task(cases, *lm->model, *lm->tokenizer, n_ctx, o.max_gen_tokens, pool,
-                                    cpu::best_kernels(), on_item);
-      }
-      JOULE_ASSIGN_OR_RETURN(auto cases, eval::build_mc_cases(t, sel));
-      energy.begin(window);
-      return eval::run_mc_task(t, cases, scorer, on_item);
-    };
-    auto r = run_task();
-    energy.end(window);
-    if (!r.ok()) return report_error(r.status());
+    ProgressBar bar("joule eval", std::string(t.name));
+    auto done = run_eval_task(t, sel, *lm, n_ctx, o.max_gen_tokens, pool, scorer, energy,
+                              [&](int n, int total) { bar.update(n, total); });
+    if (!done.ok()) return report_error(done.status());
+    const eval::TaskResult* r = &done->result;
     const eval::MetricValue score = r->metrics.at(r->primary);
-    std::string sources;
-    const std::optional<double> energy_j = window_energy_j(energy.result(window), &sources);
+    const std::optional<double>& energy_j = done->energy_j;
+    const std::string& sources = done->sources;
+    const std::string& window = done->window;
     nlohmann::json row = {{"task", r->task},
                           {"items", r->n_items},
                           {"shots", o.shots >= 0 ? o.shots : t.default_shots},
@@ -149,7 +106,7 @@ int run(const EvalOptions& o) {
     std::vector<eval::McItem> chosen;
     for (size_t i : eval::llamacpp_hellaswag_selection(items->size(), static_cast<size_t>(o.hellaswag_llamacpp)))
       chosen.push_back((*items)[i]);
-    ProgressBar bar("hellaswag (llama.cpp scoring)");
+    ProgressBar bar("joule eval", "hellaswag (llama.cpp scoring)");
     const auto t0 = std::chrono::steady_clock::now();
     auto r = eval::llamacpp_hellaswag(*lm->model, *lm->tokenizer, chosen, pool, cpu::best_kernels(),
                                       [&](int done, int total) { bar.update(done, total); });

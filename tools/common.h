@@ -76,5 +76,6 @@ void register_perplexity(CLI::App& app, Action& action);
 void register_init_random(CLI::App& app, Action& action);
 void register_eval(CLI::App& app, Action& action);
 void register_power(CLI::App& app, Action& action);
+void register_study(CLI::App& app, Action& action);
 
 }  // namespace joule::cli

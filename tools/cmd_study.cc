@@ -1,0 +1,226 @@
+// joule study: run a study (a grid of models x precisions x devices x tasks x repeats) into the
+// results database, merge shard databases, print a Slurm job array for sharded runs.
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "common.h"
+#include "core/file.h"
+#include "energy_cli.h"
+#include "eval_task.h"
+#include "study/runner.h"
+
+namespace joule::cli {
+namespace {
+
+constexpr const char* kDefaultDb = "results/joule.db";
+
+struct StudyRunOptions {
+  std::string file;
+  std::string db = kDefaultDb;
+  std::string shard = "1/1";
+  std::string data_dir;
+  int n_ctx = 2048;
+  int max_gen_tokens = 256;
+  bool dry_run = false;
+  EnergyOptions energy;
+};
+
+// Measures cells: keeps the model of the current group (model, precision, device, threads)
+// loaded, so a group's tasks and repeats load it once.
+class CellRunner {
+ public:
+  CellRunner(const StudyRunOptions& o, const study::StudySpec& spec, EnergySession& energy)
+      : o_(o), spec_(spec), energy_(energy) {}
+
+  Expected<study::CellResult> operator()(const study::Cell& c) {
+    if (c.device != "cpu")
+      return Unsupported("device " + c.device + ": joule has no GPU backend yet (the CUDA issue); use kind = \"cpu\"");
+    if (c.group() != group_) JOULE_RETURN_IF_ERROR(load(c));
+    const std::optional<eval::TaskInfo> task = eval::find_task(c.task.name);
+    if (!task) return InvalidArgument("unknown task " + c.task.name);
+    const eval::SelectOptions sel{o_.data_dir, c.task.shots, c.task.limit, c.task.sample, c.task.seed};
+    ProgressBar bar("joule study", c.precision + " " + c.task.name);
+    JOULE_ASSIGN_OR_RETURN(TaskRun run, run_eval_task(*task, sel, lm_, n_ctx_, o_.max_gen_tokens, *pool_, *scorer_,
+                                                      energy_, [&](int n, int total) { bar.update(n, total); }));
+    const eval::TaskResult& t = run.result;
+    study::CellResult r;
+    r.model_sha256 = sha256_;
+    r.items = t.n_items;
+    r.metric = t.primary;
+    r.score = t.metrics.at(t.primary).value;
+    r.score_stderr = t.metrics.at(t.primary).std_err;
+    r.seconds = t.seconds;
+    r.tokens = t.tokens;
+    r.energy_j = run.energy_j;
+    r.energy_source = run.sources;
+    nlohmann::json metrics;
+    for (const auto& [name, m] : t.metrics) metrics[name] = {{"value", m.value}, {"stderr", m.std_err}};
+    r.metrics_json = metrics.dump();
+    if (const energy::WindowResult* w = energy_.result(run.window)) {
+      r.energy_json = window_json(*w, static_cast<int>(t.tokens)).dump();
+      if (run.energy_j && w->duration_s > 0) r.avg_power_w = *run.energy_j / w->duration_s;
+      if (w->domains.size() == 1) r.peak_power_w = w->domains[0].peak_power_w;  // a sum of peaks is no peak
+    }
+    nlohmann::json prov = provenance();
+    prov["model_path"] = c.model.path;
+    prov["model_sha256"] = sha256_;
+    prov["precision"] = lm_.precision;
+    prov["weight_types"] = weight_types_json(*lm_.model);
+    prov["threads"] = c.threads;
+    prov["device"] = c.device;
+    prov["energy_sources"] = energy_.sources_json();
+    r.provenance_json = prov.dump();
+    return r;
+  }
+
+ private:
+  Status load(const study::Cell& c) {
+    scorer_.reset();
+    pool_.reset();
+    lm_ = {};
+    group_.clear();
+    JOULE_RETURN_IF_ERROR(check_threads(c.threads));
+    ModelOptions mo;
+    mo.path = c.model.path;
+    mo.precision = c.precision == "stored" ? "" : c.precision;
+    JOULE_ASSIGN_OR_RETURN(lm_, load_model(mo));
+    JOULE_ASSIGN_OR_RETURN(sha256_, sha256_file(c.model.path, "model"));
+    n_ctx_ = std::min(o_.n_ctx, lm_.model->config().ctx_train);
+    pool_ = std::make_unique<ThreadPool>(c.threads);
+    scorer_ = std::make_unique<LoglikScorer>(*lm_.model, *lm_.tokenizer, n_ctx_, *pool_, cpu::best_kernels());
+    group_ = c.group();
+    if (spec_.warmup_s > 0) {  // caches, clocks and page cache settle before anything is measured
+      const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(spec_.warmup_s);
+      while (std::chrono::steady_clock::now() < until)
+        JOULE_RETURN_IF_ERROR(scorer_->score("The quick brown fox jumps over the lazy", {" dog", " cat"}).status());
+    }
+    return Status();
+  }
+
+  const StudyRunOptions& o_;
+  const study::StudySpec& spec_;
+  EnergySession& energy_;
+  std::string group_;
+  LoadedModel lm_;
+  std::string sha256_;
+  int n_ctx_ = 0;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<LoglikScorer> scorer_;
+};
+
+int run_study_cmd(const StudyRunOptions& o) {
+  auto text = read_file(o.file, "study file");
+  if (!text.ok()) return report_error(text.status());
+  auto spec = study::parse_study(*text, o.file);
+  if (!spec.ok()) return report_error(spec.status());
+  auto shard = study::parse_shard(o.shard);
+  if (!shard.ok()) return report_error(shard.status());
+  const std::vector<study::Cell> cells = study::take_shard(study::expand(*spec), *shard);
+  if (o.dry_run) {
+    for (const study::Cell& c : cells) std::printf("%s\n", c.key().c_str());
+    std::fprintf(stderr, "[joule study] %zu cells in shard %s\n", cells.size(), o.shard.c_str());
+    return 0;
+  }
+  for (const study::ModelSpec& m : spec->models)
+    if (!std::filesystem::exists(m.path)) return report_error(NotFound("model " + m.path + " (from " + o.file + ") does not exist"));
+  auto db = study::ResultsDb::open(o.db);
+  if (!db.ok()) return report_error(db.status());
+  auto meter = EnergySession::start(o.energy);
+  if (!meter.ok()) return report_error(meter.status());
+  std::fprintf(stderr, "%s\n", (*meter)->sources_text().c_str());
+  CellRunner runner(o, *spec, **meter);
+  auto summary = study::run_study(*spec, *text, *shard, **db, std::ref(runner),
+                                  [](const study::Cell& next, const study::RunProgress& p) {
+                                    std::fprintf(stderr, "[joule study] cell %d/%d (%d already stored), %.0f s, ETA %.0f s: %s\n",
+                                                 p.skipped + p.done + 1, p.total, p.skipped, p.elapsed_s, p.eta_s,
+                                                 next.key().c_str());
+                                  });
+  if (Status s = (*meter)->finish(); !s.ok()) return report_error(s);
+  if (!summary.ok()) {
+    std::fprintf(stderr, "[joule study] stopped; the finished cells are in %s and a rerun continues from there\n", o.db.c_str());
+    return report_error(summary.status());
+  }
+  std::printf("study %s: %d cells run, %d already stored, database %s\n", spec->name.c_str(), summary->run,
+              summary->skipped, o.db.c_str());
+  return 0;
+}
+
+int merge_cmd(const std::string& out, const std::vector<std::string>& inputs) {
+  auto db = study::ResultsDb::open(out);
+  if (!db.ok()) return report_error(db.status());
+  for (const std::string& in : inputs) {
+    if (!std::filesystem::exists(in)) return report_error(NotFound("results database " + in + " does not exist"));
+    auto added = (*db)->merge_from(in);
+    if (!added.ok()) return report_error(added.status());
+    std::printf("%s: %d cells added\n", in.c_str(), *added);
+  }
+  return 0;
+}
+
+struct SlurmOptions {
+  std::string file;
+  int shards = 4;
+  std::string db_dir = "results/shards";
+  std::string time = "04:00:00";
+  int cpus = 0;  // 0: leave to the cluster's default
+  std::string partition;
+};
+
+int slurm_cmd(const SlurmOptions& o) {
+  auto spec = study::load_study(o.file);
+  if (!spec.ok()) return report_error(spec.status());
+  if (o.shards < 1) return report_error(InvalidArgument("--shards must be >= 1"));
+  std::printf("#!/bin/bash\n# joule study %s: %zu cells in %d shards. Submit with: sbatch THIS_FILE\n", spec->name.c_str(),
+              study::expand(*spec).size(), o.shards);
+  std::printf("#SBATCH --job-name=joule-%s\n#SBATCH --array=1-%d\n#SBATCH --time=%s\n", spec->name.c_str(), o.shards,
+              o.time.c_str());
+  if (o.cpus > 0) std::printf("#SBATCH --cpus-per-task=%d\n", o.cpus);
+  if (!o.partition.empty()) std::printf("#SBATCH --partition=%s\n", o.partition.c_str());
+  std::printf("#SBATCH --output=%s/%%x-%%a.log\nset -euo pipefail\nmkdir -p %s\n", o.db_dir.c_str(), o.db_dir.c_str());
+  std::printf("joule study run %s --shard \"$SLURM_ARRAY_TASK_ID/%d\" --db \"%s/shard-$SLURM_ARRAY_TASK_ID.db\"\n",
+              o.file.c_str(), o.shards, o.db_dir.c_str());
+  std::printf("# When every shard is done: joule study merge results/joule.db %s/shard-*.db\n", o.db_dir.c_str());
+  return 0;
+}
+
+}  // namespace
+
+void register_study(CLI::App& app, Action& action) {
+  CLI::App* cmd = app.add_subcommand("study", "run measurement studies into the results database (docs/studies.md)");
+  cmd->require_subcommand(1);
+
+  auto ro = std::make_shared<StudyRunOptions>();
+  CLI::App* run = cmd->add_subcommand("run", "measure every cell of a study not yet in the database (resumable)");
+  run->add_option("file", ro->file, "study file (TOML)")->required();
+  run->add_option("--db", ro->db, "results database (SQLite)")->capture_default_str();
+  run->add_option("--shard", ro->shard, "run shard i of N (every N-th cell), e.g. 2/4")->capture_default_str();
+  const char* env = std::getenv("JOULE_DATA_DIR");
+  ro->data_dir = env ? env : "../shared/data";
+  run->add_option("--data", ro->data_dir, "benchmark data folder (env JOULE_DATA_DIR)")->capture_default_str();
+  run->add_option("--ctx", ro->n_ctx, "context window (capped by the model's)")->capture_default_str();
+  run->add_option("--max-gen-tokens", ro->max_gen_tokens, "gsm8k: tokens generated at most per answer")->capture_default_str();
+  run->add_flag("--dry-run", ro->dry_run, "print the cells (keys) of this shard and exit");
+  add_energy_options(run, &ro->energy);
+  run->callback([ro, &action] { action = [ro] { return run_study_cmd(*ro); }; });
+
+  auto out = std::make_shared<std::string>();
+  auto ins = std::make_shared<std::vector<std::string>>();
+  CLI::App* merge = cmd->add_subcommand("merge", "copy the cells of shard databases into one database");
+  merge->add_option("out", *out, "database to merge into (created if missing)")->required();
+  merge->add_option("inputs", *ins, "databases to merge from")->required();
+  merge->callback([out, ins, &action] { action = [out, ins] { return merge_cmd(*out, *ins); }; });
+
+  auto so = std::make_shared<SlurmOptions>();
+  CLI::App* slurm = cmd->add_subcommand("slurm", "print a Slurm job-array script that runs a study's shards");
+  slurm->add_option("file", so->file, "study file (TOML)")->required();
+  slurm->add_option("--shards", so->shards, "array size: one shard per task")->capture_default_str();
+  slurm->add_option("--db-dir", so->db_dir, "folder of the shard databases and logs")->capture_default_str();
+  slurm->add_option("--time", so->time, "time limit per shard")->capture_default_str();
+  slurm->add_option("--cpus", so->cpus, "cpus per task (match the study's thread counts)");
+  slurm->add_option("--partition", so->partition, "Slurm partition");
+  slurm->callback([so, &action] { action = [so] { return slurm_cmd(*so); }; });
+}
+
+}  // namespace joule::cli
