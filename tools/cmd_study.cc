@@ -62,6 +62,8 @@ class CellRunner {
       r.energy_json = window_json(*w, static_cast<int>(t.tokens)).dump();
       if (run.energy_j && w->duration_s > 0) r.avg_power_w = *run.energy_j / w->duration_s;
       if (w->domains.size() == 1) r.peak_power_w = w->domains[0].peak_power_w;  // a sum of peaks is no peak
+      for (const energy::DomainWindow& d : w->domains)
+        for (const auto& [t_s, power_w] : d.power_series) r.power.push_back({d.domain, t_s, power_w});
     }
     nlohmann::json prov = provenance();
     prov["model_path"] = c.model.path;

@@ -77,5 +77,6 @@ void register_init_random(CLI::App& app, Action& action);
 void register_eval(CLI::App& app, Action& action);
 void register_power(CLI::App& app, Action& action);
 void register_study(CLI::App& app, Action& action);
+void register_report(CLI::App& app, Action& action);
 
 }  // namespace joule::cli

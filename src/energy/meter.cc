@@ -159,6 +159,18 @@ DomainWindow Meter::window_domain_locked(size_t d, double t0, double t1) const {
   std::optional<double> peak;
   for (const Point& q : p)
     if (q.t_s >= t0 && q.t_s <= t1 && (!peak || q.v > *peak)) peak = q.v;
+  if (!p.empty()) {
+    for (const Point& q : p)
+      if (q.t_s >= t0 && q.t_s <= t1) w.power_series.emplace_back(q.t_s - t0, q.v);
+  } else if (!e.empty()) {
+    size_t last = 0;  // the previous change of the counter
+    for (size_t i = 1; i < e.size(); ++i) {
+      if (e[i].v == e[last].v) continue;
+      if (e[i].t_s > t0 && e[i].t_s <= t1 && e[i].t_s > e[last].t_s)
+        w.power_series.emplace_back(e[i].t_s - t0, (e[i].v - e[last].v) / (e[i].t_s - e[last].t_s));
+      last = i;
+    }
+  }
 
   if (info.has_energy && !e.empty()) {
     const double de = *interpolate(e, t1) - *interpolate(e, t0);

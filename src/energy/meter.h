@@ -44,6 +44,9 @@ struct DomainWindow {
   std::optional<double> idle_power_w;   // with an idle baseline
   std::optional<double> above_idle_j;
   std::string note;           // why energy is missing or approximate
+  // Power over the window, (seconds since its start, W): the sensor's power readings, or for
+  // energy-only counters the rate between consecutive counter changes.
+  std::vector<std::pair<double, double>> power_series;
 };
 
 struct WindowResult {

@@ -8,6 +8,8 @@ namespace joule::metrics {
 double eor(double score, double energy_j);
 // TWEOR = score / (energy (Wh) x time (s)).
 double tweor(double score, double energy_j, double seconds);
+// Emissions in grams of CO2-equivalent: energy (kWh) x PUE x grid intensity (g/kWh).
+double co2e_g(double energy_j, double grid_g_per_kwh, double pue);
 // Relative change in percent: 100 * (value / baseline - 1).
 double change_pct(double value, double baseline);
 

@@ -1,5 +1,6 @@
 #include "metrics/stats.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -9,6 +10,13 @@ double mean(const std::vector<double>& x) {
   double s = 0;
   for (double v : x) s += v;
   return x.empty() ? 0 : s / static_cast<double>(x.size());
+}
+
+double median(std::vector<double> x) {
+  if (x.empty()) return 0;
+  std::sort(x.begin(), x.end());
+  const size_t n = x.size();
+  return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
 }
 
 double stdev(const std::vector<double>& x) {

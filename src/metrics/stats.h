@@ -9,6 +9,8 @@
 namespace joule::metrics {
 
 double mean(const std::vector<double>& x);
+// The middle value (the mean of the two middle values for an even count); 0 for none.
+double median(std::vector<double> x);
 // Sample standard deviation (n - 1); 0 for fewer than 2 values.
 double stdev(const std::vector<double>& x);
 // Standard error of the mean, sqrt(sample variance / n) (lm-evaluation-harness's mean_stderr);

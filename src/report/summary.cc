@@ -1,0 +1,178 @@
+#include "report/summary.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "metrics/efficiency.h"
+#include "metrics/stats.h"
+
+namespace joule::report {
+namespace {
+
+std::string join_sources(const std::vector<std::string>& sources) {
+  std::set<std::string> distinct(sources.begin(), sources.end());
+  distinct.erase("");
+  if (distinct.size() <= 1) return distinct.empty() ? "" : *distinct.begin();
+  std::string out = "mixed: ";
+  for (const std::string& s : distinct) out += (out.size() > 7 ? " | " : "") + s;
+  return out;
+}
+
+TaskSummary fold_task(const std::vector<const study::CellRow*>& reps) {
+  const study::CellRow& first = *reps.front();
+  TaskSummary t;
+  t.model = first.model, t.precision = first.precision, t.device = first.device, t.task = first.task;
+  t.threads = first.threads, t.metric = first.result.metric, t.items = first.result.items;
+  t.repeats = static_cast<int>(reps.size());
+  std::vector<double> score, seconds, energy, power;
+  std::vector<std::string> sources;
+  bool all_energy = true;
+  for (const study::CellRow* c : reps) {
+    const study::CellResult& r = c->result;
+    score.push_back(r.score);
+    seconds.push_back(r.seconds);
+    sources.push_back(r.energy_source);
+    if (r.energy_j) energy.push_back(*r.energy_j);
+    all_energy = all_energy && r.energy_j.has_value();
+    if (r.avg_power_w) power.push_back(*r.avg_power_w);
+    if (r.peak_power_w) t.peak_power_w = std::max(t.peak_power_w.value_or(0), *r.peak_power_w);
+  }
+  t.score = metrics::median(score);
+  t.score_min = *std::min_element(score.begin(), score.end());
+  t.score_max = *std::max_element(score.begin(), score.end());
+  // The stderr and tokens of the repeat whose score is closest to the median.
+  const auto mid = std::min_element(reps.begin(), reps.end(), [&](const auto* a, const auto* b) {
+    return std::abs(a->result.score - t.score) < std::abs(b->result.score - t.score);
+  });
+  t.score_stderr = (*mid)->result.score_stderr;
+  t.tokens = (*mid)->result.tokens;
+  t.seconds = metrics::median(seconds);
+  if (all_energy && !energy.empty()) {
+    t.energy_j = metrics::median(energy);
+    t.energy_j_min = *std::min_element(energy.begin(), energy.end());
+    t.energy_j_max = *std::max_element(energy.begin(), energy.end());
+  }
+  if (!power.empty()) t.avg_power_w = metrics::median(power);
+  t.energy_source = join_sources(sources);
+  return t;
+}
+
+// Mean score and total energy / time over the tasks of `c` named in `only` (all if empty).
+struct Totals {
+  double score = 0, seconds = 0;
+  int64_t tokens = 0;
+  std::optional<double> energy_j;
+  int tasks = 0;
+};
+Totals totals(const ConfigSummary& c, const std::set<std::string>& only) {
+  Totals t;
+  bool all_energy = true;
+  double energy = 0;
+  for (const TaskSummary& ts : c.tasks) {
+    if (!only.empty() && !only.count(ts.task)) continue;
+    ++t.tasks;
+    t.score += ts.score;
+    t.seconds += ts.seconds;
+    t.tokens += ts.tokens;
+    if (ts.energy_j)
+      energy += *ts.energy_j;
+    else
+      all_energy = false;
+  }
+  if (t.tasks > 0) t.score /= t.tasks;
+  if (all_energy && t.tasks > 0) t.energy_j = energy;
+  return t;
+}
+
+}  // namespace
+
+std::string ConfigSummary::name() const { return precision + " @ " + device + "/" + std::to_string(threads); }
+
+std::optional<double> ConfigSummary::eor() const {
+  if (!energy_j || *energy_j <= 0) return std::nullopt;
+  return metrics::eor(score, *energy_j);
+}
+
+std::optional<double> ConfigSummary::tweor() const {
+  if (!energy_j || *energy_j <= 0 || seconds <= 0) return std::nullopt;
+  return metrics::tweor(score, *energy_j, seconds);
+}
+
+std::optional<double> ConfigSummary::j_per_token() const {
+  if (!energy_j || tokens <= 0) return std::nullopt;
+  return *energy_j / static_cast<double>(tokens);
+}
+
+double ConfigSummary::tokens_per_s() const { return seconds > 0 ? static_cast<double>(tokens) / seconds : 0; }
+
+double ConfigSummary::latency_ms_per_token() const {
+  const double tps = tokens_per_s();
+  return tps > 0 ? 1000.0 / tps : 0;
+}
+
+Summary summarize(const std::vector<study::CellRow>& cells, std::string baseline) {
+  Summary s;
+  if (baseline.empty() && !cells.empty()) baseline = cells.front().precision;
+  s.baseline = baseline;
+  // Group by configuration, then by task, keeping first-stored order.
+  std::vector<std::string> config_order;
+  std::map<std::string, std::vector<std::string>> task_order;
+  std::map<std::string, std::map<std::string, std::vector<const study::CellRow*>>> groups;
+  for (const study::CellRow& c : cells) {
+    const std::string ck = c.model + "\x1f" + c.precision + "\x1f" + c.device + "\x1f" + std::to_string(c.threads);
+    if (!groups.count(ck)) config_order.push_back(ck);
+    auto& by_task = groups[ck];
+    if (!by_task.count(c.task)) task_order[ck].push_back(c.task);
+    by_task[c.task].push_back(&c);
+  }
+  for (const std::string& ck : config_order) {
+    ConfigSummary cs;
+    for (const std::string& task : task_order[ck]) cs.tasks.push_back(fold_task(groups[ck][task]));
+    const TaskSummary& f = cs.tasks.front();
+    cs.model = f.model, cs.precision = f.precision, cs.device = f.device, cs.threads = f.threads;
+    const Totals t = totals(cs, {});
+    cs.score = t.score, cs.seconds = t.seconds, cs.tokens = t.tokens, cs.energy_j = t.energy_j;
+    std::vector<std::string> sources;
+    for (const TaskSummary& ts : cs.tasks) {
+      sources.push_back(ts.energy_source);
+      if (ts.peak_power_w) cs.peak_power_w = std::max(cs.peak_power_w.value_or(0), *ts.peak_power_w);
+    }
+    cs.energy_source = join_sources(sources);
+    if (cs.energy_j && cs.seconds > 0) cs.avg_power_w = *cs.energy_j / cs.seconds;
+    s.configs.push_back(std::move(cs));
+  }
+  for (size_t i = 0; i < s.configs.size(); ++i) {
+    const ConfigSummary& c = s.configs[i];
+    Comparison cmp;
+    cmp.config = static_cast<int>(i);
+    for (size_t j = 0; j < s.configs.size(); ++j) {
+      const ConfigSummary& b = s.configs[j];
+      if (b.model == c.model && b.device == c.device && b.threads == c.threads && b.precision == baseline)
+        cmp.baseline = static_cast<int>(j);
+    }
+    if (cmp.baseline >= 0) {
+      const ConfigSummary& base = s.configs[static_cast<size_t>(cmp.baseline)];
+      std::set<std::string> common;  // compare on the tasks both have
+      for (const TaskSummary& t : c.tasks)
+        for (const TaskSummary& u : base.tasks)
+          if (t.task == u.task) common.insert(t.task);
+      const Totals a = totals(c, common), b = totals(base, common);
+      if (!common.empty()) {
+        cmp.accuracy_loss_pts = 100.0 * (b.score - a.score);
+        if (b.score > 0) cmp.accuracy_retention = a.score / b.score;
+        if (a.energy_j && b.energy_j && *b.energy_j > 0) {
+          cmp.energy_reduction_pct = 100.0 * (1.0 - *a.energy_j / *b.energy_j);
+          if (a.score > 0 && b.score > 0)
+            cmp.eor_improvement_pct = metrics::change_pct(metrics::eor(a.score, *a.energy_j), metrics::eor(b.score, *b.energy_j));
+        }
+        cmp.same_energy_source = c.energy_source == base.energy_source;
+      }
+    }
+    s.comparisons.push_back(cmp);
+  }
+  return s;
+}
+
+}  // namespace joule::report

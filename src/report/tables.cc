@@ -1,0 +1,185 @@
+#include "report/tables.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "metrics/efficiency.h"
+
+namespace joule::report {
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char b[64];
+  std::snprintf(b, sizeof(b), f, v);
+  return b;
+}
+std::string opt(const std::optional<double>& v, const char* f = "%.3g") { return v ? fmt(f, *v) : "n/a"; }
+std::string signed_opt(const std::optional<double>& v, const char* f = "%+.1f") { return v ? fmt(f, *v) : "-"; }
+
+std::optional<double> co2e(const std::optional<double>& energy_j, const ReportOptions& o) {
+  if (!energy_j || !o.grid_g_per_kwh) return std::nullopt;
+  return metrics::co2e_g(*energy_j, *o.grid_g_per_kwh, o.pue);
+}
+
+std::string row(const std::vector<std::string>& cells) {
+  std::string out = "|";
+  for (const std::string& c : cells) out += " " + c + " |";
+  return out + "\n";
+}
+
+std::string header(const std::vector<std::string>& cells) {
+  std::string sep = "|";
+  for (size_t i = 0; i < cells.size(); ++i) sep += i == 0 ? " --- |" : " ---: |";
+  return row(cells) + sep + "\n";
+}
+
+std::string csv_field(std::string v) {
+  if (v.find_first_of(",\"\n") == std::string::npos) return v;
+  std::string q = "\"";
+  for (char c : v) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+}  // namespace
+
+std::optional<double> cost_per_mtok(const ConfigSummary& c, const ReportOptions& o) {
+  if (!c.energy_j || c.tokens <= 0) return std::nullopt;
+  const double cost = *c.energy_j / 3.6e6 * o.cost_per_kwh + c.seconds / 3600.0 * o.cost_per_hour;
+  return cost / static_cast<double>(c.tokens) * 1e6;
+}
+
+std::string render_markdown(const Summary& s, const ReportOptions& o) {
+  std::string md;
+  const bool co2 = o.grid_g_per_kwh.has_value();
+  md += "## Quantization strategy comparison (baseline: " + s.baseline + ")\n\n";
+  md += "Accuracy is the mean of the tasks' headline scores; energy the sum over tasks (medians over repeats); "
+        "reductions and losses against the baseline precision on the same model, device and threads.\n\n";
+  std::vector<std::string> h = {"Configuration", "Model", "Accuracy (%)", "Energy (J)", "Source", "Energy reduction (%)",
+                                "Accuracy loss (pts)", "EOR (1/Wh)", "EOR improvement (%)", "TWEOR (1/(Wh s))",
+                                "J/token", "tok/s", "Avg W"};
+  if (co2) h.push_back("gCO2e");
+  md += header(h);
+  bool mixed_comparison = false;
+  for (const Comparison& c : s.comparisons) {
+    const ConfigSummary& k = s.configs[static_cast<size_t>(c.config)];
+    mixed_comparison = mixed_comparison || !c.same_energy_source;
+    std::vector<std::string> r = {k.name(), k.model, fmt("%.2f", 100 * k.score), opt(k.energy_j, "%.1f"),
+                                  k.energy_source.empty() ? "not measured" : k.energy_source + (c.same_energy_source ? "" : " (*)"),
+                                  signed_opt(c.energy_reduction_pct), signed_opt(c.accuracy_loss_pts, "%+.2f"),
+                                  opt(k.eor(), "%.2f"), signed_opt(c.eor_improvement_pct), opt(k.tweor(), "%.4g"),
+                                  opt(k.j_per_token(), "%.4f"), fmt("%.0f", k.tokens_per_s()), opt(k.avg_power_w, "%.1f")};
+    if (co2) r.push_back(opt(co2e(k.energy_j, o), "%.3g"));
+    md += row(r);
+  }
+  if (mixed_comparison)
+    md += "\n(*) this configuration's energy comes from a different source than its baseline's: the comparison mixes "
+          "sources (see docs/energy.md).\n";
+
+  md += "\n## Per task\n\n";
+  md += header({"Configuration", "Task", "Metric", "Score (%)", "± stderr", "Range over repeats", "Repeats", "Energy (J)",
+                "J/token", "Seconds", "Tokens"});
+  for (const ConfigSummary& k : s.configs)
+    for (const TaskSummary& t : k.tasks)
+      md += row({k.name(), t.task, t.metric, fmt("%.2f", 100 * t.score), fmt("%.2f", 100 * t.score_stderr),
+                 fmt("%.2f", 100 * t.score_min) + "-" + fmt("%.2f", 100 * t.score_max), std::to_string(t.repeats),
+                 opt(t.energy_j, "%.1f"), t.energy_j ? fmt("%.4f", *t.energy_j / static_cast<double>(t.tokens)) : "n/a",
+                 fmt("%.1f", t.seconds), std::to_string(t.tokens)});
+
+  // Platform x precision: devices (with threads) as rows, precisions as columns.
+  std::vector<std::string> platforms, precisions;
+  std::map<std::pair<std::string, std::string>, const ConfigSummary*> cell;
+  for (const ConfigSummary& k : s.configs) {
+    const std::string p = k.model + " " + k.device + "/" + std::to_string(k.threads);
+    if (std::find(platforms.begin(), platforms.end(), p) == platforms.end()) platforms.push_back(p);
+    if (std::find(precisions.begin(), precisions.end(), k.precision) == precisions.end()) precisions.push_back(k.precision);
+    cell[{p, k.precision}] = &k;
+  }
+  md += "\n## Platform x precision (accuracy % / J per token / EOR)\n\n";
+  std::vector<std::string> ph = {"Platform"};
+  ph.insert(ph.end(), precisions.begin(), precisions.end());
+  md += header(ph);
+  for (const std::string& p : platforms) {
+    std::vector<std::string> r = {p};
+    for (const std::string& q : precisions) {
+      const auto it = cell.find({p, q});
+      r.push_back(it == cell.end() ? "-"
+                                   : fmt("%.1f", 100 * it->second->score) + " / " + opt(it->second->j_per_token(), "%.4f") +
+                                         " / " + opt(it->second->eor(), "%.1f"));
+    }
+    md += row(r);
+  }
+
+  md += "\n## Deployment decision matrix\n\n";
+  md += "Accuracy retention and efficiency gain (EOR ratio) against " + s.baseline + "; cost per million tokens at " +
+        fmt("%.3g", o.cost_per_kwh) + " " + o.currency + "/kWh" +
+        (o.cost_per_hour > 0 ? " plus " + fmt("%.3g", o.cost_per_hour) + " " + o.currency + "/h of machine time" : "") +
+        " (set with --cost-per-kwh / --cost-per-hour).\n\n";
+  md += header({"Configuration", "Accuracy retention", "Efficiency gain", "Latency (ms/token)", "Avg W",
+                "Cost per 1M tokens (" + o.currency + ")"});
+  for (const Comparison& c : s.comparisons) {
+    const ConfigSummary& k = s.configs[static_cast<size_t>(c.config)];
+    const std::optional<double> gain =
+        c.eor_improvement_pct ? std::optional<double>(1 + *c.eor_improvement_pct / 100) : std::nullopt;
+    md += row({k.name() + " (" + k.model + ")", c.accuracy_retention ? fmt("%.3f", *c.accuracy_retention) : "-",
+               gain ? fmt("%.2fx", *gain) : "-", fmt("%.2f", k.latency_ms_per_token()), opt(k.avg_power_w, "%.1f"),
+               opt(cost_per_mtok(k, o), "%.4g")});
+  }
+  return md;
+}
+
+std::string render_csv(const Summary& s, const ReportOptions& o) {
+  std::string out =
+      "model,precision,device,threads,task,metric,repeats,items,score,score_stderr,score_min,score_max,seconds,tokens,"
+      "energy_j,energy_source,j_per_token,eor_per_wh,tweor,avg_power_w,peak_power_w,co2e_g\n";
+  for (const ConfigSummary& k : s.configs)
+    for (const TaskSummary& t : k.tasks) {
+      const bool e = t.energy_j && *t.energy_j > 0;
+      std::vector<std::string> f = {
+          k.model, k.precision, k.device, std::to_string(k.threads), t.task, t.metric, std::to_string(t.repeats),
+          std::to_string(t.items), fmt("%.6g", t.score), fmt("%.6g", t.score_stderr), fmt("%.6g", t.score_min),
+          fmt("%.6g", t.score_max), fmt("%.6g", t.seconds), std::to_string(t.tokens), e ? fmt("%.6g", *t.energy_j) : "",
+          t.energy_source, e ? fmt("%.6g", *t.energy_j / static_cast<double>(t.tokens)) : "",
+          e ? fmt("%.6g", metrics::eor(t.score, *t.energy_j)) : "",
+          e && t.seconds > 0 ? fmt("%.6g", metrics::tweor(t.score, *t.energy_j, t.seconds)) : "",
+          t.avg_power_w ? fmt("%.6g", *t.avg_power_w) : "", t.peak_power_w ? fmt("%.6g", *t.peak_power_w) : "",
+          co2e(t.energy_j, o) ? fmt("%.6g", *co2e(t.energy_j, o)) : ""};
+      for (size_t i = 0; i < f.size(); ++i) out += (i ? "," : "") + csv_field(f[i]);
+      out += "\n";
+    }
+  return out;
+}
+
+std::string render_json(const Summary& s, const ReportOptions& o) {
+  auto num = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+  nlohmann::json j = {{"baseline", s.baseline}, {"configs", nlohmann::json::array()}};
+  for (const Comparison& c : s.comparisons) {
+    const ConfigSummary& k = s.configs[static_cast<size_t>(c.config)];
+    nlohmann::json tasks = nlohmann::json::array();
+    for (const TaskSummary& t : k.tasks)
+      tasks.push_back({{"task", t.task}, {"metric", t.metric}, {"repeats", t.repeats}, {"items", t.items},
+                       {"score", t.score}, {"score_stderr", t.score_stderr}, {"score_min", t.score_min},
+                       {"score_max", t.score_max}, {"seconds", t.seconds}, {"tokens", t.tokens},
+                       {"energy_j", num(t.energy_j)}, {"energy_source", t.energy_source},
+                       {"avg_power_w", num(t.avg_power_w)}, {"peak_power_w", num(t.peak_power_w)}});
+    j["configs"].push_back({{"name", k.name()}, {"model", k.model}, {"precision", k.precision}, {"device", k.device},
+                            {"threads", k.threads}, {"score", k.score}, {"seconds", k.seconds}, {"tokens", k.tokens},
+                            {"energy_j", num(k.energy_j)}, {"energy_source", k.energy_source},
+                            {"eor_per_wh", num(k.eor())}, {"tweor", num(k.tweor())}, {"j_per_token", num(k.j_per_token())},
+                            {"tokens_per_s", k.tokens_per_s()}, {"avg_power_w", num(k.avg_power_w)},
+                            {"peak_power_w", num(k.peak_power_w)}, {"co2e_g", num(co2e(k.energy_j, o))},
+                            {"cost_per_mtok", num(cost_per_mtok(k, o))},
+                            {"vs_baseline",
+                             {{"energy_reduction_pct", num(c.energy_reduction_pct)},
+                              {"accuracy_loss_pts", num(c.accuracy_loss_pts)},
+                              {"accuracy_retention", num(c.accuracy_retention)},
+                              {"eor_improvement_pct", num(c.eor_improvement_pct)},
+                              {"same_energy_source", c.same_energy_source}}},
+                            {"tasks", tasks}});
+  }
+  return j.dump(2) + "\n";
+}
+
+}  // namespace joule::report
