@@ -78,5 +78,6 @@ void register_eval(CLI::App& app, Action& action);
 void register_power(CLI::App& app, Action& action);
 void register_study(CLI::App& app, Action& action);
 void register_report(CLI::App& app, Action& action);
+void register_recommend(CLI::App& app, Action& action);
 
 }  // namespace joule::cli

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   joule::cli::register_power(app, action);
   joule::cli::register_study(app, action);
   joule::cli::register_report(app, action);
+  joule::cli::register_recommend(app, action);
   // CLI11 reports an unknown command only as "A subcommand is required": name it instead.
   const auto subs = app.get_subcommands([](const CLI::App*) { return true; });
   const bool known = argc < 2 || argv[1][0] == '-' ||

@@ -1,0 +1,91 @@
+// joule recommend: the configurations of a results database that meet accuracy, latency and
+// power constraints, ranked by a priority and explained with their measured numbers.
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "common.h"
+#include "recommend/recommend.h"
+
+namespace joule::cli {
+namespace {
+
+struct RecommendOptions {
+  std::string db = "results/joule.db";
+  std::string study, baseline, scenario, priority;
+  double min_retention = -1, max_latency_ms = -1, max_power_w = -1;
+  bool json = false;
+};
+
+int run(const RecommendOptions& o) {
+  recommend::Constraints c;
+  if (o.min_retention >= 0) c.min_accuracy_retention = o.min_retention;
+  if (o.max_latency_ms >= 0) c.max_latency_ms = o.max_latency_ms;
+  if (o.max_power_w >= 0) c.max_power_w = o.max_power_w;
+  if (!o.priority.empty()) {
+    auto p = recommend::parse_priority(o.priority);
+    if (!p.ok()) return report_error(p.status());
+    c.priority = *p;
+  }
+  if (!o.scenario.empty()) {
+    auto sc = recommend::scenario_constraints(o.scenario, c, !o.priority.empty());
+    if (!sc.ok()) return report_error(sc.status());
+    c = *sc;
+  }
+  if (!std::filesystem::exists(o.db))
+    return report_error(NotFound("results database " + o.db + " does not exist (joule study run makes it)"));
+  auto db = study::ResultsDb::open(o.db);
+  if (!db.ok()) return report_error(db.status());
+  auto cells = (*db)->cells(o.study);
+  if (!cells.ok()) return report_error(cells.status());
+  if (cells->empty()) return report_error(NotFound("no cells in " + o.db + " to recommend from"));
+  const report::Summary s = report::summarize(*cells, o.baseline);
+  const recommend::Recommendation r = recommend::recommend(s, c);
+  if (!o.json) {
+    std::cout << r.text(s);
+    return 0;
+  }
+  auto list = [&](const std::vector<recommend::Candidate>& v) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const recommend::Candidate& x : v) {
+      const report::ConfigSummary& k = s.configs[static_cast<size_t>(x.config)];
+      a.push_back({{"name", k.name()}, {"model", k.model}, {"precision", k.precision}, {"device", k.device},
+                   {"threads", k.threads}, {"why", x.why}});
+    }
+    return a;
+  };
+  auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+  std::cout << nlohmann::json{{"constraints",
+                               {{"min_accuracy_retention", opt(c.min_accuracy_retention)},
+                                {"max_latency_ms", opt(c.max_latency_ms)},
+                                {"max_power_w", opt(c.max_power_w)},
+                                {"priority", recommend::priority_name(c.priority)}}},
+                              {"baseline", s.baseline},
+                              {"recommended", list(r.ranked)},
+                              {"rejected", list(r.rejected)}}
+                   .dump(2)
+            << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void register_recommend(CLI::App& app, Action& action) {
+  auto o = std::make_shared<RecommendOptions>();
+  std::string scenario_help = "preset constraints:";
+  for (const recommend::Scenario& s : recommend::scenarios())
+    scenario_help += std::string("\n  ") + s.name + ": " + s.description;
+  CLI::App* cmd = app.add_subcommand("recommend", "pick configurations from measured results under constraints");
+  cmd->add_option("db", o->db, "results database")->capture_default_str();
+  cmd->add_option("--study", o->study, "only this study's cells");
+  cmd->add_option("--baseline", o->baseline, "precision accuracy retention is measured against (default: the first stored)");
+  cmd->add_option("--min-accuracy-retention", o->min_retention, "e.g. 0.98: keep 98 % of the baseline's accuracy");
+  cmd->add_option("--max-latency-ms", o->max_latency_ms, "at most this many ms per processed token");
+  cmd->add_option("--max-power-w", o->max_power_w, "at most this average power");
+  cmd->add_option("--priority", o->priority, "accuracy, energy, latency or balanced (default: balanced)");
+  cmd->add_option("--scenario", o->scenario, scenario_help);
+  cmd->add_flag("--json", o->json, "print JSON");
+  cmd->callback([o, &action] { action = [o] { return run(*o); }; });
+}
+
+}  // namespace joule::cli
