@@ -24,7 +24,8 @@ struct Axis {
       lo -= pad, hi += pad;
     }
     const double pad = (hi - lo) * 0.08;
-    lo -= pad, hi += pad;
+    lo = lo >= 0 && lo - pad < 0 ? 0 : lo - pad;  // non-negative data keeps a non-negative axis
+    hi += pad;
   }
   double at(double v, double from, double to) const { return from + (v - lo) / (hi - lo) * (to - from); }
 };
@@ -94,7 +95,9 @@ std::string svg_scatter(const std::vector<Point>& pts, const std::string& title,
     const double px = ax.at(pts[i].x, kLeft, kW - kRight), py = ay.at(pts[i].y, kH - kBottom, kTop);
     s += "<circle cx=\"" + num(px) + "\" cy=\"" + num(py) + "\" r=\"5\" fill=\"" + (on_front ? "#2ca02c" : "#1f77b4") +
          "\"><title>" + escape_xml(pts[i].label) + "</title></circle>";
-    s += "<text x=\"" + num(px + 7) + "\" y=\"" + num(py - 6) + "\">" + escape_xml(pts[i].label) + "</text>";
+    const bool left = px > kW / 2;  // labels grow away from the right edge
+    s += "<text x=\"" + num(left ? px - 7 : px + 7) + "\" y=\"" + num(py - 6) + "\" text-anchor=\"" +
+         (left ? "end" : "start") + "\">" + escape_xml(pts[i].label) + "</text>";
   }
   return s + "</svg>";
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -59,6 +60,37 @@ TEST_F(StudyCli, RunsEveryCellOnceAndResumes) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("0 cells run, 4 already stored"), std::string::npos) << r.output;
   EXPECT_EQ(count_cells(db), 4004);
+}
+
+TEST_F(StudyCli, ReportsRecommendsAndTheHtmlRendersInHeadlessChromium) {
+  const std::string db = dir_ + "/joule.db";
+  ASSERT_EQ(joule(run("--db " + db)).exit_code, 0);
+  Result r = joule("report " + db + " --format md --baseline stored");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("## Quantization strategy comparison (baseline: stored)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("| f16 @ cpu/1 | tiny |"), std::string::npos) << r.output;
+  r = joule("report " + db + " --format csv");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 3) << r.output;  // header + 2 configurations x 1 task
+  r = joule("recommend " + db + " --min-accuracy-retention 0.5 --priority accuracy");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("Recommended: "), std::string::npos) << r.output;
+  EXPECT_EQ(joule("report " + db + " --format pdf").exit_code, 2);
+  EXPECT_EQ(joule("report " + dir_ + "/none.db").exit_code, 1);
+
+  const std::string html = dir_ + "/report.html", png = dir_ + "/report.png";
+  r = joule("report " + db + " --format html -o " + html);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  if (testing::run_command("command -v chromium >/dev/null 2>&1").exit_code != 0)
+    GTEST_SKIP() << "chromium is not installed (scripts/setup.sh installs it)";
+  const Result shot = testing::run_command("timeout 120 chromium --headless --no-sandbox --disable-gpu --window-size=1200,1600 "
+                                           "--screenshot=" + png + " file://" + html + " 2>&1");
+  ASSERT_EQ(shot.exit_code, 0) << shot.output;
+  std::ifstream f(png, std::ios::binary);
+  char sig[8] = {};
+  f.read(sig, 8);
+  EXPECT_EQ(std::string(sig + 1, 3), "PNG");
+  EXPECT_GT(std::filesystem::file_size(png), 10000u);  // a rendered page, not an empty canvas
 }
 
 TEST_F(StudyCli, ShardsMergeIntoTheWholeStudy) {
