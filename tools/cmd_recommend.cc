@@ -32,9 +32,7 @@ int run(const RecommendOptions& o) {
     if (!sc.ok()) return report_error(sc.status());
     c = *sc;
   }
-  if (!std::filesystem::exists(o.db))
-    return report_error(NotFound("results database " + o.db + " does not exist (joule study run makes it)"));
-  auto db = study::ResultsDb::open(o.db);
+  auto db = study::ResultsDb::open_existing(o.db);
   if (!db.ok()) return report_error(db.status());
   auto cells = (*db)->cells(o.study);
   if (!cells.ok()) return report_error(cells.status());

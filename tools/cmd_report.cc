@@ -46,9 +46,7 @@ int run(ReportCliOptions o) {
   if (o.format != "md" && o.format != "html" && o.format != "csv" && o.format != "json")
     return report_error(InvalidArgument("--format must be md, html, csv or json"));
   if (o.grid >= 0) o.report.grid_g_per_kwh = o.grid;
-  if (!std::filesystem::exists(o.db))
-    return report_error(NotFound("results database " + o.db + " does not exist (joule study run makes it)"));
-  auto db = study::ResultsDb::open(o.db);
+  auto db = study::ResultsDb::open_existing(o.db);
   if (!db.ok()) return report_error(db.status());
   auto cells = (*db)->cells(o.study);
   if (!cells.ok()) return report_error(cells.status());

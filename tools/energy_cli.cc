@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "core/strings.h"
 #include "energy/estimate.h"
 
 namespace joule::cli {
@@ -16,12 +17,6 @@ void restore_and_reraise(int sig) {
   if (g_restore_on_signal != nullptr) (void)g_restore_on_signal->restore();
   std::signal(sig, SIG_DFL);
   std::raise(sig);
-}
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), f, v);
-  return buf;
 }
 
 }  // namespace
@@ -215,12 +210,12 @@ std::string window_text(const energy::WindowResult& w, int tokens) {
       out += "no energy (" + d.note + ")";
       continue;
     }
-    out += fmt("%.3g J ", *d.energy_j) + energy::source_name(d.source);
+    out += format_number("%.3g J ", *d.energy_j) + energy::source_name(d.source);
     if (d.interpolated) out += ", interpolated";
     if (tokens > 0 && *d.energy_j > 0)
-      out += fmt(", %.3g J/tok", *d.energy_j / tokens) + fmt(", %.3g tok/J", tokens / *d.energy_j);
-    if (d.avg_power_w) out += fmt(", %.1f W", *d.avg_power_w);
-    if (d.above_idle_j) out += fmt(", %.3g J above idle", *d.above_idle_j);
+      out += format_number(", %.3g J/tok", *d.energy_j / tokens) + format_number(", %.3g tok/J", tokens / *d.energy_j);
+    if (d.avg_power_w) out += format_number(", %.1f W", *d.avg_power_w);
+    if (d.above_idle_j) out += format_number(", %.3g J above idle", *d.above_idle_j);
   }
   return out;
 }

@@ -1,6 +1,8 @@
-// Small string helpers shared by the text parsers.
+// Small string helpers shared by the text parsers and the report writers.
 #pragma once
 
+#include <cstdio>
+#include <string>
 #include <string_view>
 
 namespace joule {
@@ -12,6 +14,13 @@ inline std::string_view trim(std::string_view s) {
   const size_t b = s.find_first_not_of(kSpace);
   if (b == std::string_view::npos) return {};
   return s.substr(b, s.find_last_not_of(kSpace) - b + 1);
+}
+
+// One number printed with a printf format ("%.2f"), for tables.
+inline std::string format_number(const char* fmt, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), fmt, v);
+  return buf;
 }
 
 }  // namespace joule

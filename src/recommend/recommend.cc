@@ -3,14 +3,10 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/strings.h"
+
 namespace joule::recommend {
 namespace {
-
-std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof(b), f, v);
-  return b;
-}
 
 Constraints preset(std::optional<double> retention, std::optional<double> latency_ms, std::optional<double> power_w,
                    Priority p) {
@@ -24,13 +20,13 @@ Constraints preset(std::optional<double> retention, std::optional<double> latenc
 
 // The numbers a configuration is judged by, as one line.
 std::string numbers(const report::ConfigSummary& k, const report::Comparison& c, const std::string& baseline) {
-  std::string s = "accuracy " + fmt("%.2f %%", 100 * k.score);
-  if (c.accuracy_retention) s += " (retention " + fmt("%.3f", *c.accuracy_retention) + " of " + baseline + ")";
-  s += ", " + fmt("%.2f ms/token", k.latency_ms_per_token());
-  if (k.j_per_token()) s += ", " + fmt("%.4f J/token", *k.j_per_token());
-  if (k.avg_power_w) s += ", " + fmt("%.1f W", *k.avg_power_w);
-  if (k.eor()) s += ", EOR " + fmt("%.2f", *k.eor());
-  if (c.eor_improvement_pct) s += " (" + fmt("%+.1f %%", *c.eor_improvement_pct) + " vs " + baseline + ")";
+  std::string s = "accuracy " + format_number("%.2f %%", 100 * k.score);
+  if (c.accuracy_retention) s += " (retention " + format_number("%.3f", *c.accuracy_retention) + " of " + baseline + ")";
+  s += ", " + format_number("%.2f ms/token", k.latency_ms_per_token());
+  if (k.j_per_token()) s += ", " + format_number("%.4f J/token", *k.j_per_token());
+  if (k.avg_power_w) s += ", " + format_number("%.1f W", *k.avg_power_w);
+  if (k.eor()) s += ", EOR " + format_number("%.2f", *k.eor());
+  if (c.eor_improvement_pct) s += " (" + format_number("%+.1f %%", *c.eor_improvement_pct) + " vs " + baseline + ")";
   if (!k.energy_source.empty()) s += "; energy " + k.energy_source;
   return s;
 }
@@ -98,15 +94,15 @@ Recommendation recommend(const report::Summary& s, const Constraints& c) {
       if (!cmp.accuracy_retention)
         fail = "no " + s.baseline + " run of the same model and device to compare its accuracy with";
       else if (*cmp.accuracy_retention < *c.min_accuracy_retention)
-        fail = "accuracy retention " + fmt("%.3f", *cmp.accuracy_retention) + " < " + fmt("%.3f", *c.min_accuracy_retention);
+        fail = "accuracy retention " + format_number("%.3f", *cmp.accuracy_retention) + " < " + format_number("%.3f", *c.min_accuracy_retention);
     }
     if (fail.empty() && c.max_latency_ms && k.latency_ms_per_token() > *c.max_latency_ms)
-      fail = "latency " + fmt("%.2f", k.latency_ms_per_token()) + " ms/token > " + fmt("%.2f", *c.max_latency_ms);
+      fail = "latency " + format_number("%.2f", k.latency_ms_per_token()) + " ms/token > " + format_number("%.2f", *c.max_latency_ms);
     if (fail.empty() && c.max_power_w) {
       if (!k.avg_power_w)
         fail = "its power was not measured";
       else if (*k.avg_power_w > *c.max_power_w)
-        fail = "average power " + fmt("%.1f", *k.avg_power_w) + " W > " + fmt("%.1f", *c.max_power_w) + " W";
+        fail = "average power " + format_number("%.1f", *k.avg_power_w) + " W > " + format_number("%.1f", *c.max_power_w) + " W";
     }
     if (fail.empty() && (c.priority == Priority::kEnergy || c.priority == Priority::kBalanced) && !k.energy_j)
       fail = "its energy was not measured (priority " + std::string(priority_name(c.priority)) + " needs it)";
@@ -134,9 +130,9 @@ Recommendation recommend(const report::Summary& s, const Constraints& c) {
 
 std::string Recommendation::text(const report::Summary& s) const {
   std::string cons;
-  if (constraints.min_accuracy_retention) cons += "accuracy retention >= " + fmt("%.3f", *constraints.min_accuracy_retention);
-  if (constraints.max_latency_ms) cons += (cons.empty() ? "" : ", ") + std::string("latency <= ") + fmt("%.2f", *constraints.max_latency_ms) + " ms/token";
-  if (constraints.max_power_w) cons += (cons.empty() ? "" : ", ") + std::string("average power <= ") + fmt("%.1f", *constraints.max_power_w) + " W";
+  if (constraints.min_accuracy_retention) cons += "accuracy retention >= " + format_number("%.3f", *constraints.min_accuracy_retention);
+  if (constraints.max_latency_ms) cons += (cons.empty() ? "" : ", ") + std::string("latency <= ") + format_number("%.2f", *constraints.max_latency_ms) + " ms/token";
+  if (constraints.max_power_w) cons += (cons.empty() ? "" : ", ") + std::string("average power <= ") + format_number("%.1f", *constraints.max_power_w) + " W";
   if (cons.empty()) cons = "none";
   std::string out = "Constraints: " + cons + "; priority: " + priority_name(constraints.priority) + "; baseline: " + s.baseline + ".\n";
   auto name = [&](const Candidate& c) {

@@ -6,18 +6,14 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/strings.h"
 #include "metrics/efficiency.h"
 
 namespace joule::report {
 namespace {
 
-std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof(b), f, v);
-  return b;
-}
-std::string opt(const std::optional<double>& v, const char* f = "%.3g") { return v ? fmt(f, *v) : "n/a"; }
-std::string signed_opt(const std::optional<double>& v, const char* f = "%+.1f") { return v ? fmt(f, *v) : "-"; }
+std::string opt(const std::optional<double>& v, const char* f = "%.3g") { return v ? format_number(f, *v) : "n/a"; }
+std::string signed_opt(const std::optional<double>& v, const char* f = "%+.1f") { return v ? format_number(f, *v) : "-"; }
 
 std::optional<double> co2e(const std::optional<double>& energy_j, const ReportOptions& o) {
   if (!energy_j || !o.grid_g_per_kwh) return std::nullopt;
@@ -66,11 +62,11 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
   for (const Comparison& c : s.comparisons) {
     const ConfigSummary& k = s.configs[static_cast<size_t>(c.config)];
     mixed_comparison = mixed_comparison || !c.same_energy_source;
-    std::vector<std::string> r = {k.name(), k.model, fmt("%.2f", 100 * k.score), opt(k.energy_j, "%.1f"),
+    std::vector<std::string> r = {k.name(), k.model, format_number("%.2f", 100 * k.score), opt(k.energy_j, "%.1f"),
                                   k.energy_source.empty() ? "not measured" : k.energy_source + (c.same_energy_source ? "" : " (*)"),
                                   signed_opt(c.energy_reduction_pct), signed_opt(c.accuracy_loss_pts, "%+.2f"),
                                   opt(k.eor(), "%.2f"), signed_opt(c.eor_improvement_pct), opt(k.tweor(), "%.4g"),
-                                  opt(k.j_per_token(), "%.4f"), fmt("%.0f", k.tokens_per_s()), opt(k.avg_power_w, "%.1f")};
+                                  opt(k.j_per_token(), "%.4f"), format_number("%.0f", k.tokens_per_s()), opt(k.avg_power_w, "%.1f")};
     if (co2) r.push_back(opt(co2e(k.energy_j, o), "%.3g"));
     md += row(r);
   }
@@ -83,10 +79,10 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
                 "J/token", "Seconds", "Tokens"});
   for (const ConfigSummary& k : s.configs)
     for (const TaskSummary& t : k.tasks)
-      md += row({k.name(), t.task, t.metric, fmt("%.2f", 100 * t.score), fmt("%.2f", 100 * t.score_stderr),
-                 fmt("%.2f", 100 * t.score_min) + "-" + fmt("%.2f", 100 * t.score_max), std::to_string(t.repeats),
-                 opt(t.energy_j, "%.1f"), t.energy_j ? fmt("%.4f", *t.energy_j / static_cast<double>(t.tokens)) : "n/a",
-                 fmt("%.1f", t.seconds), std::to_string(t.tokens)});
+      md += row({k.name(), t.task, t.metric, format_number("%.2f", 100 * t.score), format_number("%.2f", 100 * t.score_stderr),
+                 format_number("%.2f", 100 * t.score_min) + "-" + format_number("%.2f", 100 * t.score_max), std::to_string(t.repeats),
+                 opt(t.energy_j, "%.1f"), t.energy_j ? format_number("%.4f", *t.energy_j / static_cast<double>(t.tokens)) : "n/a",
+                 format_number("%.1f", t.seconds), std::to_string(t.tokens)});
 
   // Platform x precision: devices (with threads) as rows, precisions as columns.
   std::vector<std::string> platforms, precisions;
@@ -106,7 +102,7 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
     for (const std::string& q : precisions) {
       const auto it = cell.find({p, q});
       r.push_back(it == cell.end() ? "-"
-                                   : fmt("%.1f", 100 * it->second->score) + " / " + opt(it->second->j_per_token(), "%.4f") +
+                                   : format_number("%.1f", 100 * it->second->score) + " / " + opt(it->second->j_per_token(), "%.4f") +
                                          " / " + opt(it->second->eor(), "%.1f"));
     }
     md += row(r);
@@ -114,8 +110,8 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
 
   md += "\n## Deployment decision matrix\n\n";
   md += "Accuracy retention and efficiency gain (EOR ratio) against " + s.baseline + "; cost per million tokens at " +
-        fmt("%.3g", o.cost_per_kwh) + " " + o.currency + "/kWh" +
-        (o.cost_per_hour > 0 ? " plus " + fmt("%.3g", o.cost_per_hour) + " " + o.currency + "/h of machine time" : "") +
+        format_number("%.3g", o.cost_per_kwh) + " " + o.currency + "/kWh" +
+        (o.cost_per_hour > 0 ? " plus " + format_number("%.3g", o.cost_per_hour) + " " + o.currency + "/h of machine time" : "") +
         " (set with --cost-per-kwh / --cost-per-hour).\n\n";
   md += header({"Configuration", "Accuracy retention", "Efficiency gain", "Latency (ms/token)", "Avg W",
                 "Cost per 1M tokens (" + o.currency + ")"});
@@ -123,8 +119,8 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
     const ConfigSummary& k = s.configs[static_cast<size_t>(c.config)];
     const std::optional<double> gain =
         c.eor_improvement_pct ? std::optional<double>(1 + *c.eor_improvement_pct / 100) : std::nullopt;
-    md += row({k.name() + " (" + k.model + ")", c.accuracy_retention ? fmt("%.3f", *c.accuracy_retention) : "-",
-               gain ? fmt("%.2fx", *gain) : "-", fmt("%.2f", k.latency_ms_per_token()), opt(k.avg_power_w, "%.1f"),
+    md += row({k.name() + " (" + k.model + ")", c.accuracy_retention ? format_number("%.3f", *c.accuracy_retention) : "-",
+               gain ? format_number("%.2fx", *gain) : "-", format_number("%.2f", k.latency_ms_per_token()), opt(k.avg_power_w, "%.1f"),
                opt(cost_per_mtok(k, o), "%.4g")});
   }
   return md;
@@ -139,13 +135,13 @@ std::string render_csv(const Summary& s, const ReportOptions& o) {
       const bool e = t.energy_j && *t.energy_j > 0;
       std::vector<std::string> f = {
           k.model, k.precision, k.device, std::to_string(k.threads), t.task, t.metric, std::to_string(t.repeats),
-          std::to_string(t.items), fmt("%.6g", t.score), fmt("%.6g", t.score_stderr), fmt("%.6g", t.score_min),
-          fmt("%.6g", t.score_max), fmt("%.6g", t.seconds), std::to_string(t.tokens), e ? fmt("%.6g", *t.energy_j) : "",
-          t.energy_source, e ? fmt("%.6g", *t.energy_j / static_cast<double>(t.tokens)) : "",
-          e ? fmt("%.6g", metrics::eor(t.score, *t.energy_j)) : "",
-          e && t.seconds > 0 ? fmt("%.6g", metrics::tweor(t.score, *t.energy_j, t.seconds)) : "",
-          t.avg_power_w ? fmt("%.6g", *t.avg_power_w) : "", t.peak_power_w ? fmt("%.6g", *t.peak_power_w) : "",
-          co2e(t.energy_j, o) ? fmt("%.6g", *co2e(t.energy_j, o)) : ""};
+          std::to_string(t.items), format_number("%.6g", t.score), format_number("%.6g", t.score_stderr), format_number("%.6g", t.score_min),
+          format_number("%.6g", t.score_max), format_number("%.6g", t.seconds), std::to_string(t.tokens), e ? format_number("%.6g", *t.energy_j) : "",
+          t.energy_source, e ? format_number("%.6g", *t.energy_j / static_cast<double>(t.tokens)) : "",
+          e ? format_number("%.6g", metrics::eor(t.score, *t.energy_j)) : "",
+          e && t.seconds > 0 ? format_number("%.6g", metrics::tweor(t.score, *t.energy_j, t.seconds)) : "",
+          t.avg_power_w ? format_number("%.6g", *t.avg_power_w) : "", t.peak_power_w ? format_number("%.6g", *t.peak_power_w) : "",
+          co2e(t.energy_j, o) ? format_number("%.6g", *co2e(t.energy_j, o)) : ""};
       for (size_t i = 0; i < f.size(); ++i) out += (i ? "," : "") + csv_field(f[i]);
       out += "\n";
     }

@@ -140,6 +140,12 @@ Expected<std::unique_ptr<ResultsDb>> ResultsDb::open(const std::string& path) {
   return r;
 }
 
+Expected<std::unique_ptr<ResultsDb>> ResultsDb::open_existing(const std::string& path) {
+  if (!std::filesystem::exists(path))
+    return NotFound("results database " + path + " does not exist (joule study run makes it)");
+  return open(path);
+}
+
 ResultsDb::~ResultsDb() { sqlite3_close(db_); }
 
 Status ResultsDb::exec(const std::string& sql) const {
@@ -274,7 +280,7 @@ Expected<std::vector<PowerSample>> ResultsDb::power(const std::string& study, co
 
 Expected<int> ResultsDb::merge_from(const std::string& path) {
   // Open it as a results database first: that checks (and migrates) its schema.
-  JOULE_ASSIGN_OR_RETURN(auto other, ResultsDb::open(path));
+  JOULE_ASSIGN_OR_RETURN(auto other, ResultsDb::open_existing(path));
   other.reset();
   Stmt attach(db_, "ATTACH DATABASE ?1 AS other");
   JOULE_RETURN_IF_ERROR(attach.status());

@@ -57,6 +57,8 @@ class ResultsDb {
   // Opens or creates the database (and its folder), migrating older schemas. kFormat for a file
   // that is not a joule results database or was made by a newer joule.
   static Expected<std::unique_ptr<ResultsDb>> open(const std::string& path);
+  // The same for readers (reports): kNotFound instead of creating a missing file.
+  static Expected<std::unique_ptr<ResultsDb>> open_existing(const std::string& path);
   ~ResultsDb();
   ResultsDb(const ResultsDb&) = delete;
   ResultsDb& operator=(const ResultsDb&) = delete;
