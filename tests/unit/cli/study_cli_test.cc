@@ -1,11 +1,15 @@
 // joule study end to end on a tiny model: run, rerun (resumes, nothing twice), shards merged,
 // the Slurm script, and clear errors for bad study files.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "../model/tiny_model.h"
 #include "run_command.h"
@@ -60,6 +64,39 @@ TEST_F(StudyCli, RunsEveryCellOnceAndResumes) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("0 cells run, 4 already stored"), std::string::npos) << r.output;
   EXPECT_EQ(count_cells(db), 4004);
+}
+
+TEST_F(StudyCli, AKilledRunLosesAtMostItsCurrentCell) {
+  // More, slower cells: 4 precisions x 2 repeats with a cool-down, so the kill lands mid-study.
+  std::ofstream(dir_ + "/slow.toml") << "[study]\nname = 'slow'\nrepeats = 2\ncooldown_s = 0.3\n"
+                                     << "precisions = ['stored', 'f16', 'bf16', 'q8_0']\n"
+                                     << "[[models]]\npath = '" << dir_ << "/tiny.gguf'\n"
+                                     << "[[devices]]\nkind = 'cpu'\nthreads = [1]\n"
+                                     << "[[tasks]]\nname = 'hellaswag'\n";
+  const std::string db = dir_ + "/killed.db", pid_file = dir_ + "/pid";
+  const std::string cmd = std::string(JOULE_BINARY) + " study run " + dir_ + "/slow.toml --data " + dir_ + "/data --db " + db;
+  ASSERT_EQ(std::system(("(" + cmd + " >/dev/null 2>&1 & echo $! > " + pid_file + ")").c_str()), 0);
+  int pid = 0;
+  for (int i = 0; i < 100 && pid == 0; ++i) {
+    std::ifstream(pid_file) >> pid;
+    if (pid == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GT(pid, 0);
+  int stored = 0;  // wait until some cells are committed, then kill -9 in the middle of the study
+  for (int i = 0; i < 600 && stored < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (std::filesystem::exists(db)) stored = std::max(0, count_cells(db) % 1000);
+  }
+  ASSERT_GE(stored, 2) << "the study did not store cells in time";
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const int after_kill = count_cells(db);
+  EXPECT_EQ(after_kill / 1000, after_kill % 1000);  // no duplicates
+  EXPECT_LT(after_kill % 1000, 8) << "the kill came after the study had finished";
+  const Result r = joule("study run " + dir_ + "/slow.toml --data " + dir_ + "/data --db " + db);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find(std::to_string(after_kill % 1000) + " already stored"), std::string::npos) << r.output;
+  EXPECT_EQ(count_cells(db), 8008);  // every cell once
 }
 
 TEST_F(StudyCli, ReportsRecommendsAndTheHtmlRendersInHeadlessChromium) {
