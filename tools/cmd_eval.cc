@@ -112,7 +112,9 @@ int run(const EvalOptions& o) {
                                       [&](int done, int total) { bar.update(done, total); });
     if (!r.ok()) return report_error(r.status());
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    llamacpp_hs = {{"tasks", r->n}, {"acc", r->acc()}, {"correct", r->correct}, {"tokens", r->tokens}, {"seconds", seconds}};
+    llamacpp_hs = {{"tasks", r->n}, {"acc", r->acc()}, {"correct", r->correct}, {"tokens", r->tokens}, {"seconds", seconds},
+                   {"chosen", r->chosen}, {"mean_logprob", r->mean_logprob}, {"gold", nlohmann::json::array()}};
+    for (const eval::McItem& item : chosen) llamacpp_hs["gold"].push_back(item.gold);
     char line[256];
     std::snprintf(line, sizeof(line), "hellaswag, llama.cpp's scoring and selection: %d tasks, acc %.2f %% (%d correct), %.1f s",
                   r->n, 100 * r->acc(), r->correct, seconds);

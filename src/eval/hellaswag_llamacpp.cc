@@ -42,6 +42,7 @@ Expected<LlamaCppHellaSwag> llamacpp_hellaswag(const Model& model, const Tokeniz
     r.tokens += static_cast<int64_t>(prefix);
     double best = -INFINITY;
     int best_idx = 0;
+    std::vector<double> means;
     for (size_t e = 0; e < seq.size(); ++e) {
       const std::vector<TokenId>& s = seq[e];
       // ln p of token prefix (from the prefix's last logits), then of each later token.
@@ -57,6 +58,7 @@ Expected<LlamaCppHellaSwag> llamacpp_hellaswag(const Model& model, const Tokeniz
         for (size_t j = 0; j < rest.size(); ++j, ++count) sum += lp(&logits[j * static_cast<size_t>(nv)], s[prefix + 1 + j]);
       }
       const double mean = sum / count;
+      means.push_back(mean);
       if (e == 0 || mean > best) {  // the first maximum, as llama.cpp's strict '>'
         best = mean;
         best_idx = static_cast<int>(e);
@@ -64,6 +66,8 @@ Expected<LlamaCppHellaSwag> llamacpp_hellaswag(const Model& model, const Tokeniz
     }
     ++r.n;
     r.correct += best_idx == item.gold;
+    r.chosen.push_back(best_idx);
+    r.mean_logprob.push_back(std::move(means));
     if (progress) progress(static_cast<int>(it + 1), static_cast<int>(items.size()));
   }
   return r;

@@ -19,6 +19,8 @@ std::vector<size_t> llamacpp_hellaswag_selection(size_t n_items, size_t n_tasks)
 struct LlamaCppHellaSwag {
   int n = 0;
   int correct = 0;
+  std::vector<int> chosen;                       // per item, the ending picked
+  std::vector<std::vector<double>> mean_logprob;  // per item, each ending's criterion
   double acc() const { return n ? double(correct) / n : 0; }
   int64_t tokens = 0;
 };
