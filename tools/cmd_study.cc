@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "common.h"
@@ -88,7 +89,11 @@ class CellRunner {
     mo.path = c.model.path;
     mo.precision = c.precision == "stored" ? "" : c.precision;
     JOULE_ASSIGN_OR_RETURN(lm_, load_model(mo));
-    JOULE_ASSIGN_OR_RETURN(sha256_, sha256_file(c.model.path, "model"));
+    if (!sha256_by_path_.count(c.model.path)) {  // hashed once per file (a 7B model takes seconds)
+      JOULE_ASSIGN_OR_RETURN(std::string sha, sha256_file(c.model.path, "model"));
+      sha256_by_path_[c.model.path] = sha;
+    }
+    sha256_ = sha256_by_path_[c.model.path];
     n_ctx_ = std::min(o_.n_ctx, lm_.model->config().ctx_train);
     pool_ = std::make_unique<ThreadPool>(c.threads);
     scorer_ = std::make_unique<LoglikScorer>(*lm_.model, *lm_.tokenizer, n_ctx_, *pool_, cpu::best_kernels());
@@ -107,6 +112,7 @@ class CellRunner {
   std::string group_;
   LoadedModel lm_;
   std::string sha256_;
+  std::map<std::string, std::string> sha256_by_path_;
   int n_ctx_ = 0;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<LoglikScorer> scorer_;
