@@ -36,8 +36,6 @@ class CellRunner {
       : o_(o), spec_(spec), energy_(energy) {}
 
   Expected<study::CellResult> operator()(const study::Cell& c) {
-    if (c.device != "cpu")
-      return Unsupported("device " + c.device + ": joule has no GPU backend yet (the CUDA issue); use kind = \"cpu\"");
     if (c.group() != group_) JOULE_RETURN_IF_ERROR(load(c));
     const std::optional<eval::TaskInfo> task = eval::find_task(c.task.name);
     if (!task) return InvalidArgument("unknown task " + c.task.name);
@@ -131,6 +129,10 @@ int run_study_cmd(const StudyRunOptions& o) {
     std::fprintf(stderr, "[joule study] %zu cells in shard %s\n", cells.size(), o.shard.c_str());
     return 0;
   }
+  for (const study::DeviceSpec& d : spec->devices)  // refuse before measuring anything
+    if (d.kind != "cpu")
+      return report_error(Unsupported(o.file + ": device kind '" + d.kind +
+                                      "': joule has no GPU backend yet (the CUDA issue); use kind = \"cpu\""));
   for (const study::ModelSpec& m : spec->models)
     if (!std::filesystem::exists(m.path)) return report_error(NotFound("model " + m.path + " (from " + o.file + ") does not exist"));
   auto db = study::ResultsDb::open(o.db);

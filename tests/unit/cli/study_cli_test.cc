@@ -153,6 +153,12 @@ TEST_F(StudyCli, BadInputIsAClearError) {
   r = joule("study run " + dir_ + "/missing.toml");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("cannot open study file"), std::string::npos) << r.output;
+  std::ofstream(dir_ + "/gpu.toml") << "[study]\nname = 'g'\n[[models]]\npath = '" << dir_ << "/tiny.gguf'\n"
+                                    << "[[devices]]\nkind = 'gpu'\n[[tasks]]\nname = 'hellaswag'\n";
+  r = joule("study run " + dir_ + "/gpu.toml --db " + dir_ + "/gpu.db");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("no GPU backend yet"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/gpu.db"));  // refused before anything was written
   r = joule(run("--shard 3/2"));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   std::ofstream(dir_ + "/not.db") << "plain text, not a database at all, long enough for sqlite to look at it";
