@@ -9,7 +9,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-THREADS="$(nproc)"; MMLU_SAMPLE=2000; GSM8K_SAMPLE=250
+THREADS="$(nproc)"; MMLU_SAMPLE=500; GSM8K_SAMPLE=50
 TASKS=hellaswag,arc_easy,arc_challenge,truthfulqa_mc1,truthfulqa_mc2,mmlu,gsm8k
 while (($#)); do
   case "$1" in
