@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The default model on the five benchmarks, one `joule eval` per task, with energy; then
-# docs/eval-results.md (scores next to the model card's, time, energy, EOR, TWEOR, and the
-# log-likelihood throughput against plain prefill). Raw JSON lines in bench/results/.
+# docs/eval-results.md (scores next to the model card's, time, energy, EOR, TWEOR). Raw JSON lines
+# in bench/results/. The scoring throughput against plain prefill: bench/eval_throughput.sh.
 #
 #   bench/eval_default_model.sh [-t THREADS] [--mmlu-sample N] [--gsm8k-sample N] [--tasks a,b,...]
 # Full sets except MMLU and GSM8K, which are seeded samples by default (full MMLU with 5 shots
@@ -26,9 +26,6 @@ MODEL=models/SmolLM2-135M-Instruct.Q4_1.gguf
 [[ -x "$JOULE" && -s "$MODEL" ]] || scripts/setup.sh
 RAW="bench/results/eval-default-$(date -u +%Y%m%dT%H%M%SZ).jsonl"
 mkdir -p bench/results
-# Plain prefill of the same model and threads: the reference for the scoring throughput.
-"$JOULE" bench -m "$MODEL" -p 64,128 -n 0 -r 3 -t "$THREADS" --json 2>/dev/null \
-  | python3 -c 'import json,sys; d=json.load(sys.stdin); d["kind"]="prefill"; print(json.dumps(d))' >>"$RAW"
 for task in ${TASKS//,/ }; do
   extra=()
   case "$task" in

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""docs/eval-results.md from the JSON lines of bench/eval_default_model.sh.
+"""docs/eval-results.md from the JSON lines of bench/eval_default_model.sh (one `joule eval --json`
+per line). Seconds and energy are as measured in that run: on a shared machine they are high.
 
     write_eval_md.py RAW.jsonl OUT.md
 """
@@ -20,15 +21,13 @@ def pct(m):
 def main():
     raw, out = sys.argv[1:3]
     rows = [json.loads(line) for line in open(raw)]
-    prefill = next(r for r in rows if r["kind"] == "prefill")
-    pp = {x["test"]: x["tokens_per_s_mean"] for x in prefill["results"]}
     evals = [r for r in rows if r["kind"] == "eval"]
-    prov = evals[0]["provenance"] if evals else prefill["provenance"]
+    prov = evals[0]["provenance"]
     lines = [
         "# Evaluation results: SmolLM2-135M-Instruct (Q4_1, the default model)",
         "",
         f"Made by `bench/eval_default_model.sh` on {prov['date']} (joule {prov['git_commit']}); host `{prov['host']}`, "
-        f"CPU {prov['cpu']}, kernels {prov['kernels']}, {evals[0]['threads'] if evals else '?'} threads; model "
+        f"CPU {prov['cpu']}, kernels {prov['kernels']}, {evals[0]['threads']} threads; model "
         f"sha256 `{prov.get('model_sha256')}`. Prompts and metrics as lm-evaluation-harness v0.4 (docs/tasks.md); "
         "scores in %, ± the standard error of the mean over items. Raw: "
         f"`{raw}`.",
@@ -37,40 +36,27 @@ def main():
         "| --- | ---: | --- | ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
     ]
     details = []
-    hs_row = None
     hs_llamacpp = None
     for r in evals:
         for t in r["tasks"]:
             name = t["task"]
             items = f"{t['items']}" + ("" if t["items"] == TOTAL_ITEMS.get(name) else f" of {TOTAL_ITEMS.get(name, '?')}")
             m = t["metrics"][t["primary_metric"]]
-            energy = (f"{t['energy_j']:.0f} ({t['energy_sources']})", f"{t['j_per_token']:.4f}", f"{t['eor']:.2f}",
+            energy = (f"{t['energy_j']:.0f} ({t['energy_sources']})", f"{t['j_per_token']:.4f}", f"{t['eor']:.3g}",
                       f"{t['tweor']:.4g}") if "energy_j" in t else ("not measured", "", "", "")
             lines.append(f"| {name} | {items} | {t['primary_metric']} | {pct(m)} | {MODEL_CARD.get(name, '-')} | "
                          f"{t['seconds']:.0f} | {t['tokens']} | {t['tokens_per_s']:.0f} | " + " | ".join(energy) + " |")
             others = ", ".join(f"{k} {pct(v)}" for k, v in sorted(t["metrics"].items()) if k != t["primary_metric"])
             if others:
                 details.append(f"- {name}: {others}")
-            if name == "hellaswag":
-                hs_row = t
         if r.get("hellaswag_llamacpp"):
             hs_llamacpp = r["hellaswag_llamacpp"]
     lines += ["", "Other metrics of the same runs:", ""] + details
     if hs_llamacpp:
         lines += ["", f"HellaSwag with llama.cpp's selection (mt19937 seed 1) and criterion (mean log-probability per "
                       f"token): {hs_llamacpp['tasks']} items, {100 * hs_llamacpp['acc']:.2f} % ({hs_llamacpp['correct']} "
-                      f"correct), {hs_llamacpp['seconds']:.0f} s."]
-    if hs_row and "pp64" in pp:
-        prefill_s = hs_row["tokens"] / pp["pp64"]
-        naive = hs_row.get("tokens_without_prefix_reuse")
-        lines += ["", "## Log-likelihood throughput (HellaSwag)", "",
-                  f"{hs_row['items']} items in {hs_row['seconds']:.0f} s: {hs_row['tokens']} tokens evaluated "
-                  f"({hs_row['tokens_per_s']:.0f} tok/s, logits at every continuation position). Plain prefill of the "
-                  f"same model in the same run: pp64 {pp['pp64']:.0f} tok/s, pp128 {pp.get('pp128', float('nan')):.0f} "
-                  f"tok/s, so the prefill time of these tokens is {prefill_s:.0f} s and the run took "
-                  f"**{hs_row['seconds'] / prefill_s:.2f}x** it (target <= 1.5x)."
-                  + (f" Scoring each ending whole would evaluate {naive} tokens ({naive / hs_row['tokens']:.2f}x as many)."
-                     if naive else "")]
+                      f"correct), {hs_llamacpp['seconds']:.0f} s. Against `llama-perplexity --hellaswag` on the same items: "
+                      "bench/hellaswag_vs_llamacpp.sh (docs/tasks.md has the latest comparison)."]
     lines.append("")
     open(out, "w").write("\n".join(lines))
 
