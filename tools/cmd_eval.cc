@@ -74,7 +74,7 @@ int run(const EvalOptions& o) {
                           {"tokens", r->tokens},
                           {"tokens_per_s", r->tokens / r->seconds}};
     if (r->naive_tokens > 0) row["tokens_without_prefix_reuse"] = r->naive_tokens;
-    for (const auto& [name, m] : r->metrics) row["metrics"][name] = {{"value", m.value}, {"stderr", m.std_err}};
+    row["metrics"] = metrics_json(*r);
     char cells[512];
     if (energy_j) {
       row["energy_j"] = *energy_j;

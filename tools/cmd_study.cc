@@ -54,9 +54,7 @@ class CellRunner {
     r.tokens = t.tokens;
     r.energy_j = run.energy_j;
     r.energy_source = run.sources;
-    nlohmann::json metrics;
-    for (const auto& [name, m] : t.metrics) metrics[name] = {{"value", m.value}, {"stderr", m.std_err}};
-    r.metrics_json = metrics.dump();
+    r.metrics_json = metrics_json(t).dump();
     if (const energy::WindowResult* w = energy_.result(run.window)) {
       r.energy_json = window_json(*w, static_cast<int>(t.tokens)).dump();
       if (run.energy_j && w->duration_s > 0) r.avg_power_w = *run.energy_j / w->duration_s;

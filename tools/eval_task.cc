@@ -14,6 +14,12 @@ void ProgressBar::update(int done, int total) {
                total, 100.0 * done / total, el, eta, done == total ? "\n" : "");
 }
 
+nlohmann::json metrics_json(const eval::TaskResult& r) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, m] : r.metrics) j[name] = {{"value", m.value}, {"stderr", m.std_err}};
+  return j;
+}
+
 Expected<TaskRun> run_eval_task(const eval::TaskInfo& task, const eval::SelectOptions& sel, const LoadedModel& lm,
                                 int n_ctx, int max_gen_tokens, ThreadPool& pool, LoglikScorer& scorer,
                                 EnergySession& energy, const std::function<void(int, int)>& progress) {

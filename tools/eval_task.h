@@ -34,6 +34,9 @@ struct TaskRun {
   std::string sources;             // "cpu estimated", "gpu0 counter, cpu counter", ...
 };
 
+// {"acc": {"value": v, "stderr": e}, ...}: every metric of a task, as eval and study store them.
+nlohmann::json metrics_json(const eval::TaskResult& r);
+
 // Builds the task's items (before the window opens: loading data is not counted), then scores
 // them inside the window.
 Expected<TaskRun> run_eval_task(const eval::TaskInfo& task, const eval::SelectOptions& sel, const LoadedModel& lm,

@@ -157,12 +157,12 @@ DomainWindow Meter::window_domain_locked(size_t d, double t0, double t1) const {
   const std::vector<Point> e = energy_points_locked(d);
   const std::vector<Point> p = power_points_locked(d);
   std::optional<double> peak;
-  for (const Point& q : p)
-    if (q.t_s >= t0 && q.t_s <= t1 && (!peak || q.v > *peak)) peak = q.v;
-  if (!p.empty()) {
-    for (const Point& q : p)
-      if (q.t_s >= t0 && q.t_s <= t1) w.power_series.emplace_back(q.t_s - t0, q.v);
-  } else if (!e.empty()) {
+  for (const Point& q : p) {
+    if (q.t_s < t0 || q.t_s > t1) continue;
+    if (!peak || q.v > *peak) peak = q.v;
+    w.power_series.emplace_back(q.t_s - t0, q.v);
+  }
+  if (p.empty() && !e.empty()) {
     size_t last = 0;  // the previous change of the counter
     for (size_t i = 1; i < e.size(); ++i) {
       if (e[i].v == e[last].v) continue;

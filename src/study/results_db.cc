@@ -56,6 +56,12 @@ CREATE INDEX power_samples_cell ON power_samples(cell_id);
 };
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
 
+// Every column of `cells` but its id, in the order add_cell binds them; merge copies the same list.
+constexpr const char* kCellColumns =
+    "study, cell_key, model, model_path, model_sha256, precision, device, threads, task, task_limit, task_sample, "
+    "task_seed, shots, repeat, items, metric, score, score_stderr, seconds, tokens, energy_j, energy_source, "
+    "avg_power_w, peak_power_w, metrics_json, energy_json, provenance_json, finished_at";
+
 // A prepared statement, finalized on scope exit.
 class Stmt {
  public:
@@ -202,12 +208,10 @@ Expected<bool> ResultsDb::has_cell(const std::string& study, const std::string& 
 Status ResultsDb::add_cell(const std::string& study, const Cell& c, const CellResult& r) {
   JOULE_RETURN_IF_ERROR(exec("BEGIN IMMEDIATE"));
   auto body = [&]() -> Status {
-    Stmt s(db_, R"sql(INSERT INTO cells(study, cell_key, model, model_path, model_sha256, precision, device,
-        threads, task, task_limit, task_sample, task_seed, shots, repeat, items, metric, score, score_stderr,
-        seconds, tokens, energy_j, energy_source, avg_power_w, peak_power_w, metrics_json, energy_json,
-        provenance_json, finished_at)
-      VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
-        ?22, ?23, ?24, ?25, ?26, ?27, ?28))sql");
+    const std::string sql = std::string("INSERT INTO cells(") + kCellColumns +
+                            ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+                            "?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)";
+    Stmt s(db_, sql.c_str());
     JOULE_RETURN_IF_ERROR(s.status());
     s.bind(1, study).bind(2, c.key()).bind(3, c.model.name).bind(4, c.model.path).bind(5, r.model_sha256);
     s.bind(6, c.precision).bind(7, c.device).bind(8, c.threads).bind(9, c.task.name).bind(10, c.task.limit);
@@ -288,16 +292,11 @@ Expected<int> ResultsDb::merge_from(const std::string& path) {
   JOULE_RETURN_IF_ERROR(attach.step().status());
   int added = 0;
   auto body = [&]() -> Status {
-    JOULE_RETURN_IF_ERROR(exec(R"sql(BEGIN IMMEDIATE;
+    JOULE_RETURN_IF_ERROR(exec(std::string(R"sql(BEGIN IMMEDIATE;
       INSERT OR IGNORE INTO studies SELECT * FROM other.studies;
       CREATE TEMP TABLE merged AS SELECT o.id AS old_id FROM other.cells o
         WHERE NOT EXISTS (SELECT 1 FROM main.cells m WHERE m.study = o.study AND m.cell_key = o.cell_key);
-      INSERT INTO cells(study, cell_key, model, model_path, model_sha256, precision, device, threads, task,
-          task_limit, task_sample, task_seed, shots, repeat, items, metric, score, score_stderr, seconds, tokens,
-          energy_j, energy_source, avg_power_w, peak_power_w, metrics_json, energy_json, provenance_json, finished_at)
-        SELECT study, cell_key, model, model_path, model_sha256, precision, device, threads, task, task_limit,
-          task_sample, task_seed, shots, repeat, items, metric, score, score_stderr, seconds, tokens, energy_j,
-          energy_source, avg_power_w, peak_power_w, metrics_json, energy_json, provenance_json, finished_at
+      INSERT INTO cells()sql") + kCellColumns + ") SELECT " + kCellColumns + R"sql(
         FROM other.cells WHERE id IN (SELECT old_id FROM merged) ORDER BY id;
       INSERT INTO power_samples(cell_id, domain, t_s, power_w)
         SELECT m.id, p.domain, p.t_s, p.power_w FROM other.power_samples p
