@@ -66,14 +66,23 @@ std::vector<uint8_t> activations(const TypeKernels& k, int nt, int64_t n) {
   return a;
 }
 
-void bench_gemm(benchmark::State& state, const KernelSet* set, DType t, Shape s, int nt) {
+// packed: the kernels' load-time layout (TypeKernels::pack) instead of the file's.
+void bench_gemm(benchmark::State& state, const KernelSet* set, DType t, Shape s, int nt, bool packed) {
   const TypeKernels& k = *set->for_type(t);
   const std::vector<uint8_t>& w = weights(t, s);
   const std::vector<uint8_t> a = activations(k, nt, s.n);
   std::vector<float> out(static_cast<size_t>(s.rows) * nt);
+  std::vector<uint8_t> wp;
+  if (packed) {
+    wp.resize(k.packed_bytes(s.rows, s.n));
+    k.pack(w.data(), row_bytes(t, s.n), s.rows, s.n, wp.data());
+  }
   for (auto _ : state) {
-    k.gemm(s.n, w.data(), row_bytes(t, s.n), s.rows, a.data(), row_bytes(k.act_type, s.n), nt,
-           out.data(), s.rows);
+    if (packed)
+      k.gemm_packed(s.n, wp.data(), 0, s.rows, a.data(), row_bytes(k.act_type, s.n), nt, out.data(), s.rows);
+    else
+      k.gemm(s.n, w.data(), row_bytes(t, s.n), s.rows, a.data(), row_bytes(k.act_type, s.n), nt,
+             out.data(), s.rows);
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
@@ -110,11 +119,15 @@ bool register_all() {
           if (s.n % traits(t).block_size != 0) continue;  // k-quants need n % 256 == 0
           // The scalar oracle takes seconds per prefill call on the big shapes.
           if (scalar && nt > 1 && s.rows * s.n > 576 * 576) continue;
-          const std::string name = std::string("gemm/") + set->isa + "/" + ty + "/" +
-                                   std::to_string(s.rows) + "x" + std::to_string(s.n) +
-                                   "/nt:" + std::to_string(nt);
-          benchmark::RegisterBenchmark(name.c_str(), bench_gemm, set, t, s, nt)
-              ->Unit(benchmark::kMicrosecond);
+          const std::string shape = "/" + std::to_string(s.rows) + "x" + std::to_string(s.n) +
+                                    "/nt:" + std::to_string(nt);
+          for (bool packed : {false, true}) {
+            if (packed && set->for_type(t)->pack == nullptr) continue;
+            const std::string name =
+                std::string(packed ? "gemm_packed/" : "gemm/") + set->isa + "/" + ty + shape;
+            benchmark::RegisterBenchmark(name.c_str(), bench_gemm, set, t, s, nt, packed)
+                ->Unit(benchmark::kMicrosecond);
+          }
         }
       }
     }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -52,6 +53,13 @@ Expected<MappedFile> MappedFile::open(const std::string& path) {
   // Weights are read soon after opening; start readahead now. Only a hint, so failure is ignored.
   (void)::madvise(addr, size, MADV_WILLNEED);
   return MappedFile(static_cast<const uint8_t*>(addr), size);
+}
+
+void MappedFile::release(const uint8_t* p, size_t n) const {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) & ~(page - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) & ~(page - 1);
+  if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept

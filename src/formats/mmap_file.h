@@ -26,6 +26,10 @@ class MappedFile {
   const uint8_t* data() const { return data_; }  // nullptr when size() == 0
   size_t size() const { return size_; }
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
+  // Drops this process's copies of the whole pages inside [p, p + n) (which must lie in the
+  // mapping), so they stop counting as its memory; touched again, they are read back from the
+  // page cache. For data copied elsewhere (weights packed at load). Only a hint.
+  void release(const uint8_t* p, size_t n) const;
 
  private:
   MappedFile(const uint8_t* data, size_t size) : data_(data), size_(size) {}

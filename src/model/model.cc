@@ -1,9 +1,12 @@
 #include "model/model.h"
 
+#include <cstring>
+#include <memory>
 #include <string>
 
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/matmul.h"
+#include "core/memory.h"
 #include "quant/precision.h"
 #include "quant/reference.h"
 
@@ -86,7 +89,46 @@ Expected<std::unique_ptr<Model>> Model::load(const std::string& path, const Load
   std::unique_ptr<Model> m(
       new Model(std::make_shared<const gguf::File>(std::move(file)), std::move(config)));
   JOULE_RETURN_IF_ERROR(m->bind_weights(opts.policy));
+  m->place_weights();
   return m;
+}
+
+void Model::place_weights() {
+  if (!cpu::packing_enabled()) return;
+  const cpu::KernelSet& ks = cpu::best_kernels();
+  const auto mats = mutable_matrices();
+  // One arena for all of them: huge pages are 2 MiB, so one allocation per matrix would leave up
+  // to 2 MiB of each one's last page resident and unused (SmolLM2's 576 x 576 matrices are 0.2 MiB).
+  constexpr size_t kNone = ~size_t{0};
+  std::vector<size_t> at(mats.size(), kNone);
+  size_t total = 0;
+  for (size_t i = 0; i < mats.size(); ++i) {
+    const Matrix& m = *mats[i].second;
+    size_t bytes = cpu::packed_bytes(m, ks);
+    if (bytes == 0 && file_->maps(m.data, m.bytes())) bytes = m.bytes();  // conversions stay put
+    if (bytes == 0) continue;
+    at[i] = total;
+    total += (bytes + 63) / 64 * 64;
+  }
+  if (total == 0) return;
+  const std::shared_ptr<uint8_t> arena = alloc_huge_pages(total);
+  owned_.push_back(arena);
+  for (size_t i = 0; i < mats.size(); ++i) {
+    if (at[i] == kNone) continue;
+    Matrix& m = *mats[i].second;
+    const uint8_t* from = m.data;
+    uint8_t* dst = arena.get() + at[i];
+    if (cpu::packed_bytes(m, ks) > 0) {
+      cpu::pack_matrix(m, ks, dst);
+    } else {
+      std::memcpy(dst, from, m.bytes());
+      m.data = dst;
+    }
+    // The kernels read the arena now; the file's pages come back only for the rows a lookup
+    // touches (token embeddings of a packed table), so resident memory holds the weights once.
+    if (file_->maps(from, m.bytes())) file_->release(from, m.bytes());
+  }
+  if (weights_.tied_output) weights_.output = weights_.token_embd;
 }
 
 Status Model::bind_weights(const Policy* policy) {

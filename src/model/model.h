@@ -51,7 +51,8 @@ struct LoadOptions {
 class Model {
  public:
   // Maps the file, reads the configuration and binds every weight, checking names, shapes and
-  // that a CPU kernel exists for each matrix type. Errors name the file and the tensor.
+  // that a CPU kernel exists for each matrix type, then places the weights for the kernels
+  // (place_weights). Errors name the file and the tensor.
   static Expected<std::unique_ptr<Model>> load(const std::string& path, const LoadOptions& opts = {});
 
   const ModelConfig& config() const { return config_; }
@@ -78,13 +79,19 @@ class Model {
   Model(std::shared_ptr<const gguf::File> file, ModelConfig config)
       : file_(std::move(file)), config_(std::move(config)) {}
   Status bind_weights(const Policy* policy);
+  // Moves the matrices out of the file mapping into memory the kernels stream fastest, one arena
+  // on huge pages (core/memory.h): the CPU kernels' packed layout where they have one
+  // (cpu::pack_matrix), else a plain copy. The file's pages are released, so the weights are
+  // resident once. Matrices converted at load stay where they are (and are packed too, where
+  // their new type has a packed layout). JOULE_PACK=0 leaves everything as bound (A/B runs).
+  void place_weights();
   std::vector<std::pair<std::string, Matrix*>> mutable_matrices();
 
   std::shared_ptr<const gguf::File> file_;
   ModelConfig config_;
   ModelWeights weights_;
-  // What the weight views point into besides file_: matrices converted at load (and, for a
-  // mix, its sources' files and conversions).
+  // What the weight views point into besides file_: matrices converted, packed or copied at
+  // load (and, for a mix, its sources' files and memory).
   std::vector<std::shared_ptr<const void>> owned_;
   std::vector<std::string> load_notes_;
 };

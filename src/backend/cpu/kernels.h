@@ -25,7 +25,17 @@ struct TypeKernels {
   // w: row 0 of the tile; a: activation row 0 (act_type), rows a_stride bytes apart.
   void (*gemm)(int64_t n, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
                int nt, float* out, int64_t ldo) = nullptr;
+
+  // Optional: a layout of the whole matrix made once at load time (pack) that these kernels
+  // multiply faster than the file layout; nullptr where they read the file layout. Rows are packed
+  // in groups of kPackRows, so a tile starts at a row r0 that is a multiple of it; gemm_packed
+  // takes the packed matrix and r0 where gemm takes row 0 of the tile, and is otherwise gemm.
+  size_t (*packed_bytes)(int64_t rows, int64_t n) = nullptr;
+  void (*pack)(const void* w, size_t w_stride, int64_t rows, int64_t n, void* dst) = nullptr;
+  void (*gemm_packed)(int64_t n, const void* wp, int64_t r0, int nr, const void* a,
+                      size_t a_stride, int nt, float* out, int64_t ldo) = nullptr;
 };
+constexpr int kPackRows = 16;
 
 // One entry per weight type joule multiplies by; every set covers all of them.
 struct WeightKernels {

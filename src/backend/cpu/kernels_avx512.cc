@@ -1032,7 +1032,8 @@ constexpr TypeKernels kF16{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadF16>
 constexpr TypeKernels kBF16{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadBF16>>};
 constexpr TypeKernels kQ8_0{DType::kQ8_0, &convert_q8_0, &gemm<Q8_0>};
 constexpr TypeKernels kQ4_0{DType::kQ8_0, &convert_q8_0, &gemm<Q4_0>};
-constexpr TypeKernels kQ4_1{DType::kQ8_1, &convert_q8_1, &gemm<Q4_1>};
+constexpr TypeKernels kQ4_1{DType::kQ8_1, &convert_q8_1, &gemm<Q4_1>, &q4_1_packed_bytes, &pack_q4_1,
+                            &gemm_q4_1_packed};
 constexpr TypeKernels kQ4_K{DType::kQ8_K, &convert_q8_k, &gemm<Q4_K>};
 constexpr TypeKernels kQ6_K{DType::kQ8_K, &convert_q8_k, &gemm<Q6_K>};
 

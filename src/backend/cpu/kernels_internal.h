@@ -35,6 +35,13 @@ bool amx_ready();
 int gemm_i8_amx(int64_t n, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride,
                 int nt, float* out, int64_t ldo);
 
+// Q4_1 packed for AVX-512 (q4_1_packed_avx512.cc), the TypeKernels packing contract of
+// kernels.h. Only after the AVX-512 check.
+size_t q4_1_packed_bytes(int64_t rows, int64_t n);
+void pack_q4_1(const void* w, size_t w_stride, int64_t rows, int64_t n, void* dst);
+void gemm_q4_1_packed(int64_t n, const void* wp, int64_t r0, int nr, const void* a, size_t a_stride,
+                      int nt, float* out, int64_t ldo);
+
 // A per-thread, 64-byte aligned scratch buffer of at least `bytes` bytes, valid until the next
 // call on the same thread. Kernels use it to repack activations.
 void* thread_scratch(size_t bytes);

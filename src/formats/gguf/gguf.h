@@ -90,6 +90,10 @@ class File {
   const std::vector<TensorInfo>& tensors() const;
   const TensorInfo* find_tensor(std::string_view name) const;
   const uint8_t* tensor_data(const TensorInfo& t) const;  // points into the mapping
+  // Whether [p, p + n) lies inside this file's mapping (never for open_memory).
+  bool maps(const uint8_t* p, size_t n) const;
+  // MappedFile::release for [p, p + n), which must be mapped (maps()).
+  void release(const uint8_t* p, size_t n) const;
 
  private:
   struct Impl;

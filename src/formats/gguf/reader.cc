@@ -29,6 +29,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/check.h"
 #include "formats/gguf/gguf.h"
 #include "formats/gguf/wire.h"
 #include "formats/mmap_file.h"
@@ -442,6 +443,19 @@ const TensorInfo* File::find_tensor(std::string_view name) const {
 
 const uint8_t* File::tensor_data(const TensorInfo& t) const {
   return impl_->bytes.data() + impl_->data_offset + t.offset;
+}
+
+bool File::maps(const uint8_t* p, size_t n) const {
+  if (!impl_->mapping) return false;
+  const std::span<const uint8_t> all = impl_->mapping->bytes();
+  // Compared as integers: pointers into other objects are not ordered by the language.
+  const auto at = reinterpret_cast<uintptr_t>(p), lo = reinterpret_cast<uintptr_t>(all.data());
+  return at >= lo && at - lo <= all.size() && n <= all.size() - (at - lo);
+}
+
+void File::release(const uint8_t* p, size_t n) const {
+  JOULE_CHECK(maps(p, n));
+  impl_->mapping->release(p, n);
 }
 
 Expected<std::string> File::get_string(std::string_view key) const {

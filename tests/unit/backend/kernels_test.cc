@@ -189,6 +189,51 @@ TEST(KernelOrder, Avx512Q4_1EqualsTheOracleBitForBit) {
   }
 }
 
+// Every kernel with a packed layout (TypeKernels::pack) computes from it exactly what its gemm
+// computes from the file layout; for Q4_1 that is again the oracle bit for bit. Rows cross the
+// 16-row groups (33 rows: the last group is padded), tiles start at any group.
+TEST(KernelOrder, PackedLayoutsEqualTheOracleBitForBit) {
+  int packed_types = 0;
+  for (const KernelSet* set : fast_sets())
+    for (DType type : kWeightTypes) {
+      const TypeKernels& fast = *set->for_type(type);
+      if (fast.pack == nullptr) continue;
+      ++packed_types;
+      ASSERT_NE(fast.gemm_packed, nullptr);
+      const TypeKernels& ref = *scalar_kernels().for_type(type);
+      for (int64_t n : {32, 96, 544, 576, 1536, 2080}) {
+        const int rows = 33;
+        const Matrix w = quantized_rows(type, rows, n, 31, 2);
+        std::vector<uint8_t> packed(fast.packed_bytes(rows, n), 0xEE);
+        fast.pack(w.data(), w.stride, rows, n, packed.data());
+        const Matrix a = activations(ref, 13, n, 32);
+        for (int r0 : {0, kPackRows, 2 * kPackRows})
+          for (int nr : {1, 3, 8, 9, 16, 17, 33}) {
+            if (r0 + nr > rows) continue;
+            Matrix tile = w;
+            tile.offset += static_cast<size_t>(r0) * w.stride;
+            for (int nt : {1, 2, 3, 4, 5, 13}) {
+              const int64_t ldo = nr + 3;
+              std::vector<float> out(static_cast<size_t>(ldo * nt), kSentinel);
+              fast.gemm_packed(n, packed.data(), r0, nr, a.data(), a.stride, nt, out.data(), ldo);
+              const std::vector<float> want = run_gemm(ref, tile, nr, a, nt, n);
+              for (int t = 0; t < nt; ++t)
+                for (int r = 0; r < ldo; ++r) {
+                  const float v = out[static_cast<size_t>(t * ldo + r)];
+                  if (r < nr)
+                    ASSERT_EQ(v, want[static_cast<size_t>(t * nr + r)])
+                        << set->isa << " " << dtype_name(type) << " n=" << n << " r0=" << r0
+                        << " nr=" << nr << " nt=" << nt << " t=" << t << " r=" << r;
+                  else
+                    ASSERT_EQ(v, kSentinel) << "wrote outside the tile";
+                }
+            }
+          }
+      }
+    }
+  if (packed_types == 0) GTEST_SKIP() << "no kernel set here packs weights";
+}
+
 // int8-dynamic prompts of 32+ tokens run on AMX tiles where available: exact int32 sums, so the
 // outputs equal the oracle's bit for bit; row counts cross the 16-row tiles and 32-row packs,
 // token counts the 32-token steps (the rest goes to the VNNI kernel).
