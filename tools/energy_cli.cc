@@ -1,7 +1,12 @@
 #include "energy_cli.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <thread>
 
 #include "core/strings.h"
 #include "energy/estimate.h"
@@ -9,17 +14,58 @@
 namespace joule::cli {
 namespace {
 
-// A changed GPU power limit must come back even on Ctrl-C: the handler restores it (best effort:
-// NVML is not async-signal-safe, but the process is about to end) and re-raises.
-energy::NvmlSensor* g_restore_on_signal = nullptr;
+// The write end of the running SignalRestore's pipe (one GPU session per process).
+int g_signal_fd = -1;
 
-void restore_and_reraise(int sig) {
-  if (g_restore_on_signal != nullptr) (void)g_restore_on_signal->restore();
-  std::signal(sig, SIG_DFL);
-  std::raise(sig);
+void on_signal(int sig) {
+  const auto b = static_cast<unsigned char>(sig);
+  (void)!::write(g_signal_fd, &b, 1);  // write() is async-signal-safe; nothing else happens here
 }
 
 }  // namespace
+
+// Changed GPU settings must come back even on Ctrl-C or SIGTERM. The handler only writes the
+// signal number to a pipe; a watcher thread restores the settings and then ends the process with
+// that signal. Restoring inside the handler deadlocked when the signal arrived while the main
+// thread held malloc's lock, since NVML is not async-signal-safe.
+class SignalRestore {
+ public:
+  explicit SignalRestore(energy::NvmlSensor* nvml) {
+    if (::pipe2(fd_, O_CLOEXEC) != 0) {  // then settings are still restored on a normal exit
+      fd_[0] = fd_[1] = -1;
+      return;
+    }
+    g_signal_fd = fd_[1];
+    watcher_ = std::thread([this, nvml] {
+      unsigned char sig = 0;
+      while (::read(fd_[0], &sig, 1) < 0 && errno == EINTR) {
+      }
+      if (sig == 0) return;  // the session ended
+      (void)nvml->restore();
+      std::signal(sig, SIG_DFL);
+      std::raise(sig);  // the default action: the process ends as killed by `sig`
+    });
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+  }
+  ~SignalRestore() {
+    if (fd_[1] < 0) return;
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+    const unsigned char stop = 0;
+    (void)!::write(fd_[1], &stop, 1);
+    watcher_.join();
+    g_signal_fd = -1;
+    ::close(fd_[0]);
+    ::close(fd_[1]);
+  }
+  SignalRestore(const SignalRestore&) = delete;
+  SignalRestore& operator=(const SignalRestore&) = delete;
+
+ private:
+  int fd_[2] = {-1, -1};
+  std::thread watcher_;
+};
 
 void add_estimate_options(CLI::App* cmd, energy::EstimateParams* p) {
   cmd->add_option("--cpu-w-per-core", p->w_per_core,
@@ -73,9 +119,7 @@ Expected<std::unique_ptr<EnergySession>> EnergySession::start(const EnergyOption
     if (s->nvml_ == nullptr)
       return NotFound(std::string(o.gpu_power_limit_w > 0 ? "--gpu-power-limit" : "--gpu-clocks") +
                       " needs an NVIDIA GPU; NVML is not available");
-    g_restore_on_signal = s->nvml_;
-    std::signal(SIGINT, restore_and_reraise);
-    std::signal(SIGTERM, restore_and_reraise);
+    s->signal_restore_ = std::make_unique<SignalRestore>(s->nvml_);
     for (size_t g = 0; g < s->nvml_->domains().size(); ++g) {
       if (o.gpu_power_limit_w > 0)
         JOULE_RETURN_IF_ERROR(s->nvml_->set_power_limit(static_cast<int>(g), o.gpu_power_limit_w));
@@ -90,10 +134,8 @@ Expected<std::unique_ptr<EnergySession>> EnergySession::start(const EnergyOption
 }
 
 EnergySession::~EnergySession() {
-  if (nvml_ != nullptr) {
-    (void)nvml_->restore();
-    if (g_restore_on_signal == nvml_) g_restore_on_signal = nullptr;
-  }
+  if (nvml_ != nullptr) (void)nvml_->restore();
+  signal_restore_.reset();
 }
 
 void EnergySession::begin(const std::string& name) {

@@ -31,6 +31,8 @@ void add_energy_options(CLI::App* cmd, EnergyOptions* o);
 // Only the estimate's flags (for commands without windows, like `joule power` and `joule info`).
 void add_estimate_options(CLI::App* cmd, energy::EstimateParams* p);
 
+class SignalRestore;
+
 // A running meter over every detected sensor (or nothing with --no-energy).
 class EnergySession {
  public:
@@ -57,6 +59,7 @@ class EnergySession {
   energy::NvmlSensor* nvml_ = nullptr;  // owned by the meter
   std::vector<std::string> missing_;
   std::map<std::string, energy::WindowResult> results_;
+  std::unique_ptr<SignalRestore> signal_restore_;  // while GPU settings are changed
 };
 
 // Every detected domain with its capabilities (and GPU power-limit ranges), and why each
