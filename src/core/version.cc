@@ -1,5 +1,7 @@
 #include "core/version.h"
 
+#include "joule_git_commit.h"  // generated at build time (cmake/git_commit.cmake)
+
 namespace joule {
 
 const char* joule_version() { return JOULE_VERSION; }
