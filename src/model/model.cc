@@ -1,8 +1,10 @@
 #include "model/model.h"
 
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/matmul.h"
@@ -19,22 +21,11 @@ std::string dims_str(const std::vector<int64_t>& dims) {
   return s + "}";
 }
 
-// Converts a matrix row by row into `to` (through f32), into storage the caller keeps.
-Matrix convert_matrix(const Matrix& m, DType to, std::vector<uint8_t>& storage) {
-  const size_t stride = row_bytes(to, m.cols);
-  storage.resize(stride * static_cast<size_t>(m.rows));
-  std::vector<float> row(static_cast<size_t>(m.cols));
-  for (int64_t r = 0; r < m.rows; ++r) {
-    requantize_row_ref(m.type, m.row(r), to, storage.data() + r * stride, m.cols, row.data());
-  }
-  return Matrix{to, m.rows, m.cols, storage.data(), stride};
-}
-
 class Binder {
  public:
-  Binder(const gguf::File& f, const Policy* policy, std::vector<std::vector<uint8_t>>& storage,
+  Binder(const gguf::File& f, const Policy* policy, std::map<std::string, DType>& convert_to,
          std::vector<std::string>& notes)
-      : f_(f), policy_(policy), storage_(storage), notes_(notes) {}
+      : f_(f), policy_(policy), convert_to_(convert_to), notes_(notes) {}
 
   const gguf::TensorInfo* find(const std::string& name) const { return f_.find_tensor(name); }
 
@@ -48,16 +39,17 @@ class Binder {
     return t;
   }
 
-  // A [rows x cols] matrix (GGUF dims {cols, rows}) kept in its stored type.
+  // A [rows x cols] matrix (GGUF dims {cols, rows}) as stored; the type the policy gives it, if
+  // another, goes to convert_to (the conversion happens when the weights are placed).
   Expected<Matrix> matrix(const std::string& name, int64_t rows, int64_t cols) {
     JOULE_ASSIGN_OR_RETURN(const gguf::TensorInfo* t, require(name, {cols, rows}));
-    Matrix m{t->type, rows, cols, f_.tensor_data(*t), row_bytes(t->type, cols)};
+    const Matrix m{t->type, rows, cols, f_.tensor_data(*t), row_bytes(t->type, cols)};
     matrix_names_.push_back(name);
     const DType wanted = policy_ ? policy_->type_for(name, t->type) : t->type;
     const TypeChoice to = choose_type(name, t->type, wanted, cols);
     if (!to.note.empty()) notes_.push_back(to.note);
-    if (to.type != t->type) m = convert_matrix(m, to.type, storage_.emplace_back());
-    if (!cpu::supports_matmul(cpu::scalar_kernels(), m))
+    if (to.type != t->type) convert_to_[name] = to.type;
+    if (!cpu::supports_matmul(cpu::scalar_kernels(), Matrix{to.type, rows, cols, nullptr, row_bytes(to.type, cols)}))
       return Unsupported(f_.path() + ": tensor '" + name + "' has type " +
                          std::string(dtype_name(t->type)) + ", which joule cannot multiply yet");
     return m;
@@ -76,7 +68,7 @@ class Binder {
  private:
   const gguf::File& f_;
   const Policy* policy_;
-  std::vector<std::vector<uint8_t>>& storage_;
+  std::map<std::string, DType>& convert_to_;
   std::vector<std::string>& notes_;
   std::vector<std::string> matrix_names_;
 };
@@ -88,54 +80,70 @@ Expected<std::unique_ptr<Model>> Model::load(const std::string& path, const Load
   JOULE_ASSIGN_OR_RETURN(ModelConfig config, read_model_config(file));
   std::unique_ptr<Model> m(
       new Model(std::make_shared<const gguf::File>(std::move(file)), std::move(config)));
-  JOULE_RETURN_IF_ERROR(m->bind_weights(opts.policy));
-  m->place_weights();
+  std::map<std::string, DType> convert_to;
+  JOULE_RETURN_IF_ERROR(m->bind_weights(opts.policy, convert_to));
+  m->place_weights(convert_to);
   return m;
 }
 
-void Model::place_weights() {
-  if (!cpu::packing_enabled()) return;
+void Model::place_weights(const std::map<std::string, DType>& convert_to) {
   const cpu::KernelSet& ks = cpu::best_kernels();
   const auto mats = mutable_matrices();
-  // One arena for all of them: huge pages are 2 MiB, so one allocation per matrix would leave up
-  // to 2 MiB of each one's last page resident and unused (SmolLM2's 576 x 576 matrices are 0.2 MiB).
+  // Where each matrix's rows (converted or copied) and packed layout go in the arena. One arena
+  // for all: huge pages are 2 MiB, so one allocation per matrix would leave up to 2 MiB of each
+  // one's last page resident and unused (SmolLM2's 576 x 576 matrices are 0.2 MiB).
   constexpr size_t kNone = ~size_t{0};
-  std::vector<size_t> at(mats.size(), kNone);
+  struct Place {
+    DType to;
+    size_t rows_at = kNone, packed_at = kNone;
+  };
+  std::vector<Place> plan(mats.size());
   size_t total = 0;
+  auto take = [&](size_t bytes) { return std::exchange(total, total + (bytes + 63) / 64 * 64); };
   for (size_t i = 0; i < mats.size(); ++i) {
     const Matrix& m = *mats[i].second;
-    size_t bytes = cpu::packed_bytes(m, ks);
-    if (bytes == 0 && file_->maps(m.data, m.bytes())) bytes = m.bytes();  // conversions stay put
-    if (bytes == 0) continue;
-    at[i] = total;
-    total += (bytes + 63) / 64 * 64;
+    const auto it = convert_to.find(mats[i].first);
+    Place& p = plan[i];
+    p.to = it == convert_to.end() ? m.type : it->second;
+    const Matrix target{p.to, m.rows, m.cols, nullptr, row_bytes(p.to, m.cols)};
+    const size_t packed = cpu::packed_bytes(target, ks);
+    if (p.to != m.type || (packed == 0 && cpu::packing_enabled() && file_->maps(m.data, m.bytes())))
+      p.rows_at = take(target.bytes());
+    if (packed > 0) p.packed_at = take(packed);
   }
   if (total == 0) return;
   const std::shared_ptr<uint8_t> arena = alloc_huge_pages(total);
   owned_.push_back(arena);
+  std::vector<float> row;
   for (size_t i = 0; i < mats.size(); ++i) {
-    if (at[i] == kNone) continue;
     Matrix& m = *mats[i].second;
-    const uint8_t* from = m.data;
-    uint8_t* dst = arena.get() + at[i];
-    if (cpu::packed_bytes(m, ks) > 0) {
-      cpu::pack_matrix(m, ks, dst);
-    } else {
-      std::memcpy(dst, from, m.bytes());
-      m.data = dst;
+    const Place& p = plan[i];
+    const Matrix from = m;
+    if (p.rows_at != kNone) {
+      m.type = p.to;
+      m.row_stride = row_bytes(p.to, m.cols);
+      m.data = arena.get() + p.rows_at;
+      if (p.to == from.type) {
+        std::memcpy(arena.get() + p.rows_at, from.data, from.bytes());
+      } else {  // dequantize + requantize per row, through the scalar reference
+        row.resize(static_cast<size_t>(m.cols));
+        for (int64_t r = 0; r < m.rows; ++r)
+          requantize_row_ref(from.type, from.row(r), p.to, arena.get() + p.rows_at + r * m.row_stride, m.cols,
+                             row.data());
+      }
     }
+    if (p.packed_at != kNone) cpu::pack_matrix(m, ks, arena.get() + p.packed_at);
     // The kernels read the arena now; the file's pages come back only for the rows a lookup
     // touches (token embeddings of a packed table), so resident memory holds the weights once.
-    if (file_->maps(from, m.bytes())) file_->release(from, m.bytes());
+    if ((m.data != from.data || m.packed != nullptr) && file_->maps(from.data, from.bytes()))
+      file_->release(from.data, from.bytes());
   }
   if (weights_.tied_output) weights_.output = weights_.token_embd;
 }
 
-Status Model::bind_weights(const Policy* policy) {
+Status Model::bind_weights(const Policy* policy, std::map<std::string, DType>& convert_to) {
   const ModelConfig& c = config_;
-  auto storage = std::make_shared<std::vector<std::vector<uint8_t>>>();
-  owned_.push_back(storage);
-  Binder b(*file_, policy, *storage, load_notes_);
+  Binder b(*file_, policy, convert_to, load_notes_);
   ModelWeights& w = weights_;
   const int64_t d = c.d_model, q = c.q_dim(), kv = c.kv_dim(), f = c.d_ff, nv = c.n_vocab;
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -78,13 +79,15 @@ class Model {
  private:
   Model(std::shared_ptr<const gguf::File> file, ModelConfig config)
       : file_(std::move(file)), config_(std::move(config)) {}
-  Status bind_weights(const Policy* policy);
+  // Binds every matrix to its data in the file; those the policy gives another type are listed
+  // in convert_to (by GGUF name) for place_weights.
+  Status bind_weights(const Policy* policy, std::map<std::string, DType>& convert_to);
   // Moves the matrices out of the file mapping into memory the kernels stream fastest, one arena
-  // on huge pages (core/memory.h): the CPU kernels' packed layout where they have one
-  // (cpu::pack_matrix), else a plain copy. The file's pages are released, so the weights are
-  // resident once. Matrices converted at load stay where they are (and are packed too, where
-  // their new type has a packed layout). JOULE_PACK=0 leaves everything as bound (A/B runs).
-  void place_weights();
+  // on huge pages (core/memory.h): converted (convert_to) or copied rows, and the CPU kernels'
+  // packed layout where they have one (cpu::pack_matrix; then the rows stay in the file unless
+  // converted). The file's pages are released, so the weights are resident once.
+  // JOULE_PACK=0 leaves unconverted matrices in the mapping and packs nothing (A/B runs).
+  void place_weights(const std::map<std::string, DType>& convert_to);
   std::vector<std::pair<std::string, Matrix*>> mutable_matrices();
 
   std::shared_ptr<const gguf::File> file_;

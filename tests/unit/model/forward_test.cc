@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "backend/cpu/matmul.h"
 #include "tiny_model.h"
 
 namespace joule {
@@ -116,7 +117,7 @@ TEST(Forward, EveryWeightTypeTracksF32) {
 // Converting at load time gives the same weights, hence the same logits, as a file written in
 // that type from the same values.
 TEST(ModelLoad, PrecisionAtLoadEqualsAFileInThatType) {
-  for (DType t : {DType::kQ8_0, DType::kI8_DYN, DType::kQ4_0}) {
+  for (DType t : {DType::kQ8_0, DType::kI8_DYN, DType::kQ4_0, DType::kQ4_1}) {
     testing::TinyModelSpec spec;
     const std::string path = temp_path("tiny_conv_f32.gguf");
     testing::write_tiny_model(path, spec);
@@ -132,6 +133,22 @@ TEST(ModelLoad, PrecisionAtLoadEqualsAFileInThatType) {
               run_batched(*stored, 64, 1, cpu::best_kernels()))
         << dtype_name(t);
   }
+}
+
+// Weights placed at load (packed Q4_1 on AVX-512, copies elsewhere) compute what the scalar
+// oracle computes from the file layout: for Q4_1 both follow ggml's float order, so the logits
+// are equal bit for bit. 300 vocabulary rows leave the last 16-row group part empty.
+TEST(ModelLoad, PlacedWeightsEqualTheFileLayout) {
+  testing::TinyModelSpec spec;
+  spec.matrix_type = DType::kQ4_1;
+  auto m = load_tiny(spec, "tiny_placed_q4_1.gguf");
+  ASSERT_TRUE(m);
+  const Matrix& up = m->weights().layers[0].w_up;
+  const bool packed = cpu::packed_bytes(up, cpu::best_kernels()) > 0;
+  EXPECT_EQ(up.packed != nullptr, packed);
+  if (!packed) GTEST_SKIP() << "the kernels here have no packed layout for Q4_1";
+  EXPECT_EQ(run_batched(*m, 64, 2, cpu::best_kernels()), run_batched(*m, 64, 2, cpu::scalar_kernels()));
+  EXPECT_EQ(run_batched(*m, 1, 1, cpu::best_kernels()), run_batched(*m, 1, 1, cpu::scalar_kernels()));
 }
 
 TEST(ModelLoad, Sparse24PrunesTheLinearLayersOnly) {
