@@ -13,13 +13,8 @@
 //     f16 (the kqv matmul converts them). Keys past n_keys are llama.cpp's masked cells: exact
 //     zeros in every sum, so they are skipped.
 // The decode order assumes llama.cpp's padded KV length is a multiple of 64 (it pads to 256).
-//
-// GCC 12 warns falsely inside the intrinsics headers (bug 105593); silence it for them only.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+
+#include "backend/cpu/intrinsics.h"
 
 #include <cmath>
 

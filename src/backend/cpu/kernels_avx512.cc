@@ -11,17 +11,7 @@
 // Activation formats are those of the scalar table (kernels_scalar.cc), so every output agrees
 // with the oracle up to float summation order.
 
-// GCC 12's _mm512_undefined_* (used by many intrinsics) trips -W(maybe-)uninitialized
-// when inlined (GCC bug 105593); the warning is attributed to the header, so silence it there.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#else
-#include <immintrin.h>
-#endif
+#include "backend/cpu/intrinsics.h"
 
 #include <algorithm>
 #include <cstdint>

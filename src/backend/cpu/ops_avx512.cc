@@ -1,9 +1,4 @@
-// GCC 12 warns falsely inside the intrinsics headers (bug 105593); silence it for them only.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "backend/cpu/intrinsics.h"
 
 #include <algorithm>
 

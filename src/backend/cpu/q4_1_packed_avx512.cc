@@ -19,15 +19,7 @@
 // out as dword l of [0, 0, 1, 1, ..., 7, 7] gives both rows' ggml lanes, and the per-row scales
 // are one 64-bit broadcast {d_2p, d_2p+1} * d_a.
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#else
-#include <immintrin.h>
-#endif
+#include "backend/cpu/intrinsics.h"
 
 #include <cstdint>
 #include <cstring>

@@ -1,6 +1,6 @@
 // Small AVX-512 helpers shared by the AVX-512 translation units only: include it after
-// <immintrin.h> in a file compiled with JOULE_AVX512_FLAGS. Everything here has internal linkage
-// (see kernels_internal.h for why).
+// backend/cpu/intrinsics.h in a file compiled with JOULE_AVX512_FLAGS. Everything here has
+// internal linkage (see kernels_internal.h for why).
 #pragma once
 
 #include <cmath>
