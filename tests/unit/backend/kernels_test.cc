@@ -234,6 +234,28 @@ TEST(KernelOrder, PackedLayoutsEqualTheOracleBitForBit) {
   if (packed_types == 0) GTEST_SKIP() << "no kernel set here packs weights";
 }
 
+// Long prompts: the packed kernels prepare activations in chunks (about 1 MiB of them at a time).
+TEST(KernelOrder, PackedLayoutsHandleLongPrompts) {
+  int packed_types = 0;
+  for (const KernelSet* set : fast_sets())
+    for (DType type : kWeightTypes) {
+      const TypeKernels& fast = *set->for_type(type);
+      if (fast.pack == nullptr) continue;
+      ++packed_types;
+      const TypeKernels& ref = *scalar_kernels().for_type(type);
+      const int64_t n = 1536;
+      const int rows = 20, nt = 700;
+      const Matrix w = quantized_rows(type, rows, n, 51, 0);
+      std::vector<uint8_t> packed(fast.packed_bytes(rows, n));
+      fast.pack(w.data(), w.stride, rows, n, packed.data());
+      const Matrix a = activations(ref, nt, n, 52);
+      std::vector<float> got(static_cast<size_t>(rows) * nt);
+      fast.gemm_packed(n, packed.data(), 0, rows, a.data(), a.stride, nt, got.data(), rows);
+      ASSERT_EQ(got, run_gemm(ref, w, rows, a, nt, n)) << set->isa << " " << dtype_name(type);
+    }
+  if (packed_types == 0) GTEST_SKIP() << "no kernel set here packs weights";
+}
+
 // int8-dynamic prompts of 32+ tokens run on AMX tiles where available: exact int32 sums, so the
 // outputs equal the oracle's bit for bit; row counts cross the 16-row tiles and 32-row packs,
 // token counts the 32-token steps (the rest goes to the VNNI kernel).
