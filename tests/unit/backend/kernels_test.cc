@@ -189,71 +189,73 @@ TEST(KernelOrder, Avx512Q4_1EqualsTheOracleBitForBit) {
   }
 }
 
-// Every kernel with a packed layout (TypeKernels::pack) computes from it exactly what its gemm
-// computes from the file layout; for Q4_1 that is again the oracle bit for bit. Rows cross the
-// 16-row groups (33 rows: the last group is padded), tiles start at any group.
+// The (set, type) pairs whose kernels have a packed layout (TypeKernels::pack).
+std::vector<Case> packed_cases() {
+  std::vector<Case> cases;
+  for (const Case& c : all_cases())
+    if (c.set->for_type(c.type)->pack != nullptr) cases.push_back(c);
+  return cases;
+}
+
+// Every kernel with a packed layout computes from it exactly what its gemm computes from the
+// file layout; for Q4_1 that is again the oracle bit for bit. Rows cross the 16-row groups (33
+// rows: the last group is padded), tiles start at any group.
 TEST(KernelOrder, PackedLayoutsEqualTheOracleBitForBit) {
-  int packed_types = 0;
-  for (const KernelSet* set : fast_sets())
-    for (DType type : kWeightTypes) {
-      const TypeKernels& fast = *set->for_type(type);
-      if (fast.pack == nullptr) continue;
-      ++packed_types;
-      ASSERT_NE(fast.gemm_packed, nullptr);
-      const TypeKernels& ref = *scalar_kernels().for_type(type);
-      for (int64_t n : {32, 96, 544, 576, 1536, 2080}) {
-        const int rows = 33;
-        const Matrix w = quantized_rows(type, rows, n, 31, 2);
-        std::vector<uint8_t> packed(fast.packed_bytes(rows, n), 0xEE);
-        fast.pack(w.data(), w.stride, rows, n, packed.data());
-        const Matrix a = activations(ref, 13, n, 32);
-        for (int r0 : {0, kPackRows, 2 * kPackRows})
-          for (int nr : {1, 3, 8, 9, 16, 17, 33}) {
-            if (r0 + nr > rows) continue;
-            Matrix tile = w;
-            tile.offset += static_cast<size_t>(r0) * w.stride;
-            for (int nt : {1, 2, 3, 4, 5, 13}) {
-              const int64_t ldo = nr + 3;
-              std::vector<float> out(static_cast<size_t>(ldo * nt), kSentinel);
-              fast.gemm_packed(n, packed.data(), r0, nr, a.data(), a.stride, nt, out.data(), ldo);
-              const std::vector<float> want = run_gemm(ref, tile, nr, a, nt, n);
-              for (int t = 0; t < nt; ++t)
-                for (int r = 0; r < ldo; ++r) {
-                  const float v = out[static_cast<size_t>(t * ldo + r)];
-                  if (r < nr)
-                    ASSERT_EQ(v, want[static_cast<size_t>(t * nr + r)])
-                        << set->isa << " " << dtype_name(type) << " n=" << n << " r0=" << r0
-                        << " nr=" << nr << " nt=" << nt << " t=" << t << " r=" << r;
-                  else
-                    ASSERT_EQ(v, kSentinel) << "wrote outside the tile";
-                }
-            }
+  const std::vector<Case> cases = packed_cases();
+  if (cases.empty()) GTEST_SKIP() << "no kernel set here packs weights";
+  for (const auto [set, type] : cases) {
+    const TypeKernels& fast = *set->for_type(type);
+    ASSERT_NE(fast.gemm_packed, nullptr);
+    const TypeKernels& ref = *scalar_kernels().for_type(type);
+    for (int64_t n : {32, 96, 544, 576, 1536, 2080}) {
+      const int rows = 33;
+      const Matrix w = quantized_rows(type, rows, n, 31, 2);
+      std::vector<uint8_t> packed(fast.packed_bytes(rows, n), 0xEE);
+      fast.pack(w.data(), w.stride, rows, n, packed.data());
+      const Matrix a = activations(ref, 13, n, 32);
+      for (int r0 : {0, kPackRows, 2 * kPackRows})
+        for (int nr : {1, 3, 8, 9, 16, 17, 33}) {
+          if (r0 + nr > rows) continue;
+          Matrix tile = w;
+          tile.offset += static_cast<size_t>(r0) * w.stride;
+          for (int nt : {1, 2, 3, 4, 5, 13}) {
+            const int64_t ldo = nr + 3;
+            std::vector<float> out(static_cast<size_t>(ldo * nt), kSentinel);
+            fast.gemm_packed(n, packed.data(), r0, nr, a.data(), a.stride, nt, out.data(), ldo);
+            const std::vector<float> want = run_gemm(ref, tile, nr, a, nt, n);
+            for (int t = 0; t < nt; ++t)
+              for (int r = 0; r < ldo; ++r) {
+                const float v = out[static_cast<size_t>(t * ldo + r)];
+                if (r < nr)
+                  ASSERT_EQ(v, want[static_cast<size_t>(t * nr + r)])
+                      << set->isa << " " << dtype_name(type) << " n=" << n << " r0=" << r0
+                      << " nr=" << nr << " nt=" << nt << " t=" << t << " r=" << r;
+                else
+                  ASSERT_EQ(v, kSentinel) << "wrote outside the tile";
+              }
           }
-      }
+        }
     }
-  if (packed_types == 0) GTEST_SKIP() << "no kernel set here packs weights";
+  }
 }
 
 // Long prompts: the packed kernels prepare activations in chunks (about 1 MiB of them at a time).
 TEST(KernelOrder, PackedLayoutsHandleLongPrompts) {
-  int packed_types = 0;
-  for (const KernelSet* set : fast_sets())
-    for (DType type : kWeightTypes) {
-      const TypeKernels& fast = *set->for_type(type);
-      if (fast.pack == nullptr) continue;
-      ++packed_types;
-      const TypeKernels& ref = *scalar_kernels().for_type(type);
-      const int64_t n = 1536;
-      const int rows = 20, nt = 700;
-      const Matrix w = quantized_rows(type, rows, n, 51, 0);
-      std::vector<uint8_t> packed(fast.packed_bytes(rows, n));
-      fast.pack(w.data(), w.stride, rows, n, packed.data());
-      const Matrix a = activations(ref, nt, n, 52);
-      std::vector<float> got(static_cast<size_t>(rows) * nt);
-      fast.gemm_packed(n, packed.data(), 0, rows, a.data(), a.stride, nt, got.data(), rows);
-      ASSERT_EQ(got, run_gemm(ref, w, rows, a, nt, n)) << set->isa << " " << dtype_name(type);
-    }
-  if (packed_types == 0) GTEST_SKIP() << "no kernel set here packs weights";
+  const std::vector<Case> cases = packed_cases();
+  if (cases.empty()) GTEST_SKIP() << "no kernel set here packs weights";
+  for (const auto [set, type] : cases) {
+    const TypeKernels& fast = *set->for_type(type);
+    const TypeKernels& ref = *scalar_kernels().for_type(type);
+    const int64_t n = 1536;
+    const int rows = 20, nt = 700;
+    const Matrix w = quantized_rows(type, rows, n, 51, 0);
+    std::vector<uint8_t> packed(fast.packed_bytes(rows, n));
+    fast.pack(w.data(), w.stride, rows, n, packed.data());
+    const Matrix a = activations(ref, nt, n, 52);
+    std::vector<float> got(static_cast<size_t>(rows) * nt);
+    fast.gemm_packed(n, packed.data(), 0, rows, a.data(), a.stride, nt, got.data(), rows);
+    ASSERT_EQ(got, run_gemm(ref, w, rows, a, nt, n)) << set->isa << " " << dtype_name(type);
+  }
 }
 
 // int8-dynamic prompts of 32+ tokens run on AMX tiles where available: exact int32 sums, so the
