@@ -1,17 +1,17 @@
 #include "model/model.h"
 
-#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <utility>
 
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/matmul.h"
+#include "core/cpu_features.h"
 #include "core/memory.h"
+#include "core/thread_pool.h"
 #include "quant/precision.h"
 #include "quant/reference.h"
 
@@ -140,18 +140,15 @@ void Model::place_weights(const std::map<std::string, DType>& convert_to) {
     if ((m.data != from.data || m.packed != nullptr) && file_->maps(from.data, from.bytes()))
       file_->release(from.data, from.bytes());
   };
-  // Matrices are placed by one thread per CPU: writing the arena touches each of its pages for
-  // the first time, and the kernel's zeroing of fresh pages dominates (a 7B model: 9.0 s on one
-  // thread here; conversions run the scalar reference over every row).
+  // Matrices are placed by one thread per core, each taking the next unplaced matrix: writing the
+  // arena touches each of its pages for the first time, and the kernel's zeroing of fresh pages
+  // dominates (a 7B model: 9.0 s on one thread here; conversions run the scalar reference over
+  // every row).
   std::atomic<size_t> next{0};
-  auto worker = [&] {
+  ThreadPool(cpu_features().physical_cores).run([&](int, int) {
     std::vector<float> row;
     for (size_t i; (i = next.fetch_add(1)) < mats.size();) place(i, row);
-  };
-  std::vector<std::thread> helpers(std::max(1u, std::thread::hardware_concurrency()) - 1);
-  for (std::thread& t : helpers) t = std::thread(worker);
-  worker();
-  for (std::thread& t : helpers) t.join();
+  });
   if (weights_.tied_output) weights_.output = weights_.token_embd;
 }
 
