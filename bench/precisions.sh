@@ -21,7 +21,7 @@ done
 scripts/setup.sh
 JOULE=build/tools/joule
 BASE=models/SmolLM2-135M-Instruct.Q4_1.gguf
-DATA="${JOULE_DATA_DIR:-$ROOT/../shared/data}"
+DATA="${JOULE_DATA_DIR:-$ROOT/data}"
 OUT=bench/results
 mkdir -p "$OUT"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"

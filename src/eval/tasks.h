@@ -25,7 +25,7 @@ std::optional<TaskInfo> find_task(std::string_view name);
 std::string task_list();  // "mmlu, arc_easy, ..."
 
 struct SelectOptions {
-  std::string data_dir;  // ../shared/data layout (see its README)
+  std::string data_dir;  // the layout of joule's data/ (see its README)
   int shots = -1;        // -1: the task's default
   int limit = 0;         // > 0: the first N items
   int sample = 0;        // > 0: N items drawn at random (seeded), instead of limit

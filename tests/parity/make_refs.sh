@@ -10,7 +10,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 OUT="${1:?usage: make_refs.sh OUT_DIR JOULE_BINARY}"
 JOULE="${2:?usage: make_refs.sh OUT_DIR JOULE_BINARY}"
 MODEL="$ROOT/models/SmolLM2-135M-Instruct.Q4_1.gguf"
-DATA="${JOULE_DATA_DIR:-$ROOT/../shared/data}"
+DATA="${JOULE_DATA_DIR:-$ROOT/data}"
 [[ -f "$MODEL" ]] || { echo "make_refs: model $MODEL missing (scripts/fetch_model.sh)" >&2; exit 1; }
 [[ -d "$DATA" ]] || { echo "make_refs: dataset dir $DATA missing" >&2; exit 1; }
 PEER="$("$ROOT/scripts/setup_peer.sh")"

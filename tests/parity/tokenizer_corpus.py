@@ -6,7 +6,7 @@
 Deterministic (fixed seed, fixed file order), standard library only. The strings cover what tends
 to break tokenizers: every script class the pre-tokenizer regexes distinguish, emoji sequences,
 whitespace runs, digits, code, contractions, special-token look-alikes, and real benchmark text
-from the shared datasets (DIR, default ../shared/data relative to the repository root).
+from the benchmark data joule ships (DIR, default data/ in the repository).
 """
 import argparse
 import csv
@@ -252,7 +252,7 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out")
     repo = Path(__file__).resolve().parents[2]
-    ap.add_argument("--data", default=str(repo.parent / "shared" / "data"))
+    ap.add_argument("--data", default=str(repo / "data"))
     args = ap.parse_args()
 
     corpus = (PROSE + UNICODE + EMOJI + CJK + CODE + CONTRACTIONS + SPECIAL_LOOKING + WHITESPACE +

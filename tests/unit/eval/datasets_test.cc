@@ -134,11 +134,10 @@ TEST(Gsm8k, TargetAfterTheHashes) {
                "g2.jsonl:1: the answer has no '#### N' line");
 }
 
-// The shared benchmark data (../shared/data, see its README), when present: every file loads
-// and the item counts are the published ones.
-TEST(SharedData, EveryFileLoadsWithThePublishedCounts) {
-  const std::filesystem::path data = std::filesystem::path(JOULE_SOURCE_DIR) / ".." / "shared" / "data";
-  if (!std::filesystem::exists(data)) GTEST_SKIP() << "no " << data;
+// The benchmark data joule ships (data/, see its README): every file loads and the item counts
+// are the published ones.
+TEST(ShippedData, EveryFileLoadsWithThePublishedCounts) {
+  const std::filesystem::path data = std::filesystem::path(JOULE_SOURCE_DIR) / "data";
   auto mmlu_dev = load_mmlu_dir((data / "mmlu").string(), "dev");
   ASSERT_TRUE(mmlu_dev.ok()) << mmlu_dev.status().message();
   EXPECT_EQ(mmlu_dev->size(), 285u);
