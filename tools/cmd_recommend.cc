@@ -1,5 +1,6 @@
 // joule recommend: the configurations of a results database that meet accuracy, latency and
-// power constraints, ranked by a priority and explained with their measured numbers.
+// power constraints, ranked by a priority and explained with their measured numbers. Exits 1
+// when none qualifies.
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -16,6 +17,8 @@ struct RecommendOptions {
   double min_retention = -1, max_latency_ms = -1, max_power_w = -1;
   bool json = false;
 };
+
+constexpr int kExitNoneQualifies = 1;
 
 int run(const RecommendOptions& o) {
   recommend::Constraints c;
@@ -39,31 +42,12 @@ int run(const RecommendOptions& o) {
   if (cells->empty()) return report_error(NotFound("no cells in " + o.db + " to recommend from"));
   const report::Summary s = report::summarize(*cells, o.baseline);
   const recommend::Recommendation r = recommend::recommend(s, c);
-  if (!o.json) {
+  if (o.json)
+    std::cout << r.json(s).dump(2) << "\n";
+  else
     std::cout << r.text(s);
-    return 0;
-  }
-  auto list = [&](const std::vector<recommend::Candidate>& v) {
-    nlohmann::json a = nlohmann::json::array();
-    for (const recommend::Candidate& x : v) {
-      const report::ConfigSummary& k = s.configs[static_cast<size_t>(x.config)];
-      a.push_back({{"name", k.name()}, {"model", k.model}, {"precision", k.precision}, {"device", k.device},
-                   {"threads", k.threads}, {"why", x.why}});
-    }
-    return a;
-  };
-  auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
-  std::cout << nlohmann::json{{"constraints",
-                               {{"min_accuracy_retention", opt(c.min_accuracy_retention)},
-                                {"max_latency_ms", opt(c.max_latency_ms)},
-                                {"max_power_w", opt(c.max_power_w)},
-                                {"priority", recommend::priority_name(c.priority)}}},
-                              {"baseline", s.baseline},
-                              {"recommended", list(r.ranked)},
-                              {"rejected", list(r.rejected)}}
-                   .dump(2)
-            << "\n";
-  return 0;
+  // Scripts can branch on the answer without parsing it.
+  return r.ranked.empty() ? kExitNoneQualifies : 0;
 }
 
 }  // namespace
@@ -82,7 +66,10 @@ void register_recommend(CLI::App& app, Action& action) {
   cmd->add_option("--max-power-w", o->max_power_w, "at most this average power");
   cmd->add_option("--priority", o->priority, "accuracy, energy, latency or balanced (default: balanced)");
   cmd->add_option("--scenario", o->scenario, scenario_help);
-  cmd->add_flag("--json", o->json, "print JSON");
+  cmd->add_flag("--json", o->json, "print JSON: every candidate's measured numbers, the constraints it fails and by how much");
+  cmd->footer("Exit status: 0 when at least one configuration qualifies; 1 when none does (the explanation, with the\n"
+              "nearest relaxation of the limits, is still printed, as JSON with --json) or the database cannot be\n"
+              "read (an error on stderr); 2 for invalid arguments.");
   cmd->callback([o, &action] { action = [o] { return run(*o); }; });
 }
 

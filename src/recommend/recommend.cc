@@ -1,7 +1,9 @@
 #include "recommend/recommend.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 
 #include "core/strings.h"
 
@@ -31,7 +33,157 @@ std::string numbers(const report::ConfigSummary& k, const report::Comparison& c,
   return s;
 }
 
+// How a limit's figures are printed.
+struct LimitFormat {
+  const char* fmt;
+  int decimals;
+  bool is_minimum;  // a floor (retention) rather than a ceiling
+};
+LimitFormat format_of(Limit l) {
+  switch (l) {
+    case Limit::kMinAccuracyRetention: return {"%.3f", 3, true};
+    case Limit::kMaxLatencyMs: return {"%.2f ms/token", 2, false};
+    case Limit::kMaxPowerW: return {"%.1f W", 1, false};
+    case Limit::kEnergyForPriority: break;
+  }
+  return {"%g", 6, false};
+}
+
+// A value to pass to the flag that admits `v`: rounded outward at the printed precision, so the
+// printed suggestion really admits the configuration (14.23 W prints as 14.3 W, not 14.2 W).
+double admitting(Limit l, double v) {
+  const LimitFormat f = format_of(l);
+  const double scale = std::pow(10.0, f.decimals), eps = 1e-9;
+  return f.is_minimum ? std::floor(v * scale + eps) / scale : std::ceil(v * scale - eps) / scale;
+}
+
+std::string show(Limit l, double v) { return format_number(format_of(l).fmt, v); }
+
+constexpr const char* kEstimatedNote = "estimated, not measured";
+
+std::optional<double> latency_ms(const report::ConfigSummary& k) {
+  if (k.tokens_per_s() <= 0) return std::nullopt;  // nothing timed: 0 ms/token would pass any limit
+  return k.latency_ms_per_token();
+}
+
+// The constraints `k` fails, in the order of the flags. All are checked, not only the first, so
+// a rejected configuration carries everything it would take to admit it.
+std::vector<Failure> failures(const report::ConfigSummary& k, const report::Comparison& cmp, const Constraints& c,
+                              const std::string& baseline) {
+  std::vector<Failure> out;
+  auto add = [&](Limit l, std::optional<double> value, std::optional<double> threshold, std::string why) {
+    Failure f{l, value, threshold, false, std::move(why)};
+    f.estimated = l == Limit::kMaxPowerW && energy_source_kind(k.energy_source) == "estimated";
+    if (f.estimated) f.why += " (" + std::string(kEstimatedNote) + ": energy source " + k.energy_source + ")";
+    out.push_back(std::move(f));
+  };
+  if (const auto& min = c.min_accuracy_retention) {
+    const auto& v = cmp.accuracy_retention;
+    if (!v)
+      add(Limit::kMinAccuracyRetention, v, min, "no " + baseline + " run of the same model and device to compare its accuracy with");
+    else if (*v < *min)
+      add(Limit::kMinAccuracyRetention, v, min, "accuracy retention " + show(Limit::kMinAccuracyRetention, *v) + " < " + show(Limit::kMinAccuracyRetention, *min));
+  }
+  if (const auto& max = c.max_latency_ms) {
+    const std::optional<double> v = latency_ms(k);
+    if (!v)
+      add(Limit::kMaxLatencyMs, v, max, "its latency was not measured (no timed tokens)");
+    else if (*v > *max)
+      add(Limit::kMaxLatencyMs, v, max, "latency " + show(Limit::kMaxLatencyMs, *v) + " > " + show(Limit::kMaxLatencyMs, *max));
+  }
+  if (const auto& max = c.max_power_w) {
+    const auto& v = k.avg_power_w;
+    if (!v)
+      add(Limit::kMaxPowerW, v, max, "its power was not measured");
+    else if (*v > *max)
+      add(Limit::kMaxPowerW, v, max, "average power " + show(Limit::kMaxPowerW, *v) + " > " + show(Limit::kMaxPowerW, *max));
+  }
+  if ((c.priority == Priority::kEnergy || c.priority == Priority::kBalanced) && !k.energy_j)
+    add(Limit::kEnergyForPriority, std::nullopt, std::nullopt,
+        "its energy was not measured (priority " + std::string(priority_name(c.priority)) + " needs it)");
+  return out;
+}
+
+nlohmann::json opt_json(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
+
+nlohmann::json config_json(const report::ConfigSummary& k) {
+  return {{"name", k.name()}, {"model", k.model}, {"precision", k.precision}, {"device", k.device}, {"threads", k.threads}};
+}
+
 }  // namespace
+
+std::string energy_source_kind(const std::string& energy_source) {
+  for (const char* kind : {"estimated", "sampled", "counter"})
+    if (energy_source.find(kind) != std::string::npos) return kind;
+  return "";
+}
+
+const char* limit_name(Limit l) {
+  switch (l) {
+    case Limit::kMinAccuracyRetention: return "min_accuracy_retention";
+    case Limit::kMaxLatencyMs: return "max_latency_ms";
+    case Limit::kMaxPowerW: return "max_power_w";
+    case Limit::kEnergyForPriority: return "priority";
+  }
+  return "?";
+}
+
+const char* limit_flag(Limit l) {
+  switch (l) {
+    case Limit::kMinAccuracyRetention: return "--min-accuracy-retention";
+    case Limit::kMaxLatencyMs: return "--max-latency-ms";
+    case Limit::kMaxPowerW: return "--max-power-w";
+    case Limit::kEnergyForPriority: return "--priority";
+  }
+  return "?";
+}
+
+std::optional<double> Failure::off_by() const {
+  if (!value || !threshold) return std::nullopt;
+  return std::abs(*value - *threshold);
+}
+
+std::optional<double> Failure::off_by_fraction() const {
+  const std::optional<double> d = off_by();
+  if (!d) return std::nullopt;
+  return *threshold != 0 ? *d / std::abs(*threshold) : std::numeric_limits<double>::infinity();
+}
+
+std::optional<Relaxation> nearest_relaxation(const std::vector<Candidate>& rejected) {
+  std::optional<Relaxation> best;
+  for (const Candidate& c : rejected) {
+    if (c.failures.empty()) continue;
+    Relaxation r;
+    r.config = c.config;
+    r.changes = c.failures;
+    bool numeric = true;
+    for (const Failure& f : c.failures) {
+      numeric = numeric && f.off_by().has_value();
+      if (numeric) r.fraction += *f.off_by_fraction();
+    }
+    if (!numeric) continue;
+    const bool better = !best || r.changes.size() < best->changes.size() ||
+                        (r.changes.size() == best->changes.size() && r.fraction < best->fraction);
+    if (better) best = std::move(r);
+  }
+  return best;
+}
+
+std::string Relaxation::text(const report::Summary& s) const {
+  const report::ConfigSummary& k = s.configs[static_cast<size_t>(config)];
+  std::string out = "relaxing ";
+  bool estimated = false;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const Failure& f = changes[i];
+    const double signed_pct = 100 * (*f.value - *f.threshold) / std::abs(*f.threshold);
+    out += (i == 0 ? "" : " and ") + std::string(limit_flag(f.limit)) + " from " + show(f.limit, *f.threshold) + " to " +
+           show(f.limit, admitting(f.limit, *f.value)) + " (" + format_number("%+.1f %%", signed_pct) + ")";
+    estimated = estimated || f.estimated;
+  }
+  out += " would admit " + k.name() + " (" + k.model + ")";
+  if (estimated) out += "; its average power is " + std::string(kEstimatedNote) + " (energy source " + k.energy_source + ")";
+  return out;
+}
 
 Expected<Priority> parse_priority(const std::string& name) {
   if (name == "accuracy") return Priority::kAccuracy;
@@ -89,28 +241,14 @@ Recommendation recommend(const report::Summary& s, const Constraints& c) {
     const report::ConfigSummary& k = s.configs[static_cast<size_t>(cmp.config)];
     Candidate cand;
     cand.config = cmp.config;
-    std::string fail;
-    if (c.min_accuracy_retention) {
-      if (!cmp.accuracy_retention)
-        fail = "no " + s.baseline + " run of the same model and device to compare its accuracy with";
-      else if (*cmp.accuracy_retention < *c.min_accuracy_retention)
-        fail = "accuracy retention " + format_number("%.3f", *cmp.accuracy_retention) + " < " + format_number("%.3f", *c.min_accuracy_retention);
-    }
-    if (fail.empty() && c.max_latency_ms && k.latency_ms_per_token() > *c.max_latency_ms)
-      fail = "latency " + format_number("%.2f", k.latency_ms_per_token()) + " ms/token > " + format_number("%.2f", *c.max_latency_ms);
-    if (fail.empty() && c.max_power_w) {
-      if (!k.avg_power_w)
-        fail = "its power was not measured";
-      else if (*k.avg_power_w > *c.max_power_w)
-        fail = "average power " + format_number("%.1f", *k.avg_power_w) + " W > " + format_number("%.1f", *c.max_power_w) + " W";
-    }
-    if (fail.empty() && (c.priority == Priority::kEnergy || c.priority == Priority::kBalanced) && !k.energy_j)
-      fail = "its energy was not measured (priority " + std::string(priority_name(c.priority)) + " needs it)";
-    cand.qualifies = fail.empty();
-    cand.why = fail.empty() ? numbers(k, cmp, s.baseline) : fail;
+    cand.failures = failures(k, cmp, c, s.baseline);
+    cand.qualifies = cand.failures.empty();
+    if (cand.qualifies) cand.why = numbers(k, cmp, s.baseline);
+    for (const Failure& f : cand.failures) cand.why += (cand.why.empty() ? "" : "; ") + f.why;
     (cand.qualifies ? r.ranked : r.rejected).push_back(cand);
   }
   auto cfg = [&](const Candidate& x) -> const report::ConfigSummary& { return s.configs[static_cast<size_t>(x.config)]; };
+  constexpr double kNever = std::numeric_limits<double>::infinity();
   std::stable_sort(r.ranked.begin(), r.ranked.end(), [&](const Candidate& a, const Candidate& b) {
     const report::ConfigSummary &x = cfg(a), &y = cfg(b);
     switch (c.priority) {
@@ -119,12 +257,13 @@ Recommendation recommend(const report::Summary& s, const Constraints& c) {
       case Priority::kEnergy:
         return *x.energy_j < *y.energy_j;
       case Priority::kLatency:
-        return x.latency_ms_per_token() < y.latency_ms_per_token();
+        return latency_ms(x).value_or(kNever) < latency_ms(y).value_or(kNever);
       case Priority::kBalanced:
         return *x.tweor() > *y.tweor();
     }
     return false;
   });
+  if (r.ranked.empty()) r.nearest = nearest_relaxation(r.rejected);
   return r;
 }
 
@@ -141,12 +280,62 @@ std::string Recommendation::text(const report::Summary& s) const {
   };
   if (ranked.empty()) {
     out += "No measured configuration meets these constraints.\n";
+    if (nearest)
+      out += "Nearest: " + nearest->text(s) + ".\n";
+    else if (!rejected.empty())
+      out += "No change of the numeric limits alone admits any: each is left out for a missing measurement.\n";
   } else {
     out += "Recommended: " + name(ranked[0]) + ": " + ranked[0].why + ".\n";
     for (size_t i = 1; i < ranked.size(); ++i) out += "  " + std::to_string(i + 1) + ". " + name(ranked[i]) + ": " + ranked[i].why + "\n";
   }
   for (const Candidate& c : rejected) out += "  left out: " + name(c) + ": " + c.why + "\n";
   return out;
+}
+
+nlohmann::json Recommendation::json(const report::Summary& s) const {
+  auto list = [&](const std::vector<Candidate>& v) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const Candidate& x : v) {
+      const report::ConfigSummary& k = s.configs[static_cast<size_t>(x.config)];
+      const report::Comparison& cmp = s.comparisons[static_cast<size_t>(x.config)];
+      nlohmann::json failed = nlohmann::json::array();
+      for (const Failure& f : x.failures)
+        failed.push_back({{"constraint", limit_name(f.limit)}, {"value", opt_json(f.value)}, {"limit", opt_json(f.threshold)},
+                          {"off_by", opt_json(f.off_by())}, {"off_by_fraction", opt_json(f.off_by_fraction())},
+                          {"estimated", f.estimated}, {"why", f.why}});
+      nlohmann::json j = config_json(k);
+      j.update({{"why", x.why},
+                {"accuracy", k.score},
+                {"accuracy_retention", opt_json(cmp.accuracy_retention)},
+                {"j_per_token", opt_json(k.j_per_token())},
+                {"avg_power_w", opt_json(k.avg_power_w)},
+                {"ms_per_token", opt_json(latency_ms(k))},
+                {"energy_source", k.energy_source},
+                {"energy_source_kind", energy_source_kind(k.energy_source)},
+                {"failed", failed}});
+      a.push_back(j);
+    }
+    return a;
+  };
+  nlohmann::json relax = nullptr;
+  if (nearest) {
+    relax = config_json(s.configs[static_cast<size_t>(nearest->config)]);
+    nlohmann::json changes = nlohmann::json::array();
+    for (const Failure& f : nearest->changes)
+      changes.push_back({{"constraint", limit_name(f.limit)}, {"flag", limit_flag(f.limit)}, {"from", *f.threshold},
+                         {"to", *f.value}, {"fraction", *f.off_by_fraction()}, {"estimated", f.estimated}});
+    relax.update({{"changes", changes}, {"fraction", nearest->fraction}, {"text", nearest->text(s)}});
+  }
+  return {{"constraints",
+           {{"min_accuracy_retention", opt_json(constraints.min_accuracy_retention)},
+            {"max_latency_ms", opt_json(constraints.max_latency_ms)},
+            {"max_power_w", opt_json(constraints.max_power_w)},
+            {"priority", priority_name(constraints.priority)}}},
+          {"baseline", s.baseline},
+          {"any_qualifies", !ranked.empty()},
+          {"recommended", list(ranked)},
+          {"rejected", list(rejected)},
+          {"nearest_relaxation", relax}};
 }
 
 }  // namespace joule::recommend

@@ -1,11 +1,15 @@
 // Picks configurations from measured data: those meeting the constraints, ranked by a priority,
-// each explained with its numbers; the rest with the reason they were left out. Scenarios are
-// named presets of constraints (docs/studies.md), never fixed answers.
+// each explained with its numbers; the rest with every constraint they fail and by how much.
+// When none qualifies, the smallest relaxation of the limits that would admit one is computed
+// from the same numbers. Scenarios are named presets of constraints (docs/studies.md), never
+// fixed answers.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "core/status.h"
 #include "report/summary.h"
@@ -32,17 +36,58 @@ const std::vector<Scenario>& scenarios();
 // The preset's constraints; fields set in `overrides` win.
 Expected<Constraints> scenario_constraints(const std::string& name, const Constraints& overrides, bool priority_given);
 
+// The kind of an energy source as the summary stores it ("cpu estimated", "package-0 counter,
+// dram counter", "mixed: a | b"): "estimated" if any part is estimated, else "sampled" if any
+// part is, else "counter"; "" when nothing measured energy. Energy-derived figures (J/token,
+// average W) are only as good as their weakest part.
+std::string energy_source_kind(const std::string& energy_source);
+
+enum class Limit { kMinAccuracyRetention, kMaxLatencyMs, kMaxPowerW, kEnergyForPriority };
+const char* limit_name(Limit l);  // as in the JSON's constraints: "max_power_w"; "priority"
+const char* limit_flag(Limit l);  // "--max-power-w"; "--priority"
+
+// One constraint a configuration fails.
+struct Failure {
+  Limit limit = Limit::kMinAccuracyRetention;
+  std::optional<double> value;      // the configuration's figure; absent when it was not measured
+  std::optional<double> threshold;  // the constraint's limit; absent for kEnergyForPriority
+  bool estimated = false;           // `value` comes from an energy estimate, not a sensor
+  std::string why;
+  // How far `value` is on the wrong side of `threshold` (absolute, and relative to the
+  // threshold); absent when there is no number to move the limit to.
+  std::optional<double> off_by() const;
+  std::optional<double> off_by_fraction() const;
+};
+
 struct Candidate {
   int config = -1;  // index into Summary::configs
   bool qualifies = false;
-  std::string why;  // the numbers that qualify it, or the constraint it fails
+  std::string why;                 // the numbers that qualify it, or its failures joined
+  std::vector<Failure> failures;   // every constraint it fails; empty when it qualifies
 };
+
+// The limits moved just far enough to admit one rejected configuration: each of its failures,
+// from its threshold to its value.
+struct Relaxation {
+  int config = -1;
+  std::vector<Failure> changes;
+  double fraction = 0;  // sum of the changes' relative sizes
+  std::string text(const report::Summary& s) const;  // "relaxing --max-power-w from 10.0 W to 14.3 W would admit ..."
+};
+
+// Among rejected configurations whose failures all have numbers (a missing measurement cannot
+// be relaxed away), the one needing changes to the fewest constraints, then the smallest total
+// relative change; ties go to the first.
+std::optional<Relaxation> nearest_relaxation(const std::vector<Candidate>& rejected);
 
 struct Recommendation {
   Constraints constraints;
   std::vector<Candidate> ranked;    // qualifying, best first
   std::vector<Candidate> rejected;  // with reasons
+  std::optional<Relaxation> nearest;  // only when none qualifies
   std::string text(const report::Summary& s) const;  // a readable answer, saying plainly when none qualifies
+  // The constraints, and per candidate the measured numbers behind its decision.
+  nlohmann::json json(const report::Summary& s) const;
 };
 
 Recommendation recommend(const report::Summary& s, const Constraints& c);

@@ -1,4 +1,5 @@
-// The recommender's constraints, priorities and scenario presets on hand-made summaries.
+// The recommender's constraints, priorities, scenario presets, nearest relaxation and JSON on
+// hand-made summaries.
 #include "recommend/recommend.h"
 
 #include <gtest/gtest.h>
@@ -6,13 +7,14 @@
 namespace joule::recommend {
 namespace {
 
-study::CellRow cell(const std::string& precision, double score, std::optional<double> energy_j, double seconds) {
+study::CellRow cell(const std::string& precision, double score, std::optional<double> energy_j, double seconds,
+                    const std::string& source = "cpu estimated") {
   study::CellRow c;
   c.model = "m", c.precision = precision, c.device = "cpu", c.threads = 2, c.task = "arc", c.repeat = 1;
   c.key = precision;
   c.result.metric = "acc", c.result.score = score, c.result.seconds = seconds, c.result.tokens = 1000;
   c.result.energy_j = energy_j;
-  c.result.energy_source = energy_j ? "cpu estimated" : "";
+  c.result.energy_source = energy_j ? source : "";
   c.result.items = 10;
   return c;
 }
@@ -82,6 +84,157 @@ TEST(Recommend, ScenariosArePresetsThatFlagsOverride) {
   EXPECT_FALSE(scenario_constraints("moon", overrides, false).ok());
   EXPECT_FALSE(parse_priority("speed").ok());
   for (const Scenario& sc : scenarios()) EXPECT_TRUE(sc.constraints.min_accuracy_retention.has_value()) << sc.name;
+}
+
+TEST(Recommend, EnergySourceKindIsTheWeakestPart) {
+  EXPECT_EQ(energy_source_kind("cpu estimated"), "estimated");
+  EXPECT_EQ(energy_source_kind("package-0 counter, package-0/dram counter"), "counter");
+  EXPECT_EQ(energy_source_kind("gpu0 sampled"), "sampled");
+  EXPECT_EQ(energy_source_kind("gpu0 counter, gpu1 sampled"), "sampled");
+  EXPECT_EQ(energy_source_kind("mixed: cpu estimated | package-0 counter"), "estimated");
+  EXPECT_EQ(energy_source_kind(""), "");
+}
+
+TEST(Recommend, APowerLimitFailedOnAnEstimateSaysSo) {
+  Constraints c;
+  c.max_power_w = 30;  // int8 33.3 W, f32 40 W
+  c.max_latency_ms = 8;  // f32 fails this too: 10 ms/token, measured
+  const report::Summary estimated = summary();
+  const Recommendation r = recommend(estimated, c);
+  ASSERT_EQ(names(estimated, r.rejected), (std::vector<std::string>{"f32", "int8", "f16"}));
+  const Candidate& f32 = r.rejected[0];
+  ASSERT_EQ(f32.failures.size(), 2u);  // every failed constraint, not only the first
+  EXPECT_EQ(f32.failures[0].limit, Limit::kMaxLatencyMs);
+  EXPECT_FALSE(f32.failures[0].estimated);  // latency is timed, never estimated
+  EXPECT_EQ(f32.failures[1].limit, Limit::kMaxPowerW);
+  EXPECT_TRUE(f32.failures[1].estimated);
+  EXPECT_NE(f32.why.find("average power 40.0 W > 30.0 W (estimated, not measured: energy source cpu estimated)"),
+            std::string::npos) << f32.why;
+  EXPECT_NE(r.text(estimated).find("left out: int8 @ cpu/2 (m): average power 33.3 W > 30.0 W (estimated, not measured"),
+            std::string::npos) << r.text(estimated);
+
+  // The same numbers from a RAPL counter: no note.
+  const report::Summary counted = report::summarize(
+      {cell("f32", 0.50, 400, 10, "package-0 counter"), cell("int8", 0.495, 200, 6, "package-0 counter")}, "f32");
+  const Recommendation m = recommend(counted, c);
+  ASSERT_EQ(m.rejected.size(), 2u);
+  EXPECT_FALSE(m.rejected[1].failures[0].estimated);
+  EXPECT_EQ(m.rejected[1].why, "average power 33.3 W > 30.0 W");
+}
+
+TEST(Recommend, NearestRelaxationPrefersFewestConstraintsThenTheSmallestChange) {
+  auto failure = [](Limit l, std::optional<double> value, double threshold) {
+    return Failure{l, value, threshold, false, "x"};
+  };
+  auto rejected = [](int config, std::vector<Failure> f) { return Candidate{config, false, "x", std::move(f)}; };
+  const std::vector<Candidate> v = {
+      rejected(0, {failure(Limit::kMaxPowerW, 11, 10), failure(Limit::kMaxLatencyMs, 10.1, 10)}),  // 10 % + 1 %
+      rejected(1, {failure(Limit::kMaxPowerW, 13, 10)}),                                           // 30 %
+      rejected(2, {failure(Limit::kMaxPowerW, std::nullopt, 10)}),                                 // not measured
+      rejected(3, {failure(Limit::kMinAccuracyRetention, 0.9, 0.98)}),                             // 8.2 %
+      rejected(4, {failure(Limit::kMaxLatencyMs, 11, 10)}),                                        // 10 %
+  };
+  const std::optional<Relaxation> r = nearest_relaxation(v);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->config, 3);
+  EXPECT_NEAR(r->fraction, 0.08 / 0.98, 1e-12);
+  EXPECT_EQ(nearest_relaxation({v[0], v[1]})->config, 1);  // one constraint beats two, even if larger
+  EXPECT_NEAR(nearest_relaxation({v[0]})->fraction, 0.11, 1e-12);
+  EXPECT_FALSE(nearest_relaxation({v[2]}).has_value());  // a missing measurement cannot be relaxed away
+  EXPECT_FALSE(nearest_relaxation({}).has_value());
+}
+
+TEST(Recommend, WhenNoneQualifiesTheNearestRelaxationIsShownRoundedToAdmit) {
+  const report::Summary s = summary();
+  Constraints c;
+  c.min_accuracy_retention = 0.98;  // int4 fails this (0.900) and power
+  c.max_power_w = 20;               // f32 40 W (+100 %), int8 33.33 W (+66.7 %), int4 25 W
+  c.priority = Priority::kEnergy;
+  const Recommendation r = recommend(s, c);
+  ASSERT_TRUE(r.ranked.empty());
+  ASSERT_TRUE(r.nearest.has_value());
+  EXPECT_EQ(s.configs[static_cast<size_t>(r.nearest->config)].precision, "int8");
+  ASSERT_EQ(r.nearest->changes.size(), 1u);
+  EXPECT_NEAR(*r.nearest->changes[0].value, 200.0 / 6, 1e-9);
+  // 33.33 W prints as 33.4 W, so the printed suggestion really admits it.
+  const std::string text = r.text(s);
+  EXPECT_NE(text.find("Nearest: relaxing --max-power-w from 20.0 W to 33.4 W (+66.7 %) would admit int8 @ cpu/2 (m); "
+                      "its average power is estimated, not measured (energy source cpu estimated).\n"),
+            std::string::npos) << text;
+
+  c.max_power_w = 50;  // only retention now: int4 needs --min-accuracy-retention 0.900
+  const Recommendation q = recommend(s, c);
+  EXPECT_FALSE(q.ranked.empty());
+  EXPECT_FALSE(q.nearest.has_value());  // only asked for when none qualifies
+  c.min_accuracy_retention = 0.9999;  // only f32 (1.000) needs just power; f16 cannot be relaxed in (no energy)
+  c.max_power_w = 1;
+  EXPECT_NE(recommend(s, c).text(s).find("relaxing --max-power-w from 1.0 W to 40.0 W"), std::string::npos);
+}
+
+TEST(Recommend, JsonHasTheNumbersBehindEveryDecision) {
+  const report::Summary s = summary();
+  Constraints c;
+  c.min_accuracy_retention = 0.98;
+  c.max_power_w = 20;
+  c.priority = Priority::kEnergy;
+  const nlohmann::json j = recommend(s, c).json(s);
+  EXPECT_EQ(j["any_qualifies"], false);
+  EXPECT_EQ(j["constraints"]["max_power_w"], 20.0);
+  EXPECT_TRUE(j["constraints"]["max_latency_ms"].is_null());
+  EXPECT_EQ(j["recommended"].size(), 0u);
+  ASSERT_EQ(j["rejected"].size(), 4u);
+
+  const nlohmann::json& int4 = j["rejected"][2];
+  EXPECT_EQ(int4["name"], "int4 @ cpu/2");
+  EXPECT_EQ(int4["model"], "m");
+  EXPECT_EQ(int4["precision"], "int4");
+  EXPECT_EQ(int4["device"], "cpu");
+  EXPECT_EQ(int4["threads"], 2);
+  EXPECT_DOUBLE_EQ(int4["accuracy"].get<double>(), 0.45);
+  EXPECT_NEAR(int4["accuracy_retention"].get<double>(), 0.9, 1e-12);
+  EXPECT_DOUBLE_EQ(int4["j_per_token"].get<double>(), 0.1);  // 100 J / 1000 tokens
+  EXPECT_DOUBLE_EQ(int4["avg_power_w"].get<double>(), 25);
+  EXPECT_NEAR(int4["ms_per_token"].get<double>(), 4, 1e-9);
+  EXPECT_EQ(int4["energy_source"], "cpu estimated");
+  EXPECT_EQ(int4["energy_source_kind"], "estimated");
+  ASSERT_EQ(int4["failed"].size(), 2u);
+  const nlohmann::json& retention = int4["failed"][0];
+  EXPECT_EQ(retention["constraint"], "min_accuracy_retention");
+  EXPECT_NEAR(retention["value"].get<double>(), 0.9, 1e-12);
+  EXPECT_DOUBLE_EQ(retention["limit"].get<double>(), 0.98);
+  EXPECT_NEAR(retention["off_by"].get<double>(), 0.08, 1e-12);
+  EXPECT_NEAR(retention["off_by_fraction"].get<double>(), 0.08 / 0.98, 1e-12);
+  EXPECT_EQ(retention["estimated"], false);
+  const nlohmann::json& power = int4["failed"][1];
+  EXPECT_EQ(power["constraint"], "max_power_w");
+  EXPECT_DOUBLE_EQ(power["off_by"].get<double>(), 5);
+  EXPECT_DOUBLE_EQ(power["off_by_fraction"].get<double>(), 0.25);
+  EXPECT_EQ(power["estimated"], true);
+  EXPECT_NE(int4["why"].get<std::string>().find("accuracy retention 0.900 < 0.980; average power 25.0 W > 20.0 W"),
+            std::string::npos);
+
+  const nlohmann::json& f16 = j["rejected"][3];  // nothing measured its energy: null, never 0
+  EXPECT_TRUE(f16["j_per_token"].is_null());
+  EXPECT_TRUE(f16["avg_power_w"].is_null());
+  EXPECT_EQ(f16["energy_source_kind"], "");
+  EXPECT_TRUE(f16["failed"][0]["value"].is_null());
+  EXPECT_TRUE(f16["failed"][0]["off_by"].is_null());
+
+  const nlohmann::json& nearest = j["nearest_relaxation"];
+  EXPECT_EQ(nearest["precision"], "int8");
+  ASSERT_EQ(nearest["changes"].size(), 1u);
+  EXPECT_EQ(nearest["changes"][0]["flag"], "--max-power-w");
+  EXPECT_DOUBLE_EQ(nearest["changes"][0]["from"].get<double>(), 20);
+  EXPECT_NEAR(nearest["changes"][0]["to"].get<double>(), 200.0 / 6, 1e-9);
+  EXPECT_EQ(nearest["changes"][0]["estimated"], true);
+
+  c.max_power_w.reset();  // int8 and f32 qualify: they carry their numbers too, and no relaxation
+  const nlohmann::json ok = recommend(s, c).json(s);
+  EXPECT_EQ(ok["any_qualifies"], true);
+  EXPECT_EQ(ok["recommended"][0]["precision"], "int8");
+  EXPECT_EQ(ok["recommended"][0]["failed"].size(), 0u);
+  EXPECT_NEAR(ok["recommended"][0]["ms_per_token"].get<double>(), 6, 1e-9);
+  EXPECT_TRUE(ok["nearest_relaxation"].is_null());
 }
 
 }  // namespace
