@@ -35,7 +35,7 @@ for type in ${TYPES//,/ }; do
   model="$BASE"
   if [[ "$type" != q4_1 ]]; then
     model="models/variants/SmolLM2-135M-Instruct.$type.gguf"
-    [[ -f "$model" ]] || "$JOULE" quantize "$BASE" "$model" --type "$type"
+    [[ -f "$model" ]] || "$JOULE" quantize "$BASE" "$model" --type "$type" --allow-requantize
   fi
   for t in ${THREADS//,/ }; do
     echo "[compare] $type, $t thread(s): joule" >&2

@@ -10,6 +10,7 @@
 #include "common.h"
 #include "energy_cli.h"
 #include "eval_task.h"
+#include "paths.h"
 #include "eval/hellaswag_llamacpp.h"
 #include "eval/runner.h"
 #include "metrics/efficiency.h"
@@ -39,11 +40,13 @@ int run(const EvalOptions& o) {
   std::stringstream names(o.tasks);
   for (std::string name; std::getline(names, name, ',');) {
     const std::optional<eval::TaskInfo> t = eval::find_task(name);
-    if (!t) return report_error(InvalidArgument("--task '" + name + "' is not one of " + eval::task_list()));
+    if (!t) return report_error(InvalidArgument("--tasks '" + name + "' is not one of " + eval::task_list()));
     todo.push_back(*t);
   }
   if (todo.empty() && o.hellaswag_llamacpp <= 0)
-    return report_error(InvalidArgument("give --task (and/or --hellaswag-llamacpp N)"));
+    return report_error(InvalidArgument("give --tasks (and/or --hellaswag-llamacpp N)"));
+  auto data_dir = find_data_dir(o.data_dir);
+  if (!data_dir.ok()) return report_error(data_dir.status());
   auto lm = load_model(o.model);
   if (!lm.ok()) return report_error(lm.status());
   const int n_ctx = std::min(o.n_ctx, lm->model->config().ctx_train);
@@ -52,7 +55,7 @@ int run(const EvalOptions& o) {
   EnergySession& energy = **meter;
   ThreadPool pool(o.threads);
   LoglikScorer scorer(*lm->model, *lm->tokenizer, n_ctx, pool, cpu::best_kernels());
-  const eval::SelectOptions sel{o.data_dir, o.shots, o.limit, o.sample, o.seed};
+  const eval::SelectOptions sel{*data_dir, o.shots, o.limit, o.sample, o.seed};
 
   nlohmann::json rows = nlohmann::json::array();
   std::vector<std::string> table;
@@ -90,18 +93,25 @@ int run(const EvalOptions& o) {
     } else {
       std::snprintf(cells, sizeof(cells), "not measured | | |");
     }
+    // One row per metric, as lm-evaluation-harness prints them: the headline (which EOR and
+    // TWEOR use, marked *) with the run's figures, then the task's other metrics.
     char line[1024];
-    std::snprintf(line, sizeof(line), "| %s | %d | %s | %.4f ± %.4f | %.1f | %lld | %.0f | %s |", r->task.c_str(),
+    std::snprintf(line, sizeof(line), "| %s | %d | %s * | %.4f ± %.4f | %.1f | %lld | %.0f | %s |", r->task.c_str(),
                   r->n_items, r->primary.c_str(), score.value, score.std_err, r->seconds,
                   static_cast<long long>(r->tokens), r->tokens / r->seconds, cells);
     table.push_back(line);
+    for (const auto& [name, m] : r->metrics) {
+      if (name == r->primary) continue;
+      std::snprintf(line, sizeof(line), "| | | %s | %.4f ± %.4f | | | | | | | |", name.c_str(), m.value, m.std_err);
+      table.push_back(line);
+    }
     rows.push_back(row);
   }
   // llama.cpp's HellaSwag criterion on llama.cpp's choice of items, for a like-for-like
   // comparison with `llama-perplexity --hellaswag --hellaswag-tasks N`.
   nlohmann::json llamacpp_hs;
   if (o.hellaswag_llamacpp > 0) {
-    auto items = eval::load_hellaswag((std::filesystem::path(o.data_dir) / "hellaswag/hellaswag_val_full.txt").string());
+    auto items = eval::load_hellaswag((std::filesystem::path(*data_dir) / "hellaswag/hellaswag_val_full.txt").string());
     if (!items.ok()) return report_error(items.status());
     std::vector<eval::McItem> chosen;
     for (size_t i : eval::llamacpp_hellaswag_selection(items->size(), static_cast<size_t>(o.hellaswag_llamacpp)))
@@ -122,27 +132,28 @@ int run(const EvalOptions& o) {
   }
   if (Status s = energy.finish(); !s.ok()) return report_error(s);
   if (o.json) {
-    nlohmann::json j = {{"model", o.model.path},
+    nlohmann::json j = {{"model", lm->path},
                         {"precision", lm->precision},
                         {"weight_types", weight_types_json(*lm->model)},
                         {"device", "cpu"},
                         {"threads", o.threads},
                         {"ctx", n_ctx},
-                        {"data_dir", o.data_dir},
+                        {"data_dir", *data_dir},
                         {"seed", o.seed},
                         {"limit", o.limit},
                         {"sample", o.sample},
                         {"tasks", rows},
                         {"hellaswag_llamacpp", llamacpp_hs},
                         {"energy_sources", energy.sources_json()},
-                        {"provenance", provenance(o.model.path)}};
+                        {"provenance", provenance(lm->path)}};
     std::cout << j.dump(2) << "\n";
     return 0;
   }
   std::printf("| task | items | metric | score ± stderr | s | tokens | tok/s | energy | J/token | EOR (1/Wh) | TWEOR (1/(Wh s)) |\n");
   std::printf("| --- | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |\n");
   for (const std::string& l : table) std::printf("%s\n", l.c_str());
-  if (energy.on()) std::printf("\n%s\n", energy.sources_text().c_str());
+  std::printf("\n* the task's headline metric, which EOR = score / Wh and TWEOR = score / (Wh x s) use\n");
+  if (energy.on()) std::fprintf(stderr, "%s\n", energy.sources_text().c_str());
   return 0;
 }
 
@@ -153,14 +164,12 @@ void register_eval(CLI::App& app, Action& action) {
   CLI::App* cmd = app.add_subcommand(
       "eval", "score a model on benchmark tasks (lm-evaluation-harness prompts) with the energy each took");
   add_model_options(cmd, &o->model);
-  cmd->add_option("--task", o->tasks, "tasks, comma-separated: " + eval::task_list());
+  cmd->add_option("--task,--tasks", o->tasks, "tasks, comma-separated: " + eval::task_list());
   cmd->add_option("--hellaswag-llamacpp", o->hellaswag_llamacpp,
                   "also score HellaSwag as llama-perplexity --hellaswag does, on its selection of N items");
-  const char* env = std::getenv("JOULE_DATA_DIR");
-  o->data_dir = env ? env : "../shared/data";
-  cmd->add_option("--data", o->data_dir, "benchmark data folder (layout of ../shared/data; env JOULE_DATA_DIR)")
-      ->capture_default_str();
-  cmd->add_option("--shots", o->shots, "few-shot examples (default: the task's: mmlu 5, others 0)");
+  cmd->add_option("--data", o->data_dir,
+                  "benchmark data folder (default: $JOULE_DATA_DIR, else the data/ joule ships with)");
+  cmd->add_option("--shots,--num_fewshot", o->shots, "few-shot examples (default: the task's: mmlu 5, others 0)");
   cmd->add_option("--limit", o->limit, "evaluate the first N items of each task");
   cmd->add_option("--sample", o->sample, "evaluate N items drawn at random (with --seed)");
   cmd->add_option("--seed", o->seed, "seed for --sample and few-shot selection")->capture_default_str();

@@ -67,11 +67,12 @@ nlohmann::json model_json(const LoadedModel& lm, const std::string& path) {
 
 int run(const InfoOptions& o) {
   nlohmann::json out = {{"machine", machine_json()}};
-  const bool have_model = o.model_given || std::filesystem::exists(o.model.path);
+  const Expected<std::string> default_model = model_path(o.model);
+  const bool have_model = o.model_given || default_model.ok();
   if (have_model) {
     auto lm = load_model(o.model);
     if (!lm.ok()) return report_error(lm.status());
-    out["model"] = model_json(*lm, o.model.path);
+    out["model"] = model_json(*lm, lm->path);
   }
   out["sensors"] = sensors_json(energy::detect_sensors(o.estimate));
   if (o.json) {
@@ -95,7 +96,7 @@ int run(const InfoOptions& o) {
   }
   for (const auto& m : out["sensors"]["missing"]) std::printf("  missing: %s\n", m.get<std::string>().c_str());
   if (!have_model) {
-    std::printf("model\n  (none: default %s not found; pass -m FILE)\n", o.model.path.c_str());
+    std::printf("model\n  (none: %s)\n", default_model.status().message().c_str());
     return 0;
   }
   std::printf("model\n");

@@ -6,8 +6,10 @@
 #include <iostream>
 
 #include "common.h"
+#include "progress.h"
 #include "core/file.h"
 #include "energy_cli.h"
+#include "core/strings.h"
 #include "engine/perplexity.h"
 
 namespace joule::cli {
@@ -59,13 +61,12 @@ int run(const PerplexityOptions& o) {
   ThreadPool pool(o.threads);
   energy.begin("run");
   const auto t0 = std::chrono::steady_clock::now();
+  std::optional<ProgressBar> bar(std::in_place, "joule perplexity", "chunk");
   auto st = perplexity(*lm->model, ref ? ref->model.get() : nullptr, tokens, p, pool,
                        cpu::best_kernels(), [&](const PerplexityStats& s, int total) {
-                         const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-                         std::fprintf(stderr, "\r[joule perplexity] chunk %d/%d: ppl %.4f, %.0f s elapsed, ETA %.0f s   ",
-                                      s.chunks, total, s.ppl(), el, el / s.chunks * (total - s.chunks));
+                         bar->update(s.chunks, total, format_number("ppl %.4f", s.ppl()));
                        });
-  std::fprintf(stderr, "\n");
+  bar.reset();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   energy.end("run");
   if (!st.ok()) return report_error(st.status());
@@ -75,7 +76,7 @@ int run(const PerplexityOptions& o) {
   const energy::WindowResult* w = energy.result("run");
 
   if (o.json) {
-    nlohmann::json j = {{"model", o.model.path},
+    nlohmann::json j = {{"model", lm->path},
                         {"precision", lm->precision},
                         {"weight_types", weight_types_json(*lm->model)},
                         {"text", o.text_file},
@@ -88,7 +89,7 @@ int run(const PerplexityOptions& o) {
                         {"seconds", seconds},
                         {"evaluated_tokens", evaluated},
                         {"threads", o.threads},
-                        {"provenance", provenance(o.model.path)}};
+                        {"provenance", provenance(lm->path)}};
     if (ref) {
       j["reference"] = {{"spec", o.kl_ref},
                         {"precision", ref->precision},

@@ -15,6 +15,7 @@ namespace {
 
 struct QuantizeOptions {
   std::string in, out, type, policy;
+  bool allow_requantize = false;
   // --auto
   bool automatic = false;
   std::string base = "f16";
@@ -53,6 +54,23 @@ Expected<Policy> policy_from(const QuantizeOptions& o) {
   return Policy::uniform(p->type);
 }
 
+// Quantizing already quantized weights again stacks both rounding losses, so, as llama-quantize
+// does, it needs saying so. Dequantizing to a float type loses nothing and is always allowed.
+Status check_requantize(const gguf::File& in, const Policy& policy, bool allowed) {
+  std::map<std::string, int> from;  // "q4_1 -> q8_0": matrices
+  for (const gguf::TensorInfo& t : in.tensors()) {
+    if (!is_matrix(t)) continue;
+    const DType to = choose_type(t.name, t.type, policy.type_for(t.name, t.type), t.dims[0]).type;
+    if (to != t.type && traits(t.type).quantized && traits(to).quantized)
+      ++from[std::string(precision_name(t.type)) + " -> " + std::string(precision_name(to))];
+  }
+  if (from.empty() || allowed) return Status::Ok();
+  std::string what;
+  for (const auto& [conversion, n] : from) what += (what.empty() ? "" : ", ") + std::to_string(n) + " " + conversion;
+  return InvalidArgument("the input's weights are already quantized (" + what + "): quantizing them again stacks " +
+                         "the losses; start from an f32/f16/bf16 file, or pass --allow-requantize");
+}
+
 // Writes `in` re-encoded as the policy says into `out`.
 int write_quantized(const QuantizeOptions& o, const Expected<Policy>& policy) {
   if (!policy.ok()) return report_error(policy.status());
@@ -62,6 +80,7 @@ int write_quantized(const QuantizeOptions& o, const Expected<Policy>& policy) {
   for (const gguf::TensorInfo& t : in->tensors())
     if (is_matrix(t)) matrices.push_back(t.name);
   if (Status s = policy->check_every_rule_matches(matrices); !s.ok()) return report_error(s);
+  if (Status s = check_requantize(*in, *policy, o.allow_requantize); !s.ok()) return report_error(s);
 
   gguf::Writer w;
   w.copy_metadata_from(*in);
@@ -133,6 +152,12 @@ int run_auto(const QuantizeOptions& o) {
   if (!high_p) return report_error(InvalidArgument("--base '" + o.base + "' is not one of " + precision_list()));
   if (o.calib_tokens < o.n_ctx)
     return report_error(InvalidArgument("--calib-tokens must be at least --ctx (" + std::to_string(o.n_ctx) + ")"));
+  {  // before the measurements, not after them: would the low precision re-quantize?
+    auto in = gguf::File::open(o.in);
+    if (!in.ok()) return report_error(in.status());
+    if (Status s = check_requantize(*in, Policy::uniform(low_p->type), o.allow_requantize); !s.ok())
+      return report_error(s);
+  }
   auto calib_text = read_file(o.calib, "calibration text");
   if (!calib_text.ok()) return report_error(calib_text.status());
 
@@ -187,6 +212,8 @@ void register_quantize(CLI::App& app, Action& action) {
   cmd->add_option("output", o->out, "output GGUF")->required();
   cmd->add_option("--type", o->type, "one precision for every matrix: " + precision_list());
   cmd->add_option("--policy", o->policy, "per-tensor precisions from a policy file (docs/precisions.md)");
+  cmd->add_flag("--allow-requantize", o->allow_requantize,
+                "re-encode matrices that are already quantized in another quantized type (losses stack)");
   cmd->add_flag("--auto", o->automatic,
                 "choose per tensor: measure each tensor's sensitivity on --calib, make the least "
                 "sensitive ones --type until --budget-ppl is used, the rest --base");

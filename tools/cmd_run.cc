@@ -4,6 +4,7 @@
 
 #include "common.h"
 #include "energy_cli.h"
+#include "core/file.h"
 #include "core/memory.h"
 #include "core/thread_pool.h"
 #include "engine/generate.h"
@@ -15,9 +16,10 @@ namespace {
 struct RunOptions {
   ModelOptions model;
   std::string prompt;
+  std::string prompt_file;  // -f: the prompt is this file's text
   std::string system;
   std::string chat_template;
-  int n_predict = 128;
+  int n_predict = 128;  // -1: until end of sequence or a full context
   int n_ctx = 0;
   int threads = 1;
   bool chat = false;
@@ -39,30 +41,39 @@ Expected<std::vector<TokenId>> build_prompt(const RunOptions& o, const Model& m,
 int run(const RunOptions& o) {
   if (Status s = check_threads(o.threads); !s.ok()) return report_error(s);
   if (Status s = validate(o.sampler); !s.ok()) return report_error(s);
-  if (o.n_predict < 0) return report_error(InvalidArgument("-n must be >= 0"));
+  if (o.n_predict < -1) return report_error(InvalidArgument("-n must be >= 0, or -1 for no limit"));
+  if (o.prompt.empty() == o.prompt_file.empty())
+    return report_error(InvalidArgument("give the prompt with -p TEXT or -f FILE (one of them)"));
+  RunOptions opt = o;
+  if (!o.prompt_file.empty()) {
+    auto text = read_file(o.prompt_file, "prompt file");
+    if (!text.ok()) return report_error(text.status());
+    opt.prompt = std::move(*text);
+  }
   auto lm = load_model(o.model);
   if (!lm.ok()) return report_error(lm.status());
   const Model& model = *lm->model;
   const Tokenizer& tok = *lm->tokenizer;
 
-  auto built = build_prompt(o, model, tok);
+  auto built = build_prompt(opt, model, tok);
   if (!built.ok()) return report_error(built.status());
   const std::vector<TokenId>& prompt = *built;
   if (prompt.empty()) return report_error(InvalidArgument("the prompt is empty"));
 
   // The KV cache holds exactly what this run can use: prompt + n_predict, capped by the model.
   const int ctx_limit = o.n_ctx > 0 ? o.n_ctx : model.config().ctx_train;
-  const int n_ctx = std::min<int64_t>(ctx_limit, int64_t(prompt.size()) + o.n_predict);
-  if (int64_t(prompt.size()) > n_ctx)
+  if (int64_t(prompt.size()) > ctx_limit)
     return report_error(InvalidArgument("the prompt has " + std::to_string(prompt.size()) +
                                         " tokens, more than the context of " + std::to_string(ctx_limit)));
+  const int n_predict = o.n_predict >= 0 ? o.n_predict : ctx_limit - static_cast<int>(prompt.size());
+  const int n_ctx = std::min<int64_t>(ctx_limit, int64_t(prompt.size()) + n_predict);
   ForwardState state(model, n_ctx);
   ThreadPool pool(o.threads);
   const cpu::KernelSet& ks = cpu::best_kernels();
   auto meter = EnergySession::start(o.energy);
   if (!meter.ok()) return report_error(meter.status());
   EnergySession& energy = **meter;
-  GenerateParams gp{o.n_predict, o.sampler, [&] {
+  GenerateParams gp{n_predict, o.sampler, [&] {
                       energy.end("prefill");
                       energy.begin("decode");
                     }};
@@ -90,7 +101,7 @@ int run(const RunOptions& o) {
 
   if (o.json) {
     nlohmann::json j = {
-        {"model", o.model.path},
+        {"model", lm->path},
         {"precision", lm->precision},
         {"weight_types", weight_types_json(model)},
         {"prompt_tokens", stats->n_prompt},
@@ -107,7 +118,7 @@ int run(const RunOptions& o) {
         {"kv_cache_bytes", state.kv_bytes()},
         {"model_file_bytes", model.file().file_size()},
         {"peak_rss_bytes", peak_rss_bytes()},
-        {"provenance", provenance(o.model.path)},
+        {"provenance", provenance(lm->path)},
     };
     nlohmann::json ej = energy.sources_json();
     ej["windows"] = nlohmann::json::array();
@@ -141,8 +152,10 @@ void register_run(CLI::App& app, Action& action) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "generate text from a prompt and print its speed");
   add_model_options(cmd, &o->model);
-  cmd->add_option("-p,--prompt", o->prompt, "prompt text")->required();
-  cmd->add_option("-n,--n-predict", o->n_predict, "maximum tokens to generate")->capture_default_str();
+  cmd->add_option("-p,--prompt", o->prompt, "prompt text");
+  cmd->add_option("-f,--file", o->prompt_file, "read the prompt from FILE (as llama-cli -f)");
+  cmd->add_option("-n,--n-predict", o->n_predict, "maximum tokens to generate (-1: until end of sequence or a full context)")
+      ->capture_default_str();
   add_sampler_options(cmd, &o->sampler);
   cmd->add_flag("--chat", o->chat, "wrap the prompt in the model's chat template as a user turn");
   cmd->add_option("--system", o->system, "system message (with --chat)");

@@ -10,6 +10,7 @@
 #include "core/file.h"
 #include "energy_cli.h"
 #include "eval_task.h"
+#include "paths.h"
 #include "study/runner.h"
 
 namespace joule::cli {
@@ -114,7 +115,25 @@ class CellRunner {
   std::unique_ptr<LoglikScorer> scorer_;
 };
 
-int run_study_cmd(const StudyRunOptions& o) {
+// A model's file: none given is the default model; a relative path is taken from the current
+// folder, else from the study file's folder (so a study next to its models runs from anywhere).
+Status resolve_model_path(const std::string& study_file, study::ModelSpec* m) {
+  namespace fs = std::filesystem;
+  if (m->path.empty()) {
+    JOULE_ASSIGN_OR_RETURN(m->path, find_default_model());
+    return Status::Ok();
+  }
+  if (fs::exists(m->path)) return Status::Ok();
+  const fs::path beside = fs::path(study_file).parent_path() / m->path;
+  if (fs::path(m->path).is_relative() && fs::exists(beside)) {
+    m->path = beside.lexically_normal().string();
+    return Status::Ok();
+  }
+  return NotFound("model " + m->path + " (from " + study_file + ") does not exist, in the current folder or beside " +
+                  "the study file");
+}
+
+int run_study_cmd(StudyRunOptions o) {
   auto text = read_file(o.file, "study file");
   if (!text.ok()) return report_error(text.status());
   auto spec = study::parse_study(*text, o.file);
@@ -131,8 +150,11 @@ int run_study_cmd(const StudyRunOptions& o) {
     if (d.kind != "cpu")
       return report_error(Unsupported(o.file + ": device kind '" + d.kind +
                                       "': joule has no GPU backend yet (the CUDA issue); use kind = \"cpu\""));
-  for (const study::ModelSpec& m : spec->models)
-    if (!std::filesystem::exists(m.path)) return report_error(NotFound("model " + m.path + " (from " + o.file + ") does not exist"));
+  for (study::ModelSpec& m : spec->models)
+    if (Status s = resolve_model_path(o.file, &m); !s.ok()) return report_error(s);
+  auto data_dir = find_data_dir(o.data_dir);
+  if (!data_dir.ok()) return report_error(data_dir.status());
+  o.data_dir = *data_dir;
   auto db = study::ResultsDb::open(o.db);
   if (!db.ok()) return report_error(db.status());
   auto meter = EnergySession::start(o.energy);
@@ -203,9 +225,8 @@ void register_study(CLI::App& app, Action& action) {
   run->add_option("file", ro->file, "study file (TOML)")->required();
   run->add_option("--db", ro->db, "results database (SQLite)")->capture_default_str();
   run->add_option("--shard", ro->shard, "run shard i of N (every N-th cell), e.g. 2/4")->capture_default_str();
-  const char* env = std::getenv("JOULE_DATA_DIR");
-  ro->data_dir = env ? env : "../shared/data";
-  run->add_option("--data", ro->data_dir, "benchmark data folder (env JOULE_DATA_DIR)")->capture_default_str();
+  run->add_option("--data", ro->data_dir,
+                  "benchmark data folder (default: $JOULE_DATA_DIR, else the data/ joule ships with)");
   run->add_option("--ctx", ro->n_ctx, "context window (capped by the model's)")->capture_default_str();
   run->add_option("--max-gen-tokens", ro->max_gen_tokens, "gsm8k: tokens generated at most per answer")->capture_default_str();
   run->add_flag("--dry-run", ro->dry_run, "print the cells (keys) of this shard and exit");

@@ -11,27 +11,31 @@
 #include "core/cpu_features.h"
 #include "core/file.h"
 #include "core/version.h"
+#include "paths.h"
 
 namespace joule::cli {
 
+Expected<std::string> model_path(const ModelOptions& o) {
+  if (o.path.empty()) return find_default_model();
+  if (!std::filesystem::exists(o.path)) return NotFound("model file not found: " + o.path);
+  return o.path;
+}
+
 Expected<LoadedModel> load_model(const ModelOptions& o) {
-  const std::string& path = o.path;
-  if (!std::filesystem::exists(path)) {
-    std::string hint = path == kDefaultModel
-                           ? " (run scripts/setup.sh to fetch the default model, or pass -m FILE)"
-                           : "";
-    return NotFound("model file not found: " + path + hint);
-  }
+  JOULE_ASSIGN_OR_RETURN(const std::string path, model_path(o));
   if (!o.precision.empty() && !o.policy.empty())
     return InvalidArgument("--precision and --policy exclude each other (a policy can say '* = " +
                            o.precision + "')");
   std::optional<Policy> policy;
   LoadedModel lm;
+  lm.path = path;
   lm.precision = "stored";
   if (!o.precision.empty()) {
-    const std::optional<Precision> p = find_precision(o.precision);
+    std::string note;
+    const std::optional<Precision> p = find_precision(o.precision, &note);
     if (!p)
       return InvalidArgument("--precision '" + o.precision + "' is not one of " + precision_list());
+    if (!note.empty()) std::fprintf(stderr, "[joule] note: %s\n", note.c_str());
     policy = Policy::uniform(p->type);
     lm.precision = std::string(p->name);
   } else if (!o.policy.empty()) {
@@ -50,6 +54,12 @@ Expected<LoadedModel> load_model(const ModelOptions& o) {
     std::fprintf(stderr, "[joule] note: %s%s: %s\n", names.front().c_str(),
                  names.size() > 1 ? (" and " + std::to_string(names.size() - 1) + " more").c_str() : "",
                  reason.c_str());
+  if (lm.precision == "stored") {  // named by the type most of its matrices are stored in
+    const nlohmann::json types = weight_types_json(*lm.model);
+    int most = 0;
+    for (const auto& [type, n] : types.items())
+      if (n.get<int>() > most) most = n.get<int>(), lm.precision = type;
+  }
   JOULE_ASSIGN_OR_RETURN(Tokenizer tok, Tokenizer::from_gguf(lm.model->file()));
   lm.tokenizer = std::make_unique<Tokenizer>(std::move(tok));
   lm.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -67,7 +77,9 @@ Status check_threads(int n) {
 }
 
 void add_model_options(CLI::App* cmd, ModelOptions* o) {
-  cmd->add_option("-m,--model", o->path, "GGUF model file")->capture_default_str();
+  cmd->add_option("-m,--model", o->path,
+                  std::string("GGUF model file (default: $JOULE_MODEL, else joule's default model, ") +
+                      kDefaultModelFile + ", from the install or source tree)");
   cmd->add_option("--precision", o->precision,
                   "convert the weight matrices at load time: " + precision_list() +
                       " (default: as stored)");

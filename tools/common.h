@@ -17,26 +17,27 @@
 
 namespace joule::cli {
 
-inline constexpr const char* kDefaultModel = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
-
 // -m, --precision and --policy: which file, and the precision its weights are used in.
 struct ModelOptions {
-  std::string path = kDefaultModel;
+  std::string path;       // empty = $JOULE_MODEL, else the default model (tools/paths.h)
   std::string precision;  // a precision name; empty = as stored
   std::string policy;     // a policy file (quant/policy.h); exclusive with precision
 };
 
 struct LoadedModel {
+  std::string path;  // the file loaded (the default model's resolved path when -m was not given)
   std::unique_ptr<Model> model;
   std::unique_ptr<Tokenizer> tokenizer;
   double load_ms = 0;
-  std::string precision;  // "stored", a precision name, or "policy FILE"
+  std::string precision;  // the precision asked for, "policy FILE", or (as stored) the type most matrices have
 };
 
 // Loads model and tokenizer, converting weights as the options say (notes about matrices kept
 // in their stored type go to stderr); the error says how to get the default model when it is
 // missing.
 Expected<LoadedModel> load_model(const ModelOptions& o);
+// The file -m names, else the default model (tools/paths.h).
+Expected<std::string> model_path(const ModelOptions& o);
 
 int default_threads();  // physical cores
 Status check_threads(int n);

@@ -2,7 +2,6 @@
 // runner's cells, so both measure a task the same way.
 #pragma once
 
-#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -12,20 +11,9 @@
 #include "engine/loglik.h"
 #include "eval/runner.h"
 #include "eval/tasks.h"
+#include "progress.h"
 
 namespace joule::cli {
-
-// A progress line on stderr with the rate and an ETA, at most twice a second.
-class ProgressBar {
- public:
-  ProgressBar(std::string prefix, std::string label)
-      : prefix_(std::move(prefix)), label_(std::move(label)), t0_(std::chrono::steady_clock::now()) {}
-  void update(int done, int total);
-
- private:
-  std::string prefix_, label_;
-  std::chrono::steady_clock::time_point t0_, last_;
-};
 
 struct TaskRun {
   eval::TaskResult result;

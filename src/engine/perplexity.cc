@@ -50,9 +50,14 @@ Expected<PerplexityStats> perplexity(const Model& model, const Model* ref,
     return InvalidArgument("the reference model has " + std::to_string(ref->config().n_vocab) +
                            " tokens in its vocabulary, the model " + std::to_string(nv));
   int n_chunks = static_cast<int>(tokens.size() / static_cast<size_t>(p.n_ctx));
-  if (n_chunks == 0)
-    return InvalidArgument("the text has " + std::to_string(tokens.size()) +
-                           " tokens, fewer than one chunk of --ctx " + std::to_string(p.n_ctx));
+  if (n_chunks == 0) {
+    // The second half of a chunk is scored, so a text of n tokens fits one chunk of --ctx <= n.
+    const std::string fix = tokens.size() >= 16 ? "; --ctx " + std::to_string(tokens.size() & ~size_t{1}) +
+                                                      " would fit it in one chunk (a longer text scores more tokens)"
+                                                : "; perplexity needs a text of at least 16 tokens";
+    return InvalidArgument("the text has " + std::to_string(tokens.size()) + " tokens, fewer than one chunk of --ctx " +
+                           std::to_string(p.n_ctx) + fix);
+  }
   if (p.max_chunks > 0) n_chunks = std::min(n_chunks, p.max_chunks);
 
   const size_t chunk_logits = static_cast<size_t>(p.n_ctx) * nv;

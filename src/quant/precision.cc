@@ -21,12 +21,46 @@ const std::vector<Precision>& precisions() {
   return kAll;
 }
 
-std::optional<Precision> find_precision(std::string_view name) {
-  // "int4" is the llama.cpp-compatible group-32 symmetric format; g32 names are q4_0 / q4_1.
-  if (name == "int4" || name == "int4-g32") name = "q4_0";
-  if (name == "int4-g32-zp") name = "q4_1";
+namespace {
+
+// Other spellings people bring: joule's own shorthands and llama.cpp's presets (llama-quantize's
+// type names). `note` is said when the alias does not mean exactly the same thing.
+struct PrecisionAlias {
+  std::string_view alias;  // lower case
+  std::string_view name;
+  std::string_view note;
+};
+constexpr PrecisionAlias kAliases[] = {
+    // "int4" is the llama.cpp-compatible group-32 symmetric format; g32 names are q4_0 / q4_1.
+    {"int4", "q4_0", ""},
+    {"int4-g32", "q4_0", ""},
+    {"int4-g32-zp", "q4_1", ""},
+    {"fp32", "f32", ""},
+    {"fp16", "f16", ""},
+    {"q4_k_m", "q4_k",
+     "llama.cpp's Q4_K_M keeps half of attn_v and ffn_down in Q6_K; joule's q4_k is Q4_K in every matrix "
+     "(a policy file can mix them: docs/precisions.md)"},
+    {"q4_k_s", "q4_k", "llama.cpp's Q4_K_S mixes in a few Q5_K matrices; joule's q4_k is Q4_K in every matrix"},
+};
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return out;
+}
+
+}  // namespace
+
+std::optional<Precision> find_precision(std::string_view name, std::string* note) {
+  std::string key = lower(name);
+  for (const PrecisionAlias& a : kAliases)
+    if (key == a.alias) {
+      if (note != nullptr && !a.note.empty())
+        *note = std::string(name) + " is taken as " + std::string(a.name) + ": " + std::string(a.note);
+      key = a.name;
+    }
   for (const Precision& p : precisions())
-    if (p.name == name || dtype_name(p.type) == name) return p;
+    if (p.name == key || dtype_name(p.type) == key) return p;
   return std::nullopt;
 }
 
@@ -63,7 +97,7 @@ TypeChoice choose_type(const std::string& name, DType stored, DType wanted, int6
 std::string precision_list() {
   std::string s;
   for (const Precision& p : precisions()) s += (s.empty() ? "" : ", ") + std::string(p.name);
-  return s + " (int4 = int4-g32 = q4_0, int4-g32-zp = q4_1)";
+  return s + " (any case; int4 = int4-g32 = q4_0, int4-g32-zp = q4_1, llama.cpp's Q4_K_M / Q4_K_S = q4_k)";
 }
 
 }  // namespace joule

@@ -19,8 +19,9 @@ struct Precision {
 };
 
 const std::vector<Precision>& precisions();
-// A precision by name, or by a GGUF type name ("q4_k", "i8_dyn"): nullopt if neither.
-std::optional<Precision> find_precision(std::string_view name);
+// A precision by name, GGUF type name ("q4_k", "i8_dyn") or alias (llama.cpp's presets such as
+// "Q4_K_M"), in any case: nullopt if none. `note`, when given, is set if the alias is only close.
+std::optional<Precision> find_precision(std::string_view name, std::string* note = nullptr);
 // The user-facing name of a weight type ("i8_dyn" -> "int8-dynamic"; ggml types keep theirs).
 std::string_view precision_name(DType t);
 // The type a row of `cols` values gets when `wanted` is asked for: wanted if its blocks fit the

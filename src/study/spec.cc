@@ -110,8 +110,9 @@ Expected<StudySpec> parse_tree(const toml::table& root, const Errors& e) {
     JOULE_RETURN_IF_ERROR(only_keys(*m, {"name", "path"}, "[[models]]", e));
     ModelSpec ms;
     JOULE_RETURN_IF_ERROR(get(*m, "path", &ms.path, e));
-    if (ms.path.empty()) return e.at(m, "[[models]] needs a path");
     JOULE_RETURN_IF_ERROR(get(*m, "name", &ms.name, e));
+    if (ms.path.empty() && ms.name.empty())
+      return e.at(m, "[[models]] needs a path, or a name alone for joule's default model");
     if (ms.name.empty()) ms.name = std::filesystem::path(ms.path).stem().string();
     if (!model_names.insert(ms.name).second) return e.at(m, "two models are named '" + ms.name + "'");
     s.models.push_back(ms);

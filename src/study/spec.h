@@ -8,7 +8,8 @@
 //   baseline = "f32"             # the precision deltas are computed against (default: the first)
 //   precisions = ["f32", "f16", "int8", "int8-dynamic", "int4"]   # "stored" keeps the file's types
 //   [[models]]                   # one or more; name defaults to the file's stem
-//   path = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+//   path = "models/SmolLM2-135M-Instruct.Q4_1.gguf"   # relative: to the current folder, else to
+//                                # the study file's; no path: joule's default model (give a name)
 //   [[devices]]
 //   kind = "cpu"                 # or "gpu" (ids = [0, ...]), once the CUDA backend exists
 //   threads = [2]
@@ -27,7 +28,7 @@ namespace joule::study {
 
 struct ModelSpec {
   std::string name;
-  std::string path;
+  std::string path;  // empty: the default model (found by the CLI)
 };
 
 struct DeviceSpec {

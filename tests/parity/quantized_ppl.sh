@@ -12,7 +12,7 @@ TYPES=("$@")
 ((${#TYPES[@]})) || TYPES=(q8_0 q4_0 q4_1 bf16 q6_k)
 MAX_REL="${JOULE_PPL_MAX_REL:-0.005}"
 MODEL="$ROOT/models/SmolLM2-135M-Instruct.Q4_1.gguf"
-DATA="${JOULE_DATA_DIR:-$ROOT/../shared/data}"
+DATA="${JOULE_DATA_DIR:-$ROOT/data}"
 [[ -f "$MODEL" ]] || { echo "quantized_ppl: model $MODEL missing (scripts/fetch_model.sh)" >&2; exit 1; }
 PEER="$("$ROOT/scripts/setup_peer.sh")"
 mkdir -p "$OUT"
@@ -28,7 +28,7 @@ RESULTS="$OUT/quantized_ppl.jsonl"
 fail=0
 for t in "${TYPES[@]}"; do
   f="$OUT/SmolLM2-135M-Instruct.$t.gguf"
-  "$JOULE" quantize "$MODEL" "$f" --type "$t" 2>"$OUT/quantize_$t.log"
+  "$JOULE" quantize "$MODEL" "$f" --type "$t" --allow-requantize 2>"$OUT/quantize_$t.log"
   LD_LIBRARY_PATH="$PEER/build/bin" "$PEER/build/bin/llama-perplexity" -m "$f" -f "$TEXT" -c 512 \
     --chunks 4 -t "$THREADS" >"$OUT/llama_ppl_$t.log" 2>&1 || { tail -20 "$OUT/llama_ppl_$t.log" >&2; exit 1; }
   peer=$(sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p' "$OUT/llama_ppl_$t.log")

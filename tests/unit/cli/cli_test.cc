@@ -8,6 +8,8 @@
 #include <fstream>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "../model/tiny_model.h"
 #include "run_command.h"
 
@@ -42,9 +44,47 @@ TEST(Cli, HelpListsCommands) {
 
 TEST(Cli, BadFlagsAreUsageErrors) {
   expect_error(run_joule("run --no-such-flag -p x"), "--no-such-flag", 2);
-  expect_error(run_joule("run"), "--prompt is required", 2);
+  expect_error(run_joule("run"), "give the prompt with -p TEXT or -f FILE", 2);
   expect_error(run_joule("frobnicate"), "frobnicate", 2);
   expect_error(run_joule("run -p hi -n notanumber"), "notanumber", 2);
+}
+
+// Every usage error is one line on stderr, and an unknown command lists every command.
+TEST(Cli, UsageErrorsAreOneLine) {
+  for (const char* args : {"", "frobnicate", "run", "eval --frobnicate", "run -p hi stray", "run -p hi -n x"}) {
+    const Result r = run_joule(args);
+    EXPECT_EQ(r.exit_code, 2) << args;
+    EXPECT_EQ(r.output.rfind("joule: error: ", 0), 0u) << args << ": " << r.output;
+    EXPECT_EQ(r.output.find('\n'), r.output.size() - 1) << args << ": " << r.output;
+  }
+  expect_error(run_joule("frobnicate"), "run, chat, info, bench, power, quantize, perplexity, init-random, eval, "
+                                        "study, report, recommend", 2);
+}
+
+TEST(Cli, ModelAndDataFromTheEnvironmentAreNamedWhenMissing) {
+  auto with_env = [](const std::string& env, const std::string& args) {
+    return testing::run_command(env + " " + JOULE_BINARY + " " + args + " 2>&1");
+  };
+  expect_error(with_env("JOULE_MODEL=/nonexistent/m.gguf", "run -p hi"), "/nonexistent/m.gguf (from JOULE_MODEL)");
+  expect_error(with_env("JOULE_DATA_DIR=/nonexistent/data", "eval --tasks arc_easy"),
+               "/nonexistent/data (from JOULE_DATA_DIR) does not exist");
+}
+
+TEST(Cli, PromptFromAFileAndNoTokenLimit) {
+  const std::string tiny = temp("cli_prompt_tiny.gguf");
+  testing::write_tiny_model(tiny, {});
+  const std::string prompt = temp("cli_prompt.txt");
+  write_bytes(prompt, "hello world");
+  const Result from_file = run_joule("run -m " + tiny + " -f " + prompt + " -n 4 --temp 0 --no-energy --json");
+  ASSERT_EQ(from_file.exit_code, 0) << from_file.output;
+  const Result from_flag = run_joule("run -m " + tiny + " -p 'hello world' -n 4 --temp 0 --no-energy --json");
+  EXPECT_EQ(nlohmann::json::parse(from_file.output)["text"], nlohmann::json::parse(from_flag.output)["text"]);
+  const Result unlimited = run_joule("run -m " + tiny + " -p hi -n -1 --ctx 24 --temp 0 --no-energy --json");
+  ASSERT_EQ(unlimited.exit_code, 0) << unlimited.output;
+  const nlohmann::json j = nlohmann::json::parse(unlimited.output);
+  EXPECT_LE(j["prompt_tokens"].get<int>() + j["generated_tokens"].get<int>(), 24);
+  expect_error(run_joule("run -m " + tiny + " -p hi -f " + prompt), "-p TEXT or -f FILE", 2);
+  expect_error(run_joule("run -m " + tiny + " -f /nonexistent/prompt.txt"), "/nonexistent/prompt.txt");
 }
 
 TEST(Cli, MissingModelIsNamed) {

@@ -72,7 +72,7 @@ TEST_F(EvalCli, BadRequestsAreClearErrors) {
     EXPECT_EQ(r.exit_code, code) << r.output;
     EXPECT_NE(r.output.find(needle), std::string::npos) << r.output;
   };
-  expect(joule("eval -m " + model_ + " --task squad --data " + data_), "--task 'squad' is not one of mmlu, arc_easy", 2);
+  expect(joule("eval -m " + model_ + " --task squad --data " + data_), "--tasks 'squad' is not one of mmlu, arc_easy", 2);
   expect(joule("eval -m " + model_ + " --task gsm8k --shots 3 --data " + data_), "gsm8k: fewer train items than --shots", 2);
   expect(joule("eval -m " + model_ + " --task arc_easy --data " + data_), "cannot open " + data_ + "/arc/ARC-Easy-Test.jsonl", 1);
   expect(joule("eval -m " + model_ + " --task truthfulqa_mc1 --shots 2 --data " + data_), "is 0-shot", 2);

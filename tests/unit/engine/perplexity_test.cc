@@ -99,6 +99,8 @@ TEST(Perplexity, BadInputIsAClearError) {
   auto short_text = perplexity(*m, nullptr, text_tokens(20), {32, 0, -1}, pool, cpu::best_kernels());
   ASSERT_FALSE(short_text.ok());
   EXPECT_NE(short_text.status().message().find("fewer than one chunk"), std::string::npos);
+  EXPECT_NE(short_text.status().message().find("--ctx 20 would fit it"), std::string::npos)
+      << short_text.status().message();
   auto big_ctx = perplexity(*m, nullptr, text_tokens(2000), {1024, 0, -1}, pool, cpu::best_kernels());
   ASSERT_FALSE(big_ctx.ok());
   EXPECT_NE(big_ctx.status().message().find("must be between 16 and the model's context 256"),

@@ -115,5 +115,19 @@ TEST(Precision, EveryPrecisionNamesItsType) {
   EXPECT_FALSE(find_precision("i8_act"));  // an activation format, not a precision
 }
 
+// Users bring llama.cpp's spellings: any case, and its presets where they mean a joule type.
+TEST(Precision, NamesInAnyCaseAndLlamaCppPresets) {
+  EXPECT_EQ(find_precision("Q8_0")->type, DType::kQ8_0);
+  EXPECT_EQ(find_precision("F16")->type, DType::kF16);
+  EXPECT_EQ(find_precision("INT8-Dynamic")->type, DType::kI8_DYN);
+  std::string note;
+  EXPECT_EQ(find_precision("Q4_K_M", &note)->type, DType::kQ4_K);
+  EXPECT_NE(note.find("Q4_K_M is taken as q4_k"), std::string::npos) << note;
+  note.clear();
+  EXPECT_EQ(find_precision("q6_k", &note)->type, DType::kQ6_K);
+  EXPECT_EQ(note, "");  // an exact name needs no note
+  EXPECT_FALSE(find_precision("Q5_K_M"));
+}
+
 }  // namespace
 }  // namespace joule
