@@ -1,5 +1,6 @@
 // joule run: generate a continuation of a prompt (optionally as a chat turn) and report speed.
 #include <cstdio>
+#include <limits>
 #include <iostream>
 
 #include "common.h"
@@ -65,7 +66,8 @@ int run(const RunOptions& o) {
   if (int64_t(prompt.size()) > ctx_limit)
     return report_error(InvalidArgument("the prompt has " + std::to_string(prompt.size()) +
                                         " tokens, more than the context of " + std::to_string(ctx_limit)));
-  const int n_predict = o.n_predict >= 0 ? o.n_predict : ctx_limit - static_cast<int>(prompt.size());
+  // -1: no limit of its own; generation stops at the end of the sequence or a full context.
+  const int n_predict = o.n_predict >= 0 ? o.n_predict : std::numeric_limits<int>::max() - ctx_limit;
   const int n_ctx = std::min<int64_t>(ctx_limit, int64_t(prompt.size()) + n_predict);
   ForwardState state(model, n_ctx);
   ThreadPool pool(o.threads);
