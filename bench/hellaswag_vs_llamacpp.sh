@@ -9,7 +9,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 N="${1:-400}"; T="${2:-$(nproc)}"
-PEER="${JOULE_PEER_DIR:-$HOME/.cache/joule/peer-llama-cpp-python-0.3.36}"
+PEER="$(scripts/setup_peer.sh)"
 DATA="${JOULE_DATA_DIR:-$ROOT/data}"
 MODEL=models/SmolLM2-135M-Instruct.Q4_1.gguf
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"

@@ -11,7 +11,16 @@
 #   venv/         python venv with llama_cpp (bindings only; uses build/bin via LLAMA_CPP_LIB_PATH)
 set -euo pipefail
 LCP_VERSION="${JOULE_LCP_VERSION:-0.3.36}"
-PEER_DIR="${JOULE_PEER_DIR:-$HOME/.cache/joule/peer-llama-cpp-python-$LCP_VERSION}"
+# The peer gets the widest x86 vector set this CPU has (joule picks its kernels at run time the
+# same way): AVX-512 with VNNI/BF16 where present, else AVX2. The cache is per ISA, so a home
+# folder shared by machines of both kinds never runs a binary built for the other.
+flag() { grep -qw "$1" /proc/cpuinfo; }
+if flag avx512f && flag avx512bw && flag avx512vl && flag avx512_vnni && flag avx512_bf16 && flag avx512vbmi; then
+  ISA=avx512
+else
+  ISA=avx2
+fi
+PEER_DIR="${JOULE_PEER_DIR:-$HOME/.cache/joule/peer-llama-cpp-python-$LCP_VERSION-$ISA}"
 JOBS="${JOBS:-$(nproc)}"
 log() { echo "[setup_peer] $*" >&2; }
 
@@ -32,10 +41,11 @@ fi
 if [[ ! -x build/bin/llama-bench || ! -x build/bin/llama-perplexity || ! -x build/bin/llama-tokenize ]]; then
   # Not GGML_NATIVE: -march=native compiles in ggml's AMX path, which segfaults on this model here
   # (ggml_backend_amx_mul_mat); the peer gets every AVX-512 extension joule uses, but no AMX.
-  log "building llama.cpp (Release, AVX-512 VNNI/BF16, no AMX, shared) with $JOBS jobs; this takes several minutes"
+  AVX512=OFF; [[ $ISA == avx512 ]] && AVX512=ON
+  log "building llama.cpp (Release, $ISA, no AMX, shared) with $JOBS jobs; this takes several minutes"
   cmake -S src/vendor/llama.cpp -B build -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
     -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
-    -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON \
+    -DGGML_AVX512=$AVX512 -DGGML_AVX512_VBMI=$AVX512 -DGGML_AVX512_VNNI=$AVX512 -DGGML_AVX512_BF16=$AVX512 \
     -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_OPENMP=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
     -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_OPENSSL=OFF >build.log 2>&1 \
     || { tail -30 build.log >&2; exit 1; }
