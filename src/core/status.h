@@ -17,6 +17,7 @@ enum class ErrorCode {
   kFormat,           // malformed file contents
   kUnsupported,      // valid but not implemented (arch, type, template)
   kPermission,       // e.g. unreadable sensor file
+  kResourceExhausted,  // a bounded queue or pool is full: retry later (HTTP 429)
   kInternal,
 };
 
@@ -40,6 +41,7 @@ inline Status NotFound(std::string m) { return {ErrorCode::kNotFound, std::move(
 inline Status IoError(std::string m) { return {ErrorCode::kIo, std::move(m)}; }
 inline Status FormatError(std::string m) { return {ErrorCode::kFormat, std::move(m)}; }
 inline Status Unsupported(std::string m) { return {ErrorCode::kUnsupported, std::move(m)}; }
+inline Status ResourceExhausted(std::string m) { return {ErrorCode::kResourceExhausted, std::move(m)}; }
 inline Status InternalError(std::string m) { return {ErrorCode::kInternal, std::move(m)}; }
 
 template <class T>
