@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <string>
 #include <nlohmann/json.hpp>
 
 #include "backend/cpu/kernels.h"
@@ -46,8 +47,15 @@ class ModelParity : public ::testing::Test {
   std::unique_ptr<Model> model_;
 };
 
+// Tightened bounds hold where joule reproduces ggml's float order: its AVX-512 kernels (the Q4_1
+// dot in ggml_vec_dot_q4_1_q8_1's order). On CPUs without AVX-512 joule's AVX2 kernels sum in
+// their own order, and it agrees with llama.cpp as llama.cpp agrees with itself when only its
+// KV-cache type changes (docs/parity.md); those bounds are set as NAME_OWN_ORDER.
+bool exact_order() { return std::string(cpu::best_kernels().isa) == "avx512"; }
+
 double bound(const char* env, double fallback) {
-  const char* v = std::getenv(env);
+  const std::string own = std::string(env) + "_OWN_ORDER";
+  const char* v = exact_order() || std::getenv(own.c_str()) == nullptr ? std::getenv(env) : std::getenv(own.c_str());
   return v ? std::atof(v) : fallback;
 }
 
@@ -84,7 +92,8 @@ TEST_F(ModelParity, Top1AgreementAndPerplexity) {
   const double ppl = std::exp(nll_sum / nll_count);
   const double ppl_ref = ref_["perplexity"].get<double>();
   std::printf("[parity] top-1 agreement %.4f over %d positions; perplexity %.4f vs llama.cpp %.4f "
-              "(%+.3f%%)\n", agreement, positions, ppl, ppl_ref, 100 * (ppl / ppl_ref - 1));
+              "(%+.3f%%); %s kernels, %s bounds\n", agreement, positions, ppl, ppl_ref, 100 * (ppl / ppl_ref - 1),
+              cpu::best_kernels().isa, exact_order() ? "ggml-order" : "own-order");
   record("top1", {{"agreement", agreement}, {"positions", positions}, {"kernels", cpu::best_kernels().isa}});
   record("perplexity", {{"joule", ppl}, {"llama_cpp", ppl_ref}, {"scored_tokens", nll_count}});
   EXPECT_GE(positions, 2000);
