@@ -1,0 +1,85 @@
+#include "serve/batch_engine.h"
+
+#include <utility>
+
+#include "core/check.h"
+
+namespace joule::serve {
+
+BatchEngine::BatchEngine(const Model& model, const Tokenizer& tok, sched::Scheduler& scheduler,
+                         const sched::KvBlockPool& pool, int max_batch_tokens, ThreadPool& pool_threads,
+                         const cpu::KernelSet& ks)
+    : model_(model),
+      tok_(tok),
+      scheduler_(scheduler),
+      threads_(pool_threads),
+      ks_(ks),
+      kv_(model.config(), pool.n_blocks(), pool.block_tokens()),
+      scratch_(model.config(), max_batch_tokens, model.config().ctx_train) {}
+
+Status BatchEngine::submit(uint64_t id, std::vector<TokenId> prompt, const GenerationParams& params,
+                           double arrival_s) {
+  JOULE_RETURN_IF_ERROR(validate(params.sampler));
+  const int64_t most = int64_t(prompt.size()) + params.max_tokens;
+  if (most > model_.config().ctx_train)
+    return InvalidArgument(std::to_string(prompt.size()) + " prompt tokens and max_tokens " +
+                           std::to_string(params.max_tokens) + " exceed the model's context of " +
+                           std::to_string(model_.config().ctx_train));
+  sched::Request r;
+  r.id = id;
+  r.tokens = std::move(prompt);
+  r.max_tokens = params.max_tokens;
+  r.arrival_s = arrival_s;
+  JOULE_RETURN_IF_ERROR(scheduler_.submit(std::move(r)));
+  samplers_.insert_or_assign(id, Sampler(params.sampler));
+  return Status::Ok();
+}
+
+Status BatchEngine::cancel(uint64_t id) { return scheduler_.cancel(id); }
+
+Expected<std::vector<sched::SampledToken>> BatchEngine::step() {
+  const sched::StepPlan plan = scheduler_.plan();
+  std::vector<BatchItem> items;
+  items.reserve(plan.items.size());
+  int with_logits = 0;
+  for (const sched::StepItem& it : plan.items) {
+    const sched::Request* r = scheduler_.find(it.request_id);
+    JOULE_CHECK(r != nullptr);
+    // Attention's order follows the sequence, never the batch: a generated token (or a one-token
+    // prompt) is summed as a lone query, as `joule run` sums it.
+    items.push_back({.tokens = it.tokens,
+                     .pos0 = it.begin,
+                     .blocks = it.blocks,
+                     .logits = it.logits ? Logits::kLast : Logits::kNone,
+                     .single_token = it.decode || r->prompt_tokens == 1});
+    with_logits += it.logits ? 1 : 0;
+  }
+  const int nv = model_.config().n_vocab;
+  logits_.resize(size_t(with_logits) * nv);
+  sched::StepResult result;
+  if (!items.empty()) {
+    if (Status s = forward_batch(model_, kv_, items, logits_.data(), scratch_, threads_, ks_); !s.ok()) {
+      // The step's requests fail (and free their blocks); plan and complete stay paired.
+      for (const sched::StepItem& it : plan.items) (void)scheduler_.cancel(it.request_id, sched::FinishReason::kError);
+      scheduler_.complete(result);
+      return s;
+    }
+  }
+  int row = 0;
+  for (const sched::StepItem& it : plan.items) {
+    if (!it.logits) continue;
+    const TokenId next = samplers_.at(it.request_id).sample(logits_.data() + size_t(row++) * nv, nv);
+    result.sampled.push_back({it.request_id, next, tok_.is_eog(next) ? sched::FinishReason::kStop
+                                                                     : sched::FinishReason::kNone});
+  }
+  scheduler_.complete(result);
+  return result.sampled;
+}
+
+std::vector<sched::Request> BatchEngine::take_finished() {
+  std::vector<sched::Request> done = scheduler_.take_finished();
+  for (const sched::Request& r : done) samplers_.erase(r.id);
+  return done;
+}
+
+}  // namespace joule::serve

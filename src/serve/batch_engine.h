@@ -1,0 +1,55 @@
+// The step loop of joule serve without HTTP: each step the scheduler plans which tokens of which
+// requests run, the model runs them all as one batch (forward_batch over the shared block cache),
+// and each request that produced logits samples its next token with its own sampler. The
+// scheduler owns order and memory; this class owns the model side (cache, samplers, end of
+// sequence), so either can be tested alone.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "core/status.h"
+#include "core/thread_pool.h"
+#include "engine/sampler.h"
+#include "model/forward.h"
+#include "sched/scheduler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace joule::serve {
+
+struct GenerationParams {
+  SamplerParams sampler;
+  int max_tokens = 128;
+};
+
+class BatchEngine {
+ public:
+  // The cache has one block per pool block; scheduler, pool, model and tokenizer outlive this.
+  BatchEngine(const Model& model, const Tokenizer& tok, sched::Scheduler& scheduler, const sched::KvBlockPool& pool,
+              int max_batch_tokens, ThreadPool& pool_threads, const cpu::KernelSet& ks);
+
+  // Queues a request (the scheduler's errors: kInvalidArgument, kResourceExhausted).
+  Status submit(uint64_t id, std::vector<TokenId> prompt, const GenerationParams& params, double arrival_s);
+  // Ends a request now (a client that went away).
+  Status cancel(uint64_t id);
+
+  // Runs one step; the tokens sampled in it (an empty list when nothing could run).
+  Expected<std::vector<sched::SampledToken>> step();
+
+  // Requests that ended since the last call (their samplers are dropped).
+  std::vector<sched::Request> take_finished();
+
+ private:
+  const Model& model_;
+  const Tokenizer& tok_;
+  sched::Scheduler& scheduler_;
+  ThreadPool& threads_;
+  const cpu::KernelSet& ks_;
+  KvCache kv_;
+  BatchScratch scratch_;
+  std::unordered_map<uint64_t, Sampler> samplers_;
+  std::vector<float> logits_;
+};
+
+}  // namespace joule::serve
