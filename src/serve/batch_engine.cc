@@ -31,13 +31,13 @@ Status BatchEngine::submit(uint64_t id, std::vector<TokenId> prompt, const Gener
   r.max_tokens = params.max_tokens;
   r.arrival_s = arrival_s;
   JOULE_RETURN_IF_ERROR(scheduler_.submit(std::move(r)));
-  samplers_.insert_or_assign(id, Sampler(params.sampler));
+  streams_.insert_or_assign(id, Stream{Sampler(params.sampler), Utf8Stream(), StopMatcher(params.stop)});
   return Status::Ok();
 }
 
 Status BatchEngine::cancel(uint64_t id) { return scheduler_.cancel(id); }
 
-Expected<std::vector<sched::SampledToken>> BatchEngine::step() {
+Expected<std::vector<Emitted>> BatchEngine::step() {
   const sched::StepPlan plan = scheduler_.plan();
   std::vector<BatchItem> items;
   items.reserve(plan.items.size());
@@ -65,20 +65,39 @@ Expected<std::vector<sched::SampledToken>> BatchEngine::step() {
       return s;
     }
   }
+  std::vector<Emitted> emitted;
   int row = 0;
   for (const sched::StepItem& it : plan.items) {
     if (!it.logits) continue;
-    const TokenId next = samplers_.at(it.request_id).sample(logits_.data() + size_t(row++) * nv, nv);
-    result.sampled.push_back({it.request_id, next, tok_.is_eog(next) ? sched::FinishReason::kStop
-                                                                     : sched::FinishReason::kNone});
+    Stream& st = streams_.at(it.request_id);
+    Emitted e;
+    e.request_id = it.request_id;
+    e.token = st.sampler.sample(logits_.data() + size_t(row++) * nv, nv);
+    if (tok_.is_eog(e.token)) {
+      e.finish = sched::FinishReason::kStop;
+      e.text = st.stop.push(st.utf8.flush()).text + st.stop.flush();
+    } else {
+      const StopMatcher::Out out = st.stop.push(st.utf8.push(tok_.token_to_piece(e.token)));
+      e.text = out.text;
+      if (out.stopped) e.finish = sched::FinishReason::kStop;
+    }
+    result.sampled.push_back({e.request_id, e.token, e.finish});
+    emitted.push_back(std::move(e));
   }
   scheduler_.complete(result);
-  return result.sampled;
+  // The scheduler ends a request at max_tokens: its held-back text goes out with the last token.
+  for (Emitted& e : emitted)
+    if (e.finish == sched::FinishReason::kNone && scheduler_.find(e.request_id) == nullptr) {
+      Stream& st = streams_.at(e.request_id);
+      e.text += st.stop.push(st.utf8.flush()).text + st.stop.flush();
+      e.finish = sched::FinishReason::kLength;
+    }
+  return emitted;
 }
 
 std::vector<sched::Request> BatchEngine::take_finished() {
   std::vector<sched::Request> done = scheduler_.take_finished();
-  for (const sched::Request& r : done) samplers_.erase(r.id);
+  for (const sched::Request& r : done) streams_.erase(r.id);
   return done;
 }
 

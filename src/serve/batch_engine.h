@@ -11,7 +11,9 @@
 
 #include "core/status.h"
 #include "core/thread_pool.h"
+#include "engine/generate.h"
 #include "engine/sampler.h"
+#include "engine/stop_strings.h"
 #include "model/forward.h"
 #include "sched/scheduler.h"
 #include "tokenizer/tokenizer.h"
@@ -21,6 +23,16 @@ namespace joule::serve {
 struct GenerationParams {
   SamplerParams sampler;
   int max_tokens = 128;
+  std::vector<std::string> stop;  // generation ends before the first of these (OpenAI's `stop`)
+};
+
+// What one request produced in a step: its token, the text now safe to send (whole UTF-8
+// characters, nothing a stop string could still claim), and how it ended, if it did.
+struct Emitted {
+  uint64_t request_id = 0;
+  TokenId token = 0;
+  std::string text;
+  sched::FinishReason finish = sched::FinishReason::kNone;
 };
 
 class BatchEngine {
@@ -34,10 +46,10 @@ class BatchEngine {
   // Ends a request now (a client that went away).
   Status cancel(uint64_t id);
 
-  // Runs one step; the tokens sampled in it (an empty list when nothing could run).
-  Expected<std::vector<sched::SampledToken>> step();
+  // Runs one step; what each request produced in it (an empty list when nothing could run).
+  Expected<std::vector<Emitted>> step();
 
-  // Requests that ended since the last call (their samplers are dropped).
+  // Requests that ended since the last call (their streams are dropped).
   std::vector<sched::Request> take_finished();
 
  private:
@@ -48,7 +60,12 @@ class BatchEngine {
   const cpu::KernelSet& ks_;
   KvCache kv_;
   BatchScratch scratch_;
-  std::unordered_map<uint64_t, Sampler> samplers_;
+  struct Stream {  // per request: sampling and the text sent so far
+    Sampler sampler;
+    Utf8Stream utf8;
+    StopMatcher stop;
+  };
+  std::unordered_map<uint64_t, Stream> streams_;
   std::vector<float> logits_;
 };
 

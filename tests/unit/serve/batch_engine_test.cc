@@ -114,6 +114,42 @@ TEST_F(BatchEngineTest, PreemptedRequestsFinishWithTheirOwnTokens) {
     EXPECT_EQ(served.at(i), alone(prompts[i], params[i])) << "request " << i;
 }
 
+// Stop strings end a request before their first occurrence, even when it spans tokens, and the
+// streamed text is exactly generate()'s text up to there.
+TEST_F(BatchEngineTest, StopStringsCutTheStreamedText) {
+  GenerationParams p;
+  p.max_tokens = 40;
+  p.sampler.temperature = 0;
+  const std::vector<TokenId> prompt = prompt_of(12, 7);
+  std::string full;
+  {
+    ForwardState st(*model_, 256);
+    GenerateParams gp{p.max_tokens, p.sampler, nullptr};
+    ASSERT_TRUE(generate(*model_, *tok_, st, prompt, gp, pool_, cpu::best_kernels(), [&](std::string_view t) {
+                  full.append(t);
+                  return true;
+                }).ok());
+  }
+  ASSERT_GT(full.size(), 12u);
+  const std::string stop = full.substr(full.size() / 2, 3);  // likely spans two tokens' pieces
+  p.stop = {stop, "a stop that never comes"};
+  sched::KvBlockPool blocks(32, 8);
+  sched::FcfsPolicy fcfs;
+  sched::Scheduler scheduler({.max_sequences = 2, .max_batch_tokens = 8, .max_waiting = 4}, blocks, fcfs);
+  BatchEngine engine(*model_, *tok_, scheduler, blocks, 8, pool_, cpu::best_kernels());
+  ASSERT_TRUE(engine.submit(1, prompt, p, 0).ok());
+  std::string text;
+  sched::FinishReason finish = sched::FinishReason::kNone;
+  for (int i = 0; i < 200 && finish == sched::FinishReason::kNone; ++i) {
+    auto out = engine.step();
+    ASSERT_TRUE(out.ok());
+    for (const Emitted& e : *out) text += e.text, finish = e.finish;
+  }
+  EXPECT_EQ(finish, sched::FinishReason::kStop);
+  EXPECT_EQ(text, full.substr(0, full.find(stop)));
+  EXPECT_EQ(engine.take_finished().at(0).finish, sched::FinishReason::kStop);
+}
+
 TEST_F(BatchEngineTest, ErrorsAreReturnedAndTheLoopGoesOn) {
   sched::KvBlockPool blocks(16, 8);
   sched::FcfsPolicy fcfs;
