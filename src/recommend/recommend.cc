@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "core/check.h"
 #include "core/strings.h"
 
 namespace joule::recommend {
@@ -33,31 +34,37 @@ std::string numbers(const report::ConfigSummary& k, const report::Comparison& c,
   return s;
 }
 
-// How a limit's figures are printed.
-struct LimitFormat {
+// Everything said about a limit, in one row per Limit (in enum order): its JSON name, its flag,
+// and how its figures are printed.
+struct LimitInfo {
+  Limit limit;
+  const char* name;
+  const char* flag;
   const char* fmt;
   int decimals;
   bool is_minimum;  // a floor (retention) rather than a ceiling
 };
-LimitFormat format_of(Limit l) {
-  switch (l) {
-    case Limit::kMinAccuracyRetention: return {"%.3f", 3, true};
-    case Limit::kMaxLatencyMs: return {"%.2f ms/token", 2, false};
-    case Limit::kMaxPowerW: return {"%.1f W", 1, false};
-    case Limit::kEnergyForPriority: break;
-  }
-  return {"%g", 6, false};
+constexpr LimitInfo kLimits[] = {
+    {Limit::kMinAccuracyRetention, "min_accuracy_retention", "--min-accuracy-retention", "%.3f", 3, true},
+    {Limit::kMaxLatencyMs, "max_latency_ms", "--max-latency-ms", "%.2f ms/token", 2, false},
+    {Limit::kMaxPowerW, "max_power_w", "--max-power-w", "%.1f W", 1, false},
+    {Limit::kEnergyForPriority, "priority", "--priority", "%g", 6, false},
+};
+const LimitInfo& info(Limit l) {
+  const LimitInfo& i = kLimits[static_cast<size_t>(l)];
+  JOULE_CHECK(i.limit == l);
+  return i;
 }
 
 // A value to pass to the flag that admits `v`: rounded outward at the printed precision, so the
 // printed suggestion really admits the configuration (14.23 W prints as 14.3 W, not 14.2 W).
 double admitting(Limit l, double v) {
-  const LimitFormat f = format_of(l);
+  const LimitInfo& f = info(l);
   const double scale = std::pow(10.0, f.decimals), eps = 1e-9;
   return f.is_minimum ? std::floor(v * scale + eps) / scale : std::ceil(v * scale - eps) / scale;
 }
 
-std::string show(Limit l, double v) { return format_number(format_of(l).fmt, v); }
+std::string show(Limit l, double v) { return format_number(info(l).fmt, v); }
 
 constexpr const char* kEstimatedNote = "estimated, not measured";
 
@@ -118,25 +125,8 @@ std::string energy_source_kind(const std::string& energy_source) {
   return "";
 }
 
-const char* limit_name(Limit l) {
-  switch (l) {
-    case Limit::kMinAccuracyRetention: return "min_accuracy_retention";
-    case Limit::kMaxLatencyMs: return "max_latency_ms";
-    case Limit::kMaxPowerW: return "max_power_w";
-    case Limit::kEnergyForPriority: return "priority";
-  }
-  return "?";
-}
-
-const char* limit_flag(Limit l) {
-  switch (l) {
-    case Limit::kMinAccuracyRetention: return "--min-accuracy-retention";
-    case Limit::kMaxLatencyMs: return "--max-latency-ms";
-    case Limit::kMaxPowerW: return "--max-power-w";
-    case Limit::kEnergyForPriority: return "--priority";
-  }
-  return "?";
-}
+const char* limit_name(Limit l) { return info(l).name; }
+const char* limit_flag(Limit l) { return info(l).flag; }
 
 std::optional<double> Failure::off_by() const {
   if (!value || !threshold) return std::nullopt;
