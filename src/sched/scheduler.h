@@ -115,6 +115,8 @@ class Scheduler {
   const Request* find(uint64_t id) const;  // a live (waiting or running) request, else nullptr
   bool idle() const { return requests_.empty(); }
   SchedulerStats stats() const;
+  const SchedulerConfig& config() const { return config_; }
+  const KvBlockPool& pool() const { return pool_; }
 
  private:
   void sort_by_policy(std::vector<Request*>& list) const;

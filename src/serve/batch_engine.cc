@@ -6,16 +6,15 @@
 
 namespace joule::serve {
 
-BatchEngine::BatchEngine(const Model& model, const Tokenizer& tok, sched::Scheduler& scheduler,
-                         const sched::KvBlockPool& pool, int max_batch_tokens, ThreadPool& pool_threads,
+BatchEngine::BatchEngine(const Model& model, const Tokenizer& tok, sched::Scheduler& scheduler, ThreadPool& threads,
                          const cpu::KernelSet& ks)
     : model_(model),
       tok_(tok),
       scheduler_(scheduler),
-      threads_(pool_threads),
+      threads_(threads),
       ks_(ks),
-      kv_(model.config(), pool.n_blocks(), pool.block_tokens()),
-      scratch_(model.config(), max_batch_tokens, model.config().ctx_train) {}
+      kv_(model.config(), scheduler.pool().n_blocks(), scheduler.pool().block_tokens()),
+      scratch_(model.config(), scheduler.config().max_batch_tokens, model.config().ctx_train) {}
 
 Status BatchEngine::submit(uint64_t id, std::vector<TokenId> prompt, const GenerationParams& params,
                            double arrival_s) {
@@ -75,7 +74,7 @@ Expected<std::vector<Emitted>> BatchEngine::step() {
     e.token = st.sampler.sample(logits_.data() + size_t(row++) * nv, nv);
     if (tok_.is_eog(e.token)) {
       e.finish = sched::FinishReason::kStop;
-      e.text = st.stop.push(st.utf8.flush()).text + st.stop.flush();
+      e.text = st.finish();
     } else {
       const StopMatcher::Out out = st.stop.push(st.utf8.push(tok_.token_to_piece(e.token)));
       e.text = out.text;
@@ -88,8 +87,7 @@ Expected<std::vector<Emitted>> BatchEngine::step() {
   // The scheduler ends a request at max_tokens: its held-back text goes out with the last token.
   for (Emitted& e : emitted)
     if (e.finish == sched::FinishReason::kNone && scheduler_.find(e.request_id) == nullptr) {
-      Stream& st = streams_.at(e.request_id);
-      e.text += st.stop.push(st.utf8.flush()).text + st.stop.flush();
+      e.text += streams_.at(e.request_id).finish();
       e.finish = sched::FinishReason::kLength;
     }
   return emitted;

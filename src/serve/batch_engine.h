@@ -37,9 +37,10 @@ struct Emitted {
 
 class BatchEngine {
  public:
-  // The cache has one block per pool block; scheduler, pool, model and tokenizer outlive this.
-  BatchEngine(const Model& model, const Tokenizer& tok, sched::Scheduler& scheduler, const sched::KvBlockPool& pool,
-              int max_batch_tokens, ThreadPool& pool_threads, const cpu::KernelSet& ks);
+  // The cache has one block per block of the scheduler's pool and steps as large as its
+  // max_batch_tokens; scheduler, model and tokenizer outlive this.
+  BatchEngine(const Model& model, const Tokenizer& tok, sched::Scheduler& scheduler, ThreadPool& threads,
+              const cpu::KernelSet& ks);
 
   // Queues a request (the scheduler's errors: kInvalidArgument, kResourceExhausted).
   Status submit(uint64_t id, std::vector<TokenId> prompt, const GenerationParams& params, double arrival_s);
@@ -64,6 +65,7 @@ class BatchEngine {
     Sampler sampler;
     Utf8Stream utf8;
     StopMatcher stop;
+    std::string finish() { return stop.push(utf8.flush()).text + stop.flush(); }  // what is held back
   };
   std::unordered_map<uint64_t, Stream> streams_;
   std::vector<float> logits_;

@@ -45,7 +45,7 @@ class BatchEngineTest : public ::testing::Test {
     sched::FcfsPolicy fcfs;
     double now = 0;
     sched::Scheduler scheduler(config, blocks, fcfs, [&] { return now; });
-    BatchEngine engine(*model_, *tok_, scheduler, blocks, config.max_batch_tokens, pool_, cpu::best_kernels());
+    BatchEngine engine(*model_, *tok_, scheduler, pool_, cpu::best_kernels());
     for (size_t i = 0; i < prompts.size(); ++i) EXPECT_TRUE(engine.submit(i, prompts[i], params[i], now).ok());
     std::map<uint64_t, std::vector<TokenId>> out;
     for (int steps = 0; out.size() < prompts.size() && steps < 10000; ++steps) {
@@ -136,7 +136,7 @@ TEST_F(BatchEngineTest, StopStringsCutTheStreamedText) {
   sched::KvBlockPool blocks(32, 8);
   sched::FcfsPolicy fcfs;
   sched::Scheduler scheduler({.max_sequences = 2, .max_batch_tokens = 8, .max_waiting = 4}, blocks, fcfs);
-  BatchEngine engine(*model_, *tok_, scheduler, blocks, 8, pool_, cpu::best_kernels());
+  BatchEngine engine(*model_, *tok_, scheduler, pool_, cpu::best_kernels());
   ASSERT_TRUE(engine.submit(1, prompt, p, 0).ok());
   std::string text;
   sched::FinishReason finish = sched::FinishReason::kNone;
@@ -154,7 +154,7 @@ TEST_F(BatchEngineTest, ErrorsAreReturnedAndTheLoopGoesOn) {
   sched::KvBlockPool blocks(16, 8);
   sched::FcfsPolicy fcfs;
   sched::Scheduler scheduler({.max_sequences = 2, .max_batch_tokens = 8, .max_waiting = 1}, blocks, fcfs);
-  BatchEngine engine(*model_, *tok_, scheduler, blocks, 8, pool_, cpu::best_kernels());
+  BatchEngine engine(*model_, *tok_, scheduler, pool_, cpu::best_kernels());
   GenerationParams p;
   p.max_tokens = 4;
   GenerationParams bad = p;
