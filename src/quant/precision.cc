@@ -97,7 +97,10 @@ TypeChoice choose_type(const std::string& name, DType stored, DType wanted, int6
 std::string precision_list() {
   std::string s;
   for (const Precision& p : precisions()) s += (s.empty() ? "" : ", ") + std::string(p.name);
-  return s + " (any case; int4 = int4-g32 = q4_0, int4-g32-zp = q4_1, llama.cpp's Q4_K_M / Q4_K_S = q4_k)";
+  std::string aliases;
+  for (const PrecisionAlias& a : kAliases)
+    aliases += (aliases.empty() ? "" : ", ") + std::string(a.alias) + " = " + std::string(a.name);
+  return s + " (any case; also " + aliases + ")";
 }
 
 }  // namespace joule
