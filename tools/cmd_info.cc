@@ -67,8 +67,8 @@ nlohmann::json model_json(const LoadedModel& lm, const std::string& path) {
 
 int run(const InfoOptions& o) {
   nlohmann::json out = {{"machine", machine_json()}};
-  const Expected<std::string> default_model = model_path(o.model);
-  const bool have_model = o.model_given || default_model.ok();
+  const Expected<std::string> model_file = model_path(o.model);  // -m's, else the default model
+  const bool have_model = o.model_given || model_file.ok();
   if (have_model) {
     auto lm = load_model(o.model);
     if (!lm.ok()) return report_error(lm.status());
@@ -96,7 +96,7 @@ int run(const InfoOptions& o) {
   }
   for (const auto& m : out["sensors"]["missing"]) std::printf("  missing: %s\n", m.get<std::string>().c_str());
   if (!have_model) {
-    std::printf("model\n  (none: %s)\n", default_model.status().message().c_str());
+    std::printf("model\n  (none: %s)\n", model_file.status().message().c_str());
     return 0;
   }
   std::printf("model\n");

@@ -30,12 +30,13 @@ struct RunOptions {
 };
 
 // The prompt tokens: raw text, or a user turn wrapped in the chat template.
-Expected<std::vector<TokenId>> build_prompt(const RunOptions& o, const Model& m, const Tokenizer& tok) {
-  if (!o.chat) return tok.encode(o.prompt, /*add_special=*/true, /*parse_special=*/false);
+Expected<std::vector<TokenId>> build_prompt(const RunOptions& o, const std::string& text, const Model& m,
+                                            const Tokenizer& tok) {
+  if (!o.chat) return tok.encode(text, /*add_special=*/true, /*parse_special=*/false);
   JOULE_ASSIGN_OR_RETURN(ChatTemplate tmpl, resolve_chat_template(m, o.chat_template));
   std::vector<ChatMessage> msgs;
   if (!o.system.empty()) msgs.push_back({"system", o.system});
-  msgs.push_back({"user", o.prompt});
+  msgs.push_back({"user", text});
   return encode_chat(tok, tmpl, apply_chat_template(tmpl, msgs, /*add_generation_prompt=*/true));
 }
 
@@ -45,18 +46,15 @@ int run(const RunOptions& o) {
   if (o.n_predict < -1) return report_error(InvalidArgument("-n must be >= 0, or -1 for no limit"));
   if (o.prompt.empty() == o.prompt_file.empty())
     return report_error(InvalidArgument("give the prompt with -p TEXT or -f FILE (one of them)"));
-  RunOptions opt = o;
-  if (!o.prompt_file.empty()) {
-    auto text = read_file(o.prompt_file, "prompt file");
-    if (!text.ok()) return report_error(text.status());
-    opt.prompt = std::move(*text);
-  }
+  Expected<std::string> text = o.prompt;
+  if (!o.prompt_file.empty()) text = read_file(o.prompt_file, "prompt file");
+  if (!text.ok()) return report_error(text.status());
   auto lm = load_model(o.model);
   if (!lm.ok()) return report_error(lm.status());
   const Model& model = *lm->model;
   const Tokenizer& tok = *lm->tokenizer;
 
-  auto built = build_prompt(opt, model, tok);
+  auto built = build_prompt(o, *text, model, tok);
   if (!built.ok()) return report_error(built.status());
   const std::vector<TokenId>& prompt = *built;
   if (prompt.empty()) return report_error(InvalidArgument("the prompt is empty"));
