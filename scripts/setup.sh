@@ -20,7 +20,9 @@ log() { echo "[setup] $*" >&2; }
 # Debian packages: compiler and build tools, libraries joule links, test and fuzz tooling.
 PKGS=(build-essential cmake pkg-config git python3 python3-pip python3-venv
       libpcre2-dev libssl-dev libsqlite3-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
-      clang libclang-rt-14-dev chromium)  # chromium: the HTML report is rendered headless in a test
+      libcpp-httplib-dev prometheus-cpp-dev prometheus
+      clang libclang-rt-14-dev chromium)  # chromium: the HTML report is rendered headless in a test;
+                                          # prometheus: promtool checks /metrics in a test
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

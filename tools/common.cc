@@ -117,10 +117,6 @@ Expected<ChatTemplate> resolve_chat_template(const Model& m, const std::string& 
   return detect_chat_template(*jinja);
 }
 
-std::vector<TokenId> encode_chat(const Tokenizer& tok, const ChatTemplate& t, const std::string& text) {
-  return tok.encode(text, /*add_special=*/t.format == ChatFormat::kChatML, /*parse_special=*/true);
-}
-
 int report_error(const Status& s) {
   std::fprintf(stderr, "joule: error: %s\n", s.message().c_str());
   return s.code() == ErrorCode::kInvalidArgument ? 2 : 1;

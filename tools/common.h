@@ -52,10 +52,6 @@ void add_sampler_options(CLI::App* cmd, SamplerParams* p);
 // The chat template named by --chat-template, else the one the model's Jinja text matches.
 Expected<ChatTemplate> resolve_chat_template(const Model& m, const std::string& override_name);
 
-// Tokens of a rendered chat prompt: Llama-2/3 templates write the BOS token themselves, ChatML
-// leaves it to the model's add_bos flag, so BOS is never doubled.
-std::vector<TokenId> encode_chat(const Tokenizer& tok, const ChatTemplate& t, const std::string& text);
-
 // Prints "joule: error: <message>" to stderr and returns the exit code for it.
 int report_error(const Status& s);
 
@@ -80,5 +76,6 @@ void register_power(CLI::App& app, Action& action);
 void register_study(CLI::App& app, Action& action);
 void register_report(CLI::App& app, Action& action);
 void register_recommend(CLI::App& app, Action& action);
+void register_serve(CLI::App& app, Action& action);
 
 }  // namespace joule::cli

@@ -1,10 +1,31 @@
 #include "serve/batch_engine.h"
 
+#include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "core/check.h"
 
 namespace joule::serve {
+
+TokenLogprobs token_logprobs(const float* logits, int n_vocab, TokenId chosen, int top_n) {
+  float max_logit = logits[0];
+  for (int i = 1; i < n_vocab; ++i) max_logit = std::max(max_logit, logits[i]);
+  double sum = 0;
+  for (int i = 0; i < n_vocab; ++i) sum += std::exp(double(logits[i] - max_logit));
+  const float log_z = max_logit + float(std::log(sum));
+  TokenLogprobs out;
+  out.logprob = logits[chosen] - log_z;
+  std::vector<TokenId> ids(static_cast<size_t>(n_vocab));
+  for (int i = 0; i < n_vocab; ++i) ids[size_t(i)] = i;
+  const int k = std::min(top_n, n_vocab);
+  // Ties broken by id, so the list does not depend on the sort's implementation.
+  std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](TokenId a, TokenId b) {
+    return logits[a] != logits[b] ? logits[a] > logits[b] : a < b;
+  });
+  for (int i = 0; i < k; ++i) out.top.emplace_back(ids[size_t(i)], logits[ids[size_t(i)]] - log_z);
+  return out;
+}
 
 BatchEngine::BatchEngine(const Model& model, const Tokenizer& tok, sched::Scheduler& scheduler, ThreadPool& threads,
                          const cpu::KernelSet& ks)
@@ -30,7 +51,7 @@ Status BatchEngine::submit(uint64_t id, std::vector<TokenId> prompt, const Gener
   r.max_tokens = params.max_tokens;
   r.arrival_s = arrival_s;
   JOULE_RETURN_IF_ERROR(scheduler_.submit(std::move(r)));
-  streams_.insert_or_assign(id, Stream{Sampler(params.sampler), Utf8Stream(), StopMatcher(params.stop)});
+  streams_.insert_or_assign(id, Stream{Sampler(params.sampler), Utf8Stream(), StopMatcher(params.stop), params.logprobs});
   return Status::Ok();
 }
 
@@ -41,7 +62,10 @@ Expected<std::vector<Emitted>> BatchEngine::step() {
   std::vector<BatchItem> items;
   items.reserve(plan.items.size());
   int with_logits = 0;
+  shares_.clear();
   for (const sched::StepItem& it : plan.items) {
+    const int n = it.end - it.begin;
+    shares_.push_back({.request_id = it.request_id, .prefill_tokens = it.decode ? 0 : n, .decode_tokens = it.decode ? n : 0});
     const sched::Request* r = scheduler_.find(it.request_id);
     JOULE_CHECK(r != nullptr);
     // Attention's order follows the sequence, never the batch: a generated token (or a one-token
@@ -71,7 +95,9 @@ Expected<std::vector<Emitted>> BatchEngine::step() {
     Stream& st = streams_.at(it.request_id);
     Emitted e;
     e.request_id = it.request_id;
-    e.token = st.sampler.sample(logits_.data() + size_t(row++) * nv, nv);
+    const float* logits = logits_.data() + size_t(row++) * nv;
+    e.token = st.sampler.sample(logits, nv);
+    if (st.logprobs >= 0) e.logprobs = token_logprobs(logits, nv, e.token, st.logprobs);
     if (tok_.is_eog(e.token)) {
       e.finish = sched::FinishReason::kStop;
       e.text = st.finish();

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "engine/stop_strings.h"
 #include "model/forward.h"
 #include "sched/scheduler.h"
+#include "serve/energy_ledger.h"
 #include "tokenizer/tokenizer.h"
 
 namespace joule::serve {
@@ -24,7 +26,16 @@ struct GenerationParams {
   SamplerParams sampler;
   int max_tokens = 128;
   std::vector<std::string> stop;  // generation ends before the first of these (OpenAI's `stop`)
+  int logprobs = -1;  // >= 0: each token's log-probability with this many alternatives
 };
+
+// A sampled token's log-probability under the model (log-softmax of its logits, before
+// temperature and truncation, as vLLM and OpenAI report it) and the most likely alternatives.
+struct TokenLogprobs {
+  float logprob = 0;
+  std::vector<std::pair<TokenId, float>> top;  // most likely first
+};
+TokenLogprobs token_logprobs(const float* logits, int n_vocab, TokenId chosen, int top_n);
 
 // What one request produced in a step: its token, the text now safe to send (whole UTF-8
 // characters, nothing a stop string could still claim), and how it ended, if it did.
@@ -33,6 +44,7 @@ struct Emitted {
   TokenId token = 0;
   std::string text;
   sched::FinishReason finish = sched::FinishReason::kNone;
+  std::optional<TokenLogprobs> logprobs;  // when the request asked for them
 };
 
 class BatchEngine {
@@ -47,11 +59,17 @@ class BatchEngine {
   // Ends a request now (a client that went away).
   Status cancel(uint64_t id);
 
+  bool idle() const { return scheduler_.idle(); }  // no live request
+  sched::SchedulerStats stats() const { return scheduler_.stats(); }
+
   // Runs one step; what each request produced in it (an empty list when nothing could run).
   Expected<std::vector<Emitted>> step();
 
   // Requests that ended since the last call (their streams are dropped).
   std::vector<sched::Request> take_finished();
+
+  // The tokens each request computed in the last step (for dividing its energy).
+  const std::vector<StepShare>& last_shares() const { return shares_; }
 
  private:
   const Model& model_;
@@ -65,10 +83,12 @@ class BatchEngine {
     Sampler sampler;
     Utf8Stream utf8;
     StopMatcher stop;
+    int logprobs = -1;
     std::string finish() { return stop.push(utf8.flush()).text + stop.flush(); }  // what is held back
   };
   std::unordered_map<uint64_t, Stream> streams_;
   std::vector<float> logits_;
+  std::vector<StepShare> shares_;
 };
 
 }  // namespace joule::serve

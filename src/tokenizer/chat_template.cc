@@ -138,4 +138,8 @@ std::string apply_chat_template(const ChatTemplate& t, const std::vector<ChatMes
   return out;
 }
 
+std::vector<TokenId> encode_chat(const Tokenizer& tok, const ChatTemplate& t, const std::string& text) {
+  return tok.encode(text, /*add_special=*/t.format == ChatFormat::kChatML, /*parse_special=*/true);
+}
+
 }  // namespace joule

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "tokenizer/tokenizer.h"
 
 namespace joule {
 
@@ -33,5 +34,9 @@ std::string_view chat_format_name(ChatFormat f);
 // The prompt text (with special-token markup, to be encoded with parse_special = true).
 std::string apply_chat_template(const ChatTemplate& t, const std::vector<ChatMessage>& messages,
                                 bool add_generation_prompt);
+
+// Tokens of a rendered chat prompt: Llama-2/3 templates write the BOS token themselves, ChatML
+// leaves it to the model's add_bos flag, so BOS is never doubled.
+std::vector<TokenId> encode_chat(const Tokenizer& tok, const ChatTemplate& t, const std::string& text);
 
 }  // namespace joule

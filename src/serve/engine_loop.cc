@@ -1,0 +1,235 @@
+#include "serve/engine_loop.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/clock.h"
+
+namespace joule::serve {
+
+nlohmann::json finished_json(const FinishedRequest& f) {
+  auto ms = [](std::optional<double> s) { return s ? nlohmann::json(*s * 1e3) : nlohmann::json(nullptr); };
+  nlohmann::json j = {{"id", f.id},
+                      {"finish_reason", sched::finish_reason_name(f.finish)},
+                      {"prompt_tokens", f.prompt_tokens},
+                      {"completion_tokens", f.completion_tokens},
+                      {"prefix_hit_tokens", f.prefix_hit_tokens},
+                      {"preemptions", f.preemptions},
+                      {"queue_ms", f.queue_s * 1e3},
+                      {"ttft_ms", ms(f.ttft_s)},
+                      {"tpot_ms", ms(f.tpot_s)},
+                      {"e2e_ms", f.e2e_s * 1e3}};
+  if (f.energy) j["energy"] = energy_json(*f.energy, f.completion_tokens);
+  return j;
+}
+
+void Channel::push(Event e) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    events_.push_back(std::move(e));
+  }
+  cv_.notify_one();
+}
+
+std::optional<Event> Channel::pop(double timeout_s) {
+  std::unique_lock<std::mutex> lk(mu_);
+  if (!cv_.wait_for(lk, std::chrono::duration<double>(timeout_s), [&] { return !events_.empty(); }))
+    return std::nullopt;
+  Event e = std::move(events_.front());
+  events_.pop_front();
+  return e;
+}
+
+EngineLoop::EngineLoop(BatchEngine& engine, energy::Meter* meter, LoopHooks hooks, size_t max_inbox)
+    : engine_(engine),
+      meter_(meter),
+      hooks_(std::move(hooks)),
+      max_inbox_(max_inbox),
+      ledger_(meter ? meter->domains() : std::vector<energy::DomainInfo>{}) {}
+
+EngineLoop::~EngineLoop() { stop(); }
+
+void EngineLoop::start() { thread_ = std::thread([this] { run(); }); }
+
+void EngineLoop::stop() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::shared_ptr<Channel> EngineLoop::submit(uint64_t id, Submission s) {
+  auto ch = std::make_shared<Channel>();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stop_) {
+      ch->push(Event::rejected(ApiError{503, "the server is shutting down", "", ""}));
+      return ch;
+    }
+    if (inbox_.size() >= max_inbox_) {
+      ch->push(Event::rejected(ApiError{429, "too many requests are waiting; retry later", "", ""}));
+      return ch;
+    }
+    inbox_.push_back({id, std::move(s), ch});
+    live_++;
+  }
+  cv_.notify_all();
+  return ch;
+}
+
+void EngineLoop::cancel(uint64_t id) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto it = std::find_if(inbox_.begin(), inbox_.end(), [&](const Pending& p) { return p.id == id; });
+    if (it != inbox_.end()) {  // never reached the engine: nothing to free
+      inbox_.erase(it);
+      live_--;
+    } else {
+      cancels_.push_back(id);
+    }
+  }
+  cv_.notify_all();
+  idle_cv_.notify_all();
+}
+
+bool EngineLoop::wait_idle(double timeout_s) {
+  std::unique_lock<std::mutex> lk(mu_);
+  return idle_cv_.wait_for(lk, std::chrono::duration<double>(timeout_s), [&] { return live_.load() == 0; });
+}
+
+EngineLoop::EnergyTotals EngineLoop::energy_totals() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return totals_;
+}
+
+std::string EngineLoop::energy_source() const { return energy::source_name(ledger_.source()); }
+
+void EngineLoop::drain_inbox() {
+  std::deque<Pending> inbox;
+  std::vector<uint64_t> cancels;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    inbox.swap(inbox_);
+    cancels.swap(cancels_);
+  }
+  for (Pending& p : inbox) {
+    if (Status s = engine_.submit(p.id, std::move(p.s.prompt), p.s.params, p.s.arrival_s); !s.ok()) {
+      ApiError e = error_from_status(s);
+      if (s.code() == ErrorCode::kInvalidArgument && s.message().find("context") != std::string::npos)
+        e.code = "context_length_exceeded";
+      p.ch->push(Event::rejected(e));
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        live_--;
+      }
+      idle_cv_.notify_all();
+      continue;
+    }
+    channels_[p.id] = p.ch;
+    p.ch->push(Event::accepted());
+  }
+  for (uint64_t id : cancels) (void)engine_.cancel(id);  // kNotFound: it ended on its own
+}
+
+void EngineLoop::read_meter(bool step_ran, double step_s) {
+  if (!ledger_.on()) return;
+  const std::vector<energy::Reading> r = meter_->read_now();
+  const double energy_j = ledger_.advance(monotonic_seconds(), r);
+  if (step_ran) ledger_.charge_step(energy_j, step_s, engine_.last_shares());
+  else ledger_.charge_idle(energy_j);
+  std::lock_guard<std::mutex> lk(mu_);
+  totals_ = {ledger_.idle_j(), ledger_.charged_j(), ledger_.last_power_w()};
+}
+
+void EngineLoop::finish_requests() {
+  for (const sched::Request& r : engine_.take_finished()) {
+    FinishedRequest f;
+    f.id = r.id;
+    f.finish = r.finish;
+    f.prompt_tokens = r.prompt_tokens;
+    f.completion_tokens = r.generated_tokens();
+    f.prefix_hit_tokens = r.prefix_hit_tokens;
+    f.preemptions = r.preemptions;
+    const double end_s = r.finished_s.value_or(monotonic_seconds());
+    f.queue_s = r.scheduled_s.value_or(end_s) - r.arrival_s;
+    f.e2e_s = end_s - r.arrival_s;
+    if (r.first_token_s) {
+      f.ttft_s = *r.first_token_s - r.arrival_s;
+      if (f.completion_tokens > 1) f.tpot_s = (f.e2e_s - *f.ttft_s) / (f.completion_tokens - 1);
+    }
+    if (ledger_.on()) {
+      const EnergyAccount a = ledger_.take(r.id);
+      f.energy = RequestEnergy{.energy_j = a.energy_j(),
+                               .prefill_j = a.prefill_j,
+                               .decode_j = a.decode_j,
+                               .duration_s = a.active_s,
+                               .source = energy::source_name(ledger_.source()),
+                               .domains = ledger_.domain_names()};
+    }
+    if (hooks_.on_finish) hooks_.on_finish(f);
+    if (auto it = channels_.find(r.id); it != channels_.end()) {
+      it->second->push(Event::finished(f));
+      channels_.erase(it);
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      live_--;
+    }
+    idle_cv_.notify_all();
+  }
+}
+
+void EngineLoop::run() {
+  read_meter(false, 0);  // the ledger's origin
+  for (;;) {
+    bool waited = false;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      if (stop_) break;
+      if (inbox_.empty() && cancels_.empty() && engine_.idle()) {
+        // Idle: wake for work, and once a second to keep the idle account current.
+        cv_.wait_for(lk, std::chrono::seconds(1), [&] { return stop_ || !inbox_.empty() || !cancels_.empty(); });
+        waited = true;
+        if (stop_) break;
+      }
+    }
+    if (waited) read_meter(false, 0);
+    drain_inbox();
+    if (!engine_.idle()) {
+      const double t0_s = monotonic_seconds();
+      Expected<std::vector<Emitted>> out = engine_.step();
+      const double step_s = monotonic_seconds() - t0_s;
+      read_meter(true, step_s);
+      if (hooks_.on_step) {
+        int prompt_tokens = 0;
+        for (const StepShare& sh : engine_.last_shares()) prompt_tokens += sh.prefill_tokens;
+        hooks_.on_step(engine_.stats(), prompt_tokens, out.ok() ? int(out->size()) : 0);
+      }
+      if (out.ok()) {
+        for (Emitted& e : *out)
+          if (auto it = channels_.find(e.request_id); it != channels_.end())
+            it->second->push(Event::of_token(std::move(e)));
+      }
+      // An empty step with live requests (nothing could run) must not spin.
+      if (out.ok() && out->empty() && engine_.last_shares().empty())
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    finish_requests();
+  }
+  // Shutting down: what never reached the engine is refused, what runs is cancelled.
+  std::deque<Pending> inbox;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    inbox.swap(inbox_);
+    live_ -= int(inbox.size());
+  }
+  for (Pending& p : inbox)
+    p.ch->push(Event::rejected(ApiError{503, "the server is shutting down", "", ""}));
+  for (const auto& [id, ch] : channels_) (void)engine_.cancel(id);
+  finish_requests();
+  idle_cv_.notify_all();
+}
+
+}  // namespace joule::serve

@@ -1,0 +1,314 @@
+#include "serve/http_server.h"
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include "core/clock.h"
+#include "serve/peer_socket.h"
+
+namespace joule::serve {
+namespace {
+
+using nlohmann::json;
+
+constexpr double kPollS = 0.05;  // how often a waiting handler looks at its client
+
+const char* endpoint_name(Endpoint ep) { return ep == Endpoint::kChat ? "/v1/chat/completions" : "/v1/completions"; }
+
+std::string hex_id(uint64_t id) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+void set_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(dump(body), "application/json");
+}
+
+std::string sse(const json& j) { return "data: " + dump(j) + "\n\n"; }
+
+}  // namespace
+
+struct HttpServer::Impl {
+  HttpConfig cfg;
+  EngineLoop& loop;
+  const Tokenizer& tok;
+  ChatTemplate chat;
+  ServeMetrics& metrics;
+  httplib::Server svr;
+  std::atomic<bool> draining{false};
+  std::atomic<uint64_t> next_id{1};
+  const int64_t created = int64_t(std::time(nullptr));
+
+  Impl(HttpConfig c, EngineLoop& l, const Tokenizer& t, ChatTemplate ch, ServeMetrics& m)
+      : cfg(std::move(c)), loop(l), tok(t), chat(std::move(ch)), metrics(m) {
+    routes();
+  }
+
+  void reply_error(httplib::Response& res, const std::string& endpoint, const ApiError& e) {
+    set_json(res, e.status, error_json(e));
+    if (e.status == 429) res.set_header("Retry-After", "1");
+    metrics.on_http(endpoint, e.status);
+  }
+
+  void routes() {
+    svr.new_task_queue = [n = cfg.threads] { return new httplib::ThreadPool(size_t(n)); };
+    svr.set_payload_max_length(cfg.max_body_bytes);
+    svr.set_read_timeout(cfg.read_timeout_s, 0);
+    svr.set_write_timeout(cfg.write_timeout_s, 0);
+    svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (cfg.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
+      if (req.get_header_value("Authorization") == "Bearer " + cfg.api_key)
+        return httplib::Server::HandlerResponse::Unhandled;
+      reply_error(res, req.path, {401, "a valid API key is required: 'Authorization: Bearer KEY'", "", "invalid_api_key"});
+      return httplib::Server::HandlerResponse::Handled;
+    });
+    // Statuses httplib sets itself (404 no route, 413 too large, 400 bad request line) get the
+    // OpenAI error shape; handlers' own errors already have a body.
+    svr.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+      std::string msg = "HTTP " + std::to_string(res.status);
+      if (res.status == 404) msg = "no route " + req.method + " " + req.path;
+      if (res.status == 413) msg = "the body is larger than " + std::to_string(cfg.max_body_bytes) + " bytes";
+      set_json(res, res.status, error_json({res.status, msg, "", ""}));
+      metrics.on_http(req.path, res.status);
+      return httplib::Server::HandlerResponse::Handled;
+    }));
+    svr.set_exception_handler([this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+      std::string what = "internal error";
+      try {
+        std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      reply_error(res, req.path, {500, what, "", ""});
+    });
+
+    svr.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+      if (draining) return reply_error(res, "/health", {503, "the server is shutting down", "", ""});
+      set_json(res, 200, {{"status", "ok"}});
+      metrics.on_http("/health", 200);
+    });
+    svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(metrics.render(loop.energy_totals()), "text/plain; version=0.0.4; charset=utf-8");
+    });
+    svr.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+      set_json(res, 200, {{"object", "list"}, {"data", json::array({model_json()})}});
+      metrics.on_http("/v1/models", 200);
+    });
+    svr.Get(R"(/v1/models/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+      if (req.matches[1] != cfg.model_id)
+        return reply_error(res, "/v1/models", {404, "the model '" + std::string(req.matches[1]) + "' does not exist; this server serves '" + cfg.model_id + "'", "model", "model_not_found"});
+      set_json(res, 200, model_json());
+      metrics.on_http("/v1/models", 200);
+    });
+    svr.Post("/v1/chat/completions",
+             [this](const httplib::Request& req, httplib::Response& res) { completions(req, res, Endpoint::kChat); });
+    svr.Post("/v1/completions",
+             [this](const httplib::Request& req, httplib::Response& res) { completions(req, res, Endpoint::kCompletions); });
+  }
+
+  json model_json() const {
+    return {{"id", cfg.model_id}, {"object", "model"}, {"created", created}, {"owned_by", "joule"}};
+  }
+
+  // The request's prompt tokens and generation parameters, or why not.
+  std::optional<ApiError> prepare(const CompletionRequest& r, std::vector<TokenId>* prompt, GenerationParams* gen,
+                                  std::string* echo_text) {
+    if (!r.model.empty() && r.model != cfg.model_id)
+      return ApiError{404, "the model '" + r.model + "' does not exist; this server serves '" + cfg.model_id + "'",
+                      "model", "model_not_found"};
+    if (r.endpoint == Endpoint::kChat) {
+      *prompt = encode_chat(tok, chat, apply_chat_template(chat, r.messages, /*add_generation_prompt=*/true));
+    } else if (r.prompt_tokens) {
+      for (TokenId t : *r.prompt_tokens)
+        if (t >= tok.n_vocab())
+          return ApiError{400, "token id " + std::to_string(t) + " is outside the vocabulary (" +
+                                   std::to_string(tok.n_vocab()) + " tokens)", "prompt", ""};
+      *prompt = *r.prompt_tokens;
+      if (r.echo) *echo_text = tok.decode(*prompt);
+    } else {
+      // As `joule run -p`: BOS as the model asks, special-token text left as text.
+      *prompt = tok.encode(r.prompt, /*add_special=*/true, /*parse_special=*/false);
+      if (r.echo) *echo_text = r.prompt;
+    }
+    if (prompt->empty()) return ApiError{400, "the prompt has no tokens", "prompt", ""};
+    *gen = r.gen;
+    const int64_t room = int64_t(cfg.context_tokens) - int64_t(prompt->size());
+    if (gen->max_tokens < 0) gen->max_tokens = int(std::max<int64_t>(room, 0));
+    if (room <= 0 || gen->max_tokens > room)
+      return ApiError{400, "the prompt's " + std::to_string(prompt->size()) + " tokens and max_tokens " +
+                               std::to_string(gen->max_tokens) + " exceed the model's context of " +
+                               std::to_string(cfg.context_tokens) + " tokens",
+                      "max_tokens", "context_length_exceeded"};
+    if (r.echo && (r.logprobs || gen->max_tokens == 0))
+      return ApiError{400, "'echo' with 'logprobs' or 'max_tokens': 0 (prompt log-probabilities) is not supported yet",
+                      "echo", ""};
+    if (r.logprobs) gen->logprobs = *r.logprobs;
+    return std::nullopt;
+  }
+
+  TokenLogprob to_text(TokenId id, const TokenLogprobs& lp) const {
+    TokenLogprob t{.token = tok.token_to_piece(id, /*render_special=*/true), .logprob = lp.logprob, .top = {}};
+    for (const auto& [alt, alt_lp] : lp.top) t.top.emplace_back(tok.token_to_piece(alt, true), alt_lp);
+    return t;
+  }
+
+  static Usage usage_of(const FinishedRequest& f) {
+    return {.prompt_tokens = f.prompt_tokens, .completion_tokens = f.completion_tokens, .energy = f.energy};
+  }
+
+  static std::optional<ApiError> failure_of(const FinishedRequest& f) {
+    if (f.finish == sched::FinishReason::kError) return ApiError{500, "the engine failed on this request", "", ""};
+    if (f.finish == sched::FinishReason::kCancelled)
+      return ApiError{503, "the request was cancelled: the server is shutting down", "", ""};
+    return std::nullopt;
+  }
+
+  void completions(const httplib::Request& req, httplib::Response& res, Endpoint ep) {
+    const std::string endpoint = endpoint_name(ep);
+    if (draining) return reply_error(res, endpoint, {503, "the server is shutting down", "", ""});
+    CompletionRequest r;
+    if (auto e = parse_request(ep, req.body, cfg.limits, &r)) return reply_error(res, endpoint, *e);
+    std::vector<TokenId> prompt;
+    GenerationParams gen;
+    Answer a;
+    if (auto e = prepare(r, &prompt, &gen, &a.echo_text)) return reply_error(res, endpoint, *e);
+
+    const uint64_t id = next_id.fetch_add(1);
+    // Without a seed each request samples its own way, as OpenAI's API does.
+    if (!r.seed_given) gen.sampler.seed = id * 0x9E3779B97F4A7C15ull ^ uint64_t(std::time(nullptr));
+    a.id = (ep == Endpoint::kChat ? "chatcmpl-" : "cmpl-") + hex_id(id);
+    a.created = int64_t(std::time(nullptr));
+    a.model = cfg.model_id;
+    auto peer = std::make_shared<PeerSocket>(req.local_port, req.remote_port);
+    std::shared_ptr<Channel> ch = loop.submit(id, {std::move(prompt), gen, monotonic_seconds()});
+
+    // Accepted or refused (a full queue: 429), before any byte of the answer.
+    for (;;) {
+      std::optional<Event> ev = ch->pop(kPollS);
+      if (!ev) {
+        if (peer->closed()) return cancelled(id, endpoint);
+        continue;
+      }
+      if (ev->kind == Event::kRejected) return reply_error(res, endpoint, ev->error);
+      break;  // kAccepted
+    }
+    if (r.stream) return stream(res, ep, id, ch, peer, std::move(a), r.include_usage);
+
+    for (;;) {
+      std::optional<Event> ev = ch->pop(kPollS);
+      if (!ev) {
+        if (peer->closed()) return cancelled(id, endpoint);
+        continue;
+      }
+      if (ev->kind == Event::kToken) {
+        a.text += ev->token.text;
+        if (ev->token.logprobs) a.logprobs.push_back(to_text(ev->token.token, *ev->token.logprobs));
+        continue;
+      }
+      const FinishedRequest& f = ev->done;
+      if (auto e = failure_of(f)) return reply_error(res, endpoint, *e);
+      a.finish_reason = std::string(sched::finish_reason_name(f.finish));
+      const Usage u = usage_of(f);
+      set_json(res, 200, answer_json(ep, a, u));
+      if (f.energy) {  // the same figures for clients that read no body fields they do not know
+        res.set_header("X-Joule-Energy-J", std::to_string(f.energy->energy_j));
+        res.set_header("X-Joule-Energy-Prefill-J", std::to_string(f.energy->prefill_j));
+        res.set_header("X-Joule-Energy-Decode-J", std::to_string(f.energy->decode_j));
+        res.set_header("X-Joule-Energy-Source", f.energy->source);
+      }
+      metrics.on_http(endpoint, 200);
+      return;
+    }
+  }
+
+  void cancelled(uint64_t id, const std::string& endpoint) {
+    loop.cancel(id);
+    metrics.on_http(endpoint, 499);  // nginx's "client closed request"
+  }
+
+  void stream(httplib::Response& res, Endpoint ep, uint64_t id, std::shared_ptr<Channel> ch,
+              std::shared_ptr<PeerSocket> peer, Answer a, bool include_usage) {
+    const std::string endpoint = endpoint_name(ep);
+    metrics.on_http(endpoint, 200);
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [this, ep, id, ch, peer, a = std::move(a), include_usage](size_t, httplib::DataSink& sink) mutable {
+          bool first = true;
+          auto send = [&](const std::string& s) { return sink.write(s.data(), s.size()); };
+          // The role (chat) or the echoed prompt (completions) goes out at once.
+          if (ep == Endpoint::kChat || !a.echo_text.empty()) {
+            if (!send(sse(chunk_json(ep, a, first)))) return loop.cancel(id), false;
+            first = false;
+            a.echo_text.clear();
+          }
+          for (;;) {
+            std::optional<Event> ev = ch->pop(kPollS);
+            if (!ev) {
+              if (peer->closed()) return loop.cancel(id), false;
+              continue;
+            }
+            if (ev->kind == Event::kToken) {
+              Answer piece = a;
+              piece.text = ev->token.text;
+              if (ev->token.logprobs) piece.logprobs = {to_text(ev->token.token, *ev->token.logprobs)};
+              if (piece.text.empty() && piece.logprobs.empty()) continue;
+              if (!send(sse(chunk_json(ep, piece, first)))) return loop.cancel(id), false;
+              first = false;
+              continue;
+            }
+            const FinishedRequest& f = ev->done;
+            if (auto e = failure_of(f)) {
+              send(sse(error_json(*e)));
+            } else {
+              Answer last = a;
+              last.finish_reason = std::string(sched::finish_reason_name(f.finish));
+              send(sse(chunk_json(ep, last, first)));
+              if (include_usage) send(sse(usage_chunk_json(ep, a, usage_of(f))));
+            }
+            send("data: [DONE]\n\n");
+            sink.done();
+            return true;
+          }
+        },
+        // A connection that failed before or while streaming frees the request at once.
+        [this, id](bool success) {
+          if (!success) loop.cancel(id);
+        });
+  }
+};
+
+HttpServer::HttpServer(HttpConfig config, EngineLoop& loop, const Tokenizer& tok, ChatTemplate chat,
+                       ServeMetrics& metrics)
+    : impl_(std::make_unique<Impl>(std::move(config), loop, tok, std::move(chat), metrics)) {}
+
+HttpServer::~HttpServer() = default;
+
+Status HttpServer::bind() {
+  if (impl_->cfg.port == 0) {
+    const int port = impl_->svr.bind_to_any_port(impl_->cfg.host);
+    if (port < 0) return IoError("cannot listen on " + impl_->cfg.host);
+    impl_->cfg.port = port;
+    return Status::Ok();
+  }
+  if (!impl_->svr.bind_to_port(impl_->cfg.host, impl_->cfg.port))
+    return IoError("cannot listen on " + impl_->cfg.host + ":" + std::to_string(impl_->cfg.port) +
+                   " (in use, or not an address of this machine); choose another with --port");
+  return Status::Ok();
+}
+
+int HttpServer::port() const { return impl_->cfg.port; }
+void HttpServer::serve() { impl_->svr.listen_after_bind(); }
+void HttpServer::begin_drain() { impl_->draining = true; }
+void HttpServer::stop() { impl_->svr.stop(); }
+
+}  // namespace joule::serve
