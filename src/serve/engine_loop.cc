@@ -228,6 +228,7 @@ void EngineLoop::run() {
   for (Pending& p : inbox)
     p.ch->push(Event::rejected(ApiError{503, "the server is shutting down", "", ""}));
   for (const auto& [id, ch] : channels_) (void)engine_.cancel(id);
+  read_meter(false, 0);  // the ledger's accounts end where the loop does
   finish_requests();
   idle_cv_.notify_all();
 }
