@@ -30,6 +30,9 @@ struct Request {
   int max_tokens = 0;           // generated tokens at most
   double arrival_s = 0;         // on the scheduler's clock
   int priority = 0;             // lower is more urgent (as vLLM); FCFS ignores it
+  // Computes the whole prompt even when its blocks are cached: the engine needs every prompt
+  // position's logits (prompt log-probabilities).
+  bool skip_prefix_cache = false;
 
   // Kept by the scheduler (submit() resets them).
   RequestState state = RequestState::kWaiting;

@@ -63,6 +63,7 @@ Status Scheduler::submit(Request request) {
   r.max_tokens = request.max_tokens;
   r.arrival_s = request.arrival_s;
   r.priority = request.priority;
+  r.skip_prefix_cache = request.skip_prefix_cache;
   r.prompt_tokens = r.num_tokens();
   const uint64_t id = r.id;
   waiting_.push_back(&requests_.emplace(id, std::move(r)).first->second);
@@ -148,7 +149,8 @@ bool Scheduler::grow(Request& r, int end, StepPlan& plan, int& budget) {
 bool Scheduler::admit(Request& r, StepPlan& plan, int& budget) {
   // The last token is computed even when its block is cached: its logits give the next token.
   const int n_tokens = r.num_tokens();
-  const PrefixMatch match = pool_.find_prefix(std::span(r.tokens).first(size_t(n_tokens - 1)));
+  const PrefixMatch match =
+      r.skip_prefix_cache ? PrefixMatch{} : pool_.find_prefix(std::span(r.tokens).first(size_t(n_tokens - 1)));
   const int begin = int(match.blocks.size()) * pool_.block_tokens();
   const int n = std::min(n_tokens - begin, budget);
   auto table = pool_.allocate_with_prefix(match, pool_.blocks_for(begin + n) - int(match.blocks.size()));

@@ -15,6 +15,7 @@ TokenLogprobs token_logprobs(const float* logits, int n_vocab, TokenId chosen, i
   for (int i = 0; i < n_vocab; ++i) sum += std::exp(double(logits[i] - max_logit));
   const float log_z = max_logit + float(std::log(sum));
   TokenLogprobs out;
+  out.token = chosen;
   out.logprob = logits[chosen] - log_z;
   std::vector<TokenId> ids(static_cast<size_t>(n_vocab));
   for (int i = 0; i < n_vocab; ++i) ids[size_t(i)] = i;
@@ -50,8 +51,13 @@ Status BatchEngine::submit(uint64_t id, std::vector<TokenId> prompt, const Gener
   r.tokens = std::move(prompt);
   r.max_tokens = params.max_tokens;
   r.arrival_s = arrival_s;
+  r.skip_prefix_cache = params.prompt_logprobs;
   JOULE_RETURN_IF_ERROR(scheduler_.submit(std::move(r)));
-  streams_.insert_or_assign(id, Stream{Sampler(params.sampler), Utf8Stream(), StopMatcher(params.stop), params.logprobs});
+  streams_.insert_or_assign(id, Stream{.sampler = Sampler(params.sampler),
+                                       .utf8 = {},
+                                       .stop = StopMatcher(params.stop),
+                                       .logprobs = params.logprobs,
+                                       .prompt_logprobs = params.prompt_logprobs});
   return Status::Ok();
 }
 
@@ -61,8 +67,12 @@ Expected<std::vector<Emitted>> BatchEngine::step() {
   const sched::StepPlan plan = scheduler_.plan();
   std::vector<BatchItem> items;
   items.reserve(plan.items.size());
-  int with_logits = 0;
+  // Logit rows, item after item: one for an item that samples, one per token for a prompt chunk
+  // whose request wants prompt log-probabilities.
+  std::vector<int> first_row;
+  int rows = 0;
   shares_.clear();
+  prompt_lps_.clear();
   for (const sched::StepItem& it : plan.items) {
     const int n = it.end - it.begin;
     shares_.push_back({.request_id = it.request_id, .prefill_tokens = it.decode ? 0 : n, .decode_tokens = it.decode ? n : 0});
@@ -70,15 +80,17 @@ Expected<std::vector<Emitted>> BatchEngine::step() {
     JOULE_CHECK(r != nullptr);
     // Attention's order follows the sequence, never the batch: a generated token (or a one-token
     // prompt) is summed as a lone query, as `joule run` sums it.
+    const bool all = !it.decode && streams_.at(it.request_id).prompt_logprobs;
     items.push_back({.tokens = it.tokens,
                      .pos0 = it.begin,
                      .blocks = it.blocks,
-                     .logits = it.logits ? Logits::kLast : Logits::kNone,
+                     .logits = all ? Logits::kAll : it.logits ? Logits::kLast : Logits::kNone,
                      .single_token = it.decode || r->prompt_tokens == 1});
-    with_logits += it.logits ? 1 : 0;
+    first_row.push_back(rows);
+    rows += all ? n : it.logits ? 1 : 0;
   }
   const int nv = model_.config().n_vocab;
-  logits_.resize(size_t(with_logits) * nv);
+  logits_.resize(size_t(rows) * nv);
   sched::StepResult result;
   if (!items.empty()) {
     if (Status s = forward_batch(model_, kv_, items, logits_.data(), scratch_, threads_, ks_); !s.ok()) {
@@ -89,13 +101,15 @@ Expected<std::vector<Emitted>> BatchEngine::step() {
     }
   }
   std::vector<Emitted> emitted;
-  int row = 0;
-  for (const sched::StepItem& it : plan.items) {
-    if (!it.logits) continue;
+  for (size_t i = 0; i < plan.items.size(); ++i) {
+    const sched::StepItem& it = plan.items[i];
     Stream& st = streams_.at(it.request_id);
+    if (items[i].logits == Logits::kAll) collect_prompt_logprobs(it, st, logits_.data() + size_t(first_row[i]) * nv);
+    if (!it.logits) continue;
     Emitted e;
     e.request_id = it.request_id;
-    const float* logits = logits_.data() + size_t(row++) * nv;
+    const int row = first_row[i] + (items[i].logits == Logits::kAll ? it.end - it.begin - 1 : 0);
+    const float* logits = logits_.data() + size_t(row) * nv;
     e.token = st.sampler.sample(logits, nv);
     if (st.logprobs >= 0) e.logprobs = token_logprobs(logits, nv, e.token, st.logprobs);
     if (tok_.is_eog(e.token)) {
@@ -117,6 +131,19 @@ Expected<std::vector<Emitted>> BatchEngine::step() {
       e.finish = sched::FinishReason::kLength;
     }
   return emitted;
+}
+
+void BatchEngine::collect_prompt_logprobs(const sched::StepItem& it, Stream& st, const float* rows) {
+  // Row j holds the logits after position begin + j: they predict the token at begin + j + 1.
+  const sched::Request* r = scheduler_.find(it.request_id);
+  const int nv = model_.config().n_vocab;
+  PromptLogprobs out{.request_id = it.request_id, .first_position = st.prompt_lp_next, .logprobs = {}};
+  for (int pos = std::max(st.prompt_lp_next, it.begin + 1); pos <= it.end && pos < r->prompt_tokens; ++pos) {
+    const float* row = rows + size_t(pos - 1 - it.begin) * nv;
+    out.logprobs.push_back(token_logprobs(row, nv, r->tokens[size_t(pos)], std::max(st.logprobs, 0)));
+    st.prompt_lp_next = pos + 1;
+  }
+  if (!out.logprobs.empty()) prompt_lps_.push_back(std::move(out));
 }
 
 std::vector<sched::Request> BatchEngine::take_finished() {

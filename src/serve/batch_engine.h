@@ -27,11 +27,15 @@ struct GenerationParams {
   int max_tokens = 128;
   std::vector<std::string> stop;  // generation ends before the first of these (OpenAI's `stop`)
   int logprobs = -1;  // >= 0: each token's log-probability with this many alternatives
+  // Also the prompt's tokens' log-probabilities (from the second token on), with `logprobs`
+  // alternatives each (OpenAI's echo with logprobs); the prompt is then computed in full.
+  bool prompt_logprobs = false;
 };
 
 // A sampled token's log-probability under the model (log-softmax of its logits, before
 // temperature and truncation, as vLLM and OpenAI report it) and the most likely alternatives.
 struct TokenLogprobs {
+  TokenId token = 0;  // the chosen (or, for a prompt, the given) token
   float logprob = 0;
   std::vector<std::pair<TokenId, float>> top;  // most likely first
 };
@@ -68,6 +72,15 @@ class BatchEngine {
   // Requests that ended since the last call (their streams are dropped).
   std::vector<sched::Request> take_finished();
 
+  // Prompt log-probabilities computed in the last step, per request in prompt order: each
+  // position once, even when a preempted request computes its prompt again.
+  struct PromptLogprobs {
+    uint64_t request_id = 0;
+    int first_position = 0;  // of the first entry (>= 1)
+    std::vector<TokenLogprobs> logprobs;
+  };
+  const std::vector<PromptLogprobs>& last_prompt_logprobs() const { return prompt_lps_; }
+
   // The tokens each request computed in the last step (for dividing its energy).
   const std::vector<StepShare>& last_shares() const { return shares_; }
 
@@ -84,11 +97,15 @@ class BatchEngine {
     Utf8Stream utf8;
     StopMatcher stop;
     int logprobs = -1;
+    bool prompt_logprobs = false;
+    int prompt_lp_next = 1;  // the next prompt position whose log-probability is due
     std::string finish() { return stop.push(utf8.flush()).text + stop.flush(); }  // what is held back
   };
   std::unordered_map<uint64_t, Stream> streams_;
+  void collect_prompt_logprobs(const sched::StepItem& it, Stream& st, const float* rows);
   std::vector<float> logits_;
   std::vector<StepShare> shares_;
+  std::vector<PromptLogprobs> prompt_lps_;
 };
 
 }  // namespace joule::serve

@@ -208,6 +208,9 @@ void EngineLoop::run() {
         hooks_.on_step(engine_.stats(), prompt_tokens, out.ok() ? int(out->size()) : 0);
       }
       if (out.ok()) {
+        for (const BatchEngine::PromptLogprobs& p : engine_.last_prompt_logprobs())
+          if (auto it = channels_.find(p.request_id); it != channels_.end())
+            it->second->push(Event::of_prompt(p.logprobs));
         for (Emitted& e : *out)
           if (auto it = channels_.find(e.request_id); it != channels_.end())
             it->second->push(Event::of_token(std::move(e)));

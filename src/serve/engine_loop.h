@@ -46,8 +46,9 @@ nlohmann::json finished_json(const FinishedRequest& f);
 // One request's events, from the engine thread to the thread answering it. Bounded by the
 // request's max_tokens; the consumer waits with a timeout so it can watch its client.
 struct Event {
-  enum Kind { kAccepted, kRejected, kToken, kFinished } kind = kAccepted;
+  enum Kind { kAccepted, kRejected, kPromptLogprobs, kToken, kFinished } kind = kAccepted;
   ApiError error;        // kRejected
+  std::vector<TokenLogprobs> prompt_logprobs;  // kPromptLogprobs: the next prompt positions'
   Emitted token;         // kToken
   FinishedRequest done;  // kFinished
 
@@ -56,6 +57,12 @@ struct Event {
     Event ev;
     ev.kind = kRejected;
     ev.error = std::move(e);
+    return ev;
+  }
+  static Event of_prompt(std::vector<TokenLogprobs> lps) {
+    Event ev;
+    ev.kind = kPromptLogprobs;
+    ev.prompt_logprobs = std::move(lps);
     return ev;
   }
   static Event of_token(Emitted t) {

@@ -119,8 +119,19 @@ struct HttpServer::Impl {
   }
 
   // The request's prompt tokens and generation parameters, or why not.
-  std::optional<ApiError> prepare(const CompletionRequest& r, std::vector<TokenId>* prompt, GenerationParams* gen,
-                                  std::string* echo_text) {
+  // What a request asks for, ready for the engine; `discard` when it asks for no new tokens
+  // (max_tokens 0 with echo: one is sampled, as the engine always does, and not sent).
+  struct Prepared {
+    std::vector<TokenId> prompt;
+    GenerationParams gen;
+    std::string echo_text;
+    bool discard = false;
+  };
+
+  std::optional<ApiError> prepare(const CompletionRequest& r, Prepared* p) {
+    std::vector<TokenId>* prompt = &p->prompt;
+    GenerationParams* gen = &p->gen;
+    std::string* echo_text = &p->echo_text;
     if (!r.model.empty() && r.model != cfg.model_id)
       return ApiError{404, "the model '" + r.model + "' does not exist; this server serves '" + cfg.model_id + "'",
                       "model", "model_not_found"};
@@ -142,26 +153,47 @@ struct HttpServer::Impl {
     *gen = r.gen;
     const int64_t room = int64_t(cfg.context_tokens) - int64_t(prompt->size());
     if (gen->max_tokens < 0) gen->max_tokens = int(std::max<int64_t>(room, 0));
+    if (gen->max_tokens == 0) {
+      p->discard = true;
+      gen->max_tokens = 1;
+    }
     if (room <= 0 || gen->max_tokens > room)
       return ApiError{400, "the prompt's " + std::to_string(prompt->size()) + " tokens and max_tokens " +
                                std::to_string(gen->max_tokens) + " exceed the model's context of " +
                                std::to_string(cfg.context_tokens) + " tokens",
                       "max_tokens", "context_length_exceeded"};
-    if (r.echo && (r.logprobs || gen->max_tokens == 0))
-      return ApiError{400, "'echo' with 'logprobs' or 'max_tokens': 0 (prompt log-probabilities) is not supported yet",
-                      "echo", ""};
     if (r.logprobs) gen->logprobs = *r.logprobs;
+    gen->prompt_logprobs = r.echo && r.logprobs;
     return std::nullopt;
   }
 
-  TokenLogprob to_text(TokenId id, const TokenLogprobs& lp) const {
+  TokenLogprob to_text(TokenId id, const TokenLogprobs& lp) const {  // ids as the text of their tokens
     TokenLogprob t{.token = tok.token_to_piece(id, /*render_special=*/true), .logprob = lp.logprob, .top = {}};
     for (const auto& [alt, alt_lp] : lp.top) t.top.emplace_back(tok.token_to_piece(alt, true), alt_lp);
     return t;
   }
 
-  static Usage usage_of(const FinishedRequest& f) {
-    return {.prompt_tokens = f.prompt_tokens, .completion_tokens = f.completion_tokens, .energy = f.energy};
+  // An answer as its events arrive.
+  struct Collector {
+    Answer answer;
+    bool discard = false;
+  };
+
+  // Adds a prompt-logprobs or token event to the answer; the text the event adds.
+  std::string add(Collector& c, const Event& ev) const {
+    if (ev.kind == Event::kPromptLogprobs) {
+      for (const TokenLogprobs& lp : ev.prompt_logprobs) c.answer.echo_logprobs.push_back(to_text(lp.token, lp));
+      return "";
+    }
+    if (ev.kind != Event::kToken || c.discard) return "";
+    c.answer.text += ev.token.text;
+    if (ev.token.logprobs) c.answer.logprobs.push_back(to_text(ev.token.token, *ev.token.logprobs));
+    return ev.token.text;
+  }
+
+  static Usage usage_of(const FinishedRequest& f, const Collector& c) {
+    return {.prompt_tokens = f.prompt_tokens, .completion_tokens = c.discard ? 0 : f.completion_tokens,
+            .energy = f.energy};
   }
 
   static std::optional<ApiError> failure_of(const FinishedRequest& f) {
@@ -176,19 +208,22 @@ struct HttpServer::Impl {
     if (draining) return reply_error(res, endpoint, {503, "the server is shutting down", "", ""});
     CompletionRequest r;
     if (auto e = parse_request(ep, req.body, cfg.limits, &r)) return reply_error(res, endpoint, *e);
-    std::vector<TokenId> prompt;
-    GenerationParams gen;
-    Answer a;
-    if (auto e = prepare(r, &prompt, &gen, &a.echo_text)) return reply_error(res, endpoint, *e);
+    Prepared p;
+    if (auto e = prepare(r, &p)) return reply_error(res, endpoint, *e);
 
     const uint64_t id = next_id.fetch_add(1);
     // Without a seed each request samples its own way, as OpenAI's API does.
-    if (!r.seed_given) gen.sampler.seed = id * 0x9E3779B97F4A7C15ull ^ uint64_t(std::time(nullptr));
-    a.id = (ep == Endpoint::kChat ? "chatcmpl-" : "cmpl-") + hex_id(id);
-    a.created = int64_t(std::time(nullptr));
-    a.model = cfg.model_id;
+    if (!r.seed_given) p.gen.sampler.seed = id * 0x9E3779B97F4A7C15ull ^ uint64_t(std::time(nullptr));
+    auto a = std::make_shared<Collector>();
+    a->answer.id = (ep == Endpoint::kChat ? "chatcmpl-" : "cmpl-") + hex_id(id);
+    a->answer.created = int64_t(std::time(nullptr));
+    a->answer.model = cfg.model_id;
+    a->answer.echo_text = p.echo_text;
+    a->discard = p.discard;
+    // The first prompt token has no log-probability; the others come from the engine.
+    if (p.gen.prompt_logprobs) a->answer.echo_logprobs.push_back({tok.token_to_piece(p.prompt[0], true), 0, {}});
     auto peer = std::make_shared<PeerSocket>(req.local_port, req.remote_port);
-    std::shared_ptr<Channel> ch = loop.submit(id, {std::move(prompt), gen, monotonic_seconds()});
+    std::shared_ptr<Channel> ch = loop.submit(id, {std::move(p.prompt), p.gen, monotonic_seconds()});
 
     // Accepted or refused (a full queue: 429), before any byte of the answer.
     for (;;) {
@@ -200,7 +235,7 @@ struct HttpServer::Impl {
       if (ev->kind == Event::kRejected) return reply_error(res, endpoint, ev->error);
       break;  // kAccepted
     }
-    if (r.stream) return stream(res, ep, id, ch, peer, std::move(a), r.include_usage);
+    if (r.stream) return stream(res, ep, id, ch, peer, a, r.include_usage);
 
     for (;;) {
       std::optional<Event> ev = ch->pop(kPollS);
@@ -208,16 +243,15 @@ struct HttpServer::Impl {
         if (peer->closed()) return cancelled(id, endpoint);
         continue;
       }
-      if (ev->kind == Event::kToken) {
-        a.text += ev->token.text;
-        if (ev->token.logprobs) a.logprobs.push_back(to_text(ev->token.token, *ev->token.logprobs));
+      if (ev->kind != Event::kFinished) {
+        add(*a, *ev);
         continue;
       }
       const FinishedRequest& f = ev->done;
       if (auto e = failure_of(f)) return reply_error(res, endpoint, *e);
-      a.finish_reason = std::string(sched::finish_reason_name(f.finish));
-      const Usage u = usage_of(f);
-      set_json(res, 200, answer_json(ep, a, u));
+      a->answer.finish_reason = std::string(sched::finish_reason_name(f.finish));
+      const Usage u = usage_of(f, *a);
+      set_json(res, 200, answer_json(ep, a->answer, u));
       if (f.energy) {  // the same figures for clients that read no body fields they do not know
         res.set_header("X-Joule-Energy-J", std::to_string(f.energy->energy_j));
         res.set_header("X-Joule-Energy-Prefill-J", std::to_string(f.energy->prefill_j));
@@ -235,32 +269,47 @@ struct HttpServer::Impl {
   }
 
   void stream(httplib::Response& res, Endpoint ep, uint64_t id, std::shared_ptr<Channel> ch,
-              std::shared_ptr<PeerSocket> peer, Answer a, bool include_usage) {
+              std::shared_ptr<PeerSocket> peer, std::shared_ptr<Collector> c, bool include_usage) {
     const std::string endpoint = endpoint_name(ep);
     metrics.on_http(endpoint, 200);
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
     res.set_chunked_content_provider(
         "text/event-stream",
-        [this, ep, id, ch, peer, a = std::move(a), include_usage](size_t, httplib::DataSink& sink) mutable {
+        [this, ep, id, ch, peer, c, include_usage](size_t, httplib::DataSink& sink) {
           bool first = true;
           auto send = [&](const std::string& s) { return sink.write(s.data(), s.size()); };
-          // The role (chat) or the echoed prompt (completions) goes out at once.
-          if (ep == Endpoint::kChat || !a.echo_text.empty()) {
-            if (!send(sse(chunk_json(ep, a, first)))) return loop.cancel(id), false;
+          // Chat's first chunk carries the role; an echoed prompt goes first with its
+          // log-probabilities, once they are all in (they arrive before the first token).
+          bool head_due = ep == Endpoint::kChat || !c->answer.echo_text.empty();
+          auto send_head = [&] {
+            if (!head_due) return true;
+            head_due = false;
+            Answer head = c->answer;
+            head.logprobs.clear();
+            const bool ok = send(sse(chunk_json(ep, head, first)));
             first = false;
-            a.echo_text.clear();
-          }
+            return ok;
+          };
+          if (ep == Endpoint::kChat && !send_head()) return loop.cancel(id), false;
           for (;;) {
             std::optional<Event> ev = ch->pop(kPollS);
             if (!ev) {
               if (peer->closed()) return loop.cancel(id), false;
               continue;
             }
+            if (ev->kind == Event::kPromptLogprobs) {
+              add(*c, *ev);
+              continue;
+            }
+            if (!send_head()) return loop.cancel(id), false;
             if (ev->kind == Event::kToken) {
-              Answer piece = a;
-              piece.text = ev->token.text;
-              if (ev->token.logprobs) piece.logprobs = {to_text(ev->token.token, *ev->token.logprobs)};
+              const size_t n_lp = c->answer.logprobs.size();
+              Answer piece = c->answer;
+              piece.echo_text.clear();
+              piece.echo_logprobs.clear();
+              piece.text = add(*c, *ev);
+              piece.logprobs.assign(c->answer.logprobs.begin() + long(n_lp), c->answer.logprobs.end());
               if (piece.text.empty() && piece.logprobs.empty()) continue;
               if (!send(sse(chunk_json(ep, piece, first)))) return loop.cancel(id), false;
               first = false;
@@ -270,10 +319,14 @@ struct HttpServer::Impl {
             if (auto e = failure_of(f)) {
               send(sse(error_json(*e)));
             } else {
-              Answer last = a;
+              Answer last = c->answer;
+              last.text.clear();
+              last.echo_text.clear();
+              last.logprobs.clear();
+              last.echo_logprobs.clear();
               last.finish_reason = std::string(sched::finish_reason_name(f.finish));
               send(sse(chunk_json(ep, last, first)));
-              if (include_usage) send(sse(usage_chunk_json(ep, a, usage_of(f))));
+              if (include_usage) send(sse(usage_chunk_json(ep, last, usage_of(f, *c))));
             }
             send("data: [DONE]\n\n");
             sink.done();

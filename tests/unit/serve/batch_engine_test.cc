@@ -176,5 +176,51 @@ TEST_F(BatchEngineTest, ErrorsAreReturnedAndTheLoopGoesOn) {
   EXPECT_NE(done[1].finish, sched::FinishReason::kCancelled);
 }
 
+// Echo with logprobs (lm-evaluation-harness scores choices this way): every prompt position's
+// log-probability once, equal to the single-sequence forward pass's, in chunks, alongside
+// other requests, and for a prompt whose blocks another request has already cached.
+TEST_F(BatchEngineTest, PromptLogprobsMatchTheForwardPassOncePerPosition) {
+  const std::vector<TokenId> prompt = prompt_of(37, 7);
+  const int nv = model_->config().n_vocab;
+  ForwardState st(*model_, 64);
+  std::vector<float> rows(prompt.size() * size_t(nv));
+  ASSERT_TRUE(forward(*model_, st, prompt, /*all_logits=*/true, rows.data(), pool_, cpu::best_kernels()).ok());
+
+  sched::KvBlockPool blocks(64, 8);
+  sched::FcfsPolicy fcfs;
+  sched::Scheduler scheduler({.max_sequences = 3, .max_batch_tokens = 16, .max_waiting = 4}, blocks, fcfs);
+  BatchEngine engine(*model_, *tok_, scheduler, pool_, cpu::best_kernels());
+  GenerationParams plain;
+  plain.max_tokens = 3;
+  plain.sampler.temperature = 0;
+  GenerationParams scored = plain;
+  scored.logprobs = 2;
+  scored.prompt_logprobs = true;
+  ASSERT_TRUE(engine.submit(1, prompt, plain, 0).ok());  // caches the prompt's blocks
+  ASSERT_TRUE(engine.submit(2, prompt_of(20, 8), plain, 0).ok());
+  for (int i = 0; i < 40 && !engine.idle(); ++i) ASSERT_TRUE(engine.step().ok());
+  ASSERT_TRUE(engine.submit(3, prompt, scored, 0).ok());
+  ASSERT_TRUE(engine.submit(4, prompt_of(9, 9), plain, 0).ok());
+  std::vector<TokenLogprobs> got;
+  int next_position = 1;
+  for (int i = 0; i < 40 && !engine.idle(); ++i) {
+    ASSERT_TRUE(engine.step().ok());
+    for (const auto& p : engine.last_prompt_logprobs()) {
+      ASSERT_EQ(p.request_id, 3u);
+      EXPECT_EQ(p.first_position, next_position);
+      next_position += int(p.logprobs.size());
+      got.insert(got.end(), p.logprobs.begin(), p.logprobs.end());
+    }
+  }
+  ASSERT_EQ(got.size(), prompt.size() - 1);
+  for (size_t pos = 1; pos < prompt.size(); ++pos) {
+    const TokenLogprobs want = token_logprobs(rows.data() + (pos - 1) * size_t(nv), nv, prompt[pos], 2);
+    EXPECT_EQ(got[pos - 1].token, prompt[pos]);
+    EXPECT_NEAR(got[pos - 1].logprob, want.logprob, 1e-4) << "position " << pos;
+    ASSERT_EQ(got[pos - 1].top.size(), 2u);
+    EXPECT_EQ(got[pos - 1].top[0].first, want.top[0].first);
+  }
+}
+
 }  // namespace
 }  // namespace joule::serve
