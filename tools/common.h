@@ -77,5 +77,6 @@ void register_study(CLI::App& app, Action& action);
 void register_report(CLI::App& app, Action& action);
 void register_recommend(CLI::App& app, Action& action);
 void register_serve(CLI::App& app, Action& action);
+void register_loadgen(CLI::App& app, Action& action);
 
 }  // namespace joule::cli

@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
   joule::cli::register_report(app, action);
   joule::cli::register_recommend(app, action);
   joule::cli::register_serve(app, action);
+  joule::cli::register_loadgen(app, action);
   if (argc < 2) {
     std::fprintf(stderr, "joule: error: a command is required (%s); see joule --help\n", command_list(app).c_str());
     return 2;

@@ -19,6 +19,15 @@ double median(std::vector<double> x) {
   return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
 }
 
+double percentile(std::vector<double> x, double p) {
+  if (x.empty()) return 0;
+  std::sort(x.begin(), x.end());
+  const double rank = std::clamp(p, 0.0, 100.0) / 100.0 * double(x.size() - 1);
+  const size_t lo = size_t(rank);
+  const size_t hi = std::min(lo + 1, x.size() - 1);
+  return x[lo] + (rank - double(lo)) * (x[hi] - x[lo]);
+}
+
 double stdev(const std::vector<double>& x) {
   if (x.size() < 2) return 0;
   const double m = mean(x);

@@ -11,6 +11,9 @@ namespace joule::metrics {
 double mean(const std::vector<double>& x);
 // The middle value (the mean of the two middle values for an even count); 0 for none.
 double median(std::vector<double> x);
+// The p-th percentile (0-100) with linear interpolation between closest ranks (numpy's default,
+// which vLLM's benchmarks use); 0 for none.
+double percentile(std::vector<double> x, double p);
 // Sample standard deviation (n - 1); 0 for fewer than 2 values.
 double stdev(const std::vector<double>& x);
 // Standard error of the mean, sqrt(sample variance / n) (lm-evaluation-harness's mean_stderr);

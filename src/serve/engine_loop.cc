@@ -197,16 +197,14 @@ void EngineLoop::run() {
     }
     if (waited) read_meter(false, 0);
     drain_inbox();
+    int prompt_tokens = 0, generated_tokens = 0;
     if (!engine_.idle()) {
       const double t0_s = monotonic_seconds();
       Expected<std::vector<Emitted>> out = engine_.step();
       const double step_s = monotonic_seconds() - t0_s;
       read_meter(true, step_s);
-      if (hooks_.on_step) {
-        int prompt_tokens = 0;
-        for (const StepShare& sh : engine_.last_shares()) prompt_tokens += sh.prefill_tokens;
-        hooks_.on_step(engine_.stats(), prompt_tokens, out.ok() ? int(out->size()) : 0);
-      }
+      for (const StepShare& sh : engine_.last_shares()) prompt_tokens += sh.prefill_tokens;
+      generated_tokens = out.ok() ? int(out->size()) : 0;
       if (out.ok()) {
         for (const BatchEngine::PromptLogprobs& p : engine_.last_prompt_logprobs())
           if (auto it = channels_.find(p.request_id); it != channels_.end())
@@ -220,6 +218,9 @@ void EngineLoop::run() {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     finish_requests();
+    // Also after an iteration without a step (a cancel that left the engine idle), so the
+    // gauges never show a request that has gone.
+    if (hooks_.on_step) hooks_.on_step(engine_.stats(), prompt_tokens, generated_tokens);
   }
   // Shutting down: what never reached the engine is refused, what runs is cancelled.
   std::deque<Pending> inbox;

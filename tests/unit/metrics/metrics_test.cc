@@ -16,6 +16,18 @@ TEST(Stats, MeanAndItsStandardError) {
   EXPECT_EQ(mean_stderr({1.0}), 0.0);
 }
 
+TEST(Stats, PercentilesInterpolateAsNumpy) {
+  // numpy.percentile([1, 2, 3, 4, 10], [0, 50, 90, 99, 100]) = [1, 3, 7.6, 9.76, 10]
+  const std::vector<double> x = {10, 3, 1, 4, 2};
+  EXPECT_DOUBLE_EQ(percentile(x, 0), 1);
+  EXPECT_DOUBLE_EQ(percentile(x, 50), 3);
+  EXPECT_NEAR(percentile(x, 90), 7.6, 1e-12);
+  EXPECT_NEAR(percentile(x, 99), 9.76, 1e-12);
+  EXPECT_DOUBLE_EQ(percentile(x, 100), 10);
+  EXPECT_EQ(percentile({}, 50), 0);
+  EXPECT_EQ(percentile({5}, 99), 5);
+}
+
 TEST(Stats, BootstrapOfTheMeanApproachesTheAnalyticStderr) {
   std::vector<double> x;
   for (int i = 0; i < 400; ++i) x.push_back(i % 3 == 0 ? 1.0 : 0.0);
