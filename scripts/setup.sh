@@ -34,6 +34,16 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Test clients: a venv at .venv with the openai package, pinned (tests/serve_api.py drives
+# `joule serve` with it). Left alone when it already has that version.
+OPENAI_VERSION=2.54.0
+VENV="$ROOT/.venv"
+if ! "$VENV/bin/python" -c "import sys, openai; sys.exit(openai.__version__ != '$OPENAI_VERSION')" 2>/dev/null; then
+  log "creating $VENV with openai==$OPENAI_VERSION"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "openai==$OPENAI_VERSION" >/dev/null
+fi
+
 log "building joule (Release) in $BUILD_DIR"
 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" >"$BUILD_DIR/build.log" 2>&1 \
