@@ -19,7 +19,7 @@ void check(joule::serve::Endpoint ep, std::string_view body) {
     (void)dump(error_json(*e));
     return;
   }
-  const SamplerParams& sp = r.gen.sampler;
+  const joule::SamplerParams& sp = r.gen.sampler;
   if (!(sp.temperature >= 0 && sp.temperature <= 2) || !(sp.top_p >= 0 && sp.top_p <= 1)) __builtin_trap();
   if (r.gen.max_tokens < -1 || (r.gen.max_tokens == 0 && !r.echo)) __builtin_trap();
   if (ep == Endpoint::kChat && r.messages.empty()) __builtin_trap();

@@ -7,7 +7,7 @@
 #
 # Layout of $PEER_DIR:
 #   src/          the unpacked sdist (vendor/llama.cpp inside)
-#   build/bin/    llama-bench, llama-perplexity, llama-tokenize, libllama.so, libggml*.so
+#   build/bin/    llama-bench, llama-perplexity, llama-tokenize, llama-server, libllama.so, libggml*.so
 #   venv/         python venv with llama_cpp (bindings only; uses build/bin via LLAMA_CPP_LIB_PATH)
 set -euo pipefail
 LCP_VERSION="${JOULE_LCP_VERSION:-0.3.36}"
@@ -23,8 +23,13 @@ fi
 PEER_DIR="${JOULE_PEER_DIR:-$HOME/.cache/joule/peer-llama-cpp-python-$LCP_VERSION-$ISA}"
 JOBS="${JOBS:-$(nproc)}"
 log() { echo "[setup_peer] $*" >&2; }
+# The llama.cpp programs the peer provides. A cache made before one was added (llama-server came
+# later, for bench/serve_bench.py) is upgraded in place: reconfigured and only the missing
+# targets built, the rest of the build tree reused.
+BINS=(llama-bench llama-perplexity llama-tokenize llama-server)
+have_bins() { local b; for b in "${BINS[@]}"; do [[ -x "$PEER_DIR/build/bin/$b" ]] || return 1; done; }
 
-if [[ -f "$PEER_DIR/.done" ]]; then
+if [[ -f "$PEER_DIR/.done" ]] && have_bins; then
   echo "$PEER_DIR"; exit 0
 fi
 mkdir -p "$PEER_DIR"
@@ -38,18 +43,22 @@ if [[ ! -d src ]]; then
   mv src.tmp src && rm -rf dl
 fi
 
-if [[ ! -x build/bin/llama-bench || ! -x build/bin/llama-perplexity || ! -x build/bin/llama-tokenize ]]; then
+if ! have_bins; then
   # Not GGML_NATIVE: -march=native compiles in ggml's AMX path, which segfaults on this model here
   # (ggml_backend_amx_mul_mat); the peer gets every AVX-512 extension joule uses, but no AMX.
+  # llama-server: plain HTTP with llama.cpp's vendored cpp-httplib (no curl, no OpenSSL), and no
+  # web UI (the prebuilt one would be downloaded from Hugging Face at build time; the benchmark
+  # only needs the /v1 API).
   AVX512=OFF; [[ $ISA == avx512 ]] && AVX512=ON
   log "building llama.cpp (Release, $ISA, no AMX, shared) with $JOBS jobs; this takes several minutes"
   cmake -S src/vendor/llama.cpp -B build -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
     -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
     -DGGML_AVX512=$AVX512 -DGGML_AVX512_VBMI=$AVX512 -DGGML_AVX512_VNNI=$AVX512 -DGGML_AVX512_BF16=$AVX512 \
     -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_OPENMP=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-    -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_OPENSSL=OFF >build.log 2>&1 \
+    -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_OPENSSL=OFF \
+    -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF >build.log 2>&1 \
     || { tail -30 build.log >&2; exit 1; }
-  cmake --build build -j "$JOBS" --target llama-bench llama-perplexity llama-tokenize >>build.log 2>&1 \
+  cmake --build build -j "$JOBS" --target "${BINS[@]}" >>build.log 2>&1 \
     || { tail -30 build.log >&2; exit 1; }
 fi
 
