@@ -176,6 +176,42 @@ TEST_F(BatchEngineTest, ErrorsAreReturnedAndTheLoopGoesOn) {
   EXPECT_NE(done[1].finish, sched::FinishReason::kCancelled);
 }
 
+// Prefix reuse: a prompt that starts like one served before (the same system prompt, a chat
+// continuing) starts from the cached blocks and still gets the tokens it gets alone.
+TEST_F(BatchEngineTest, PrefixReuseGivesTheTokensOfNoReuse) {
+  const std::vector<TokenId> system = prompt_of(27, 3);  // three full blocks of 8 and a part
+  std::vector<TokenId> first = system, second = system;
+  for (TokenId t : prompt_of(6, 4)) first.push_back(t);
+  for (TokenId t : prompt_of(11, 5)) second.push_back(t);
+  GenerationParams p;
+  p.max_tokens = 12;
+  p.sampler.temperature = 0;
+
+  sched::KvBlockPool blocks(64, 8);
+  sched::FcfsPolicy fcfs;
+  sched::Scheduler scheduler({.max_sequences = 2, .max_batch_tokens = 16, .max_waiting = 4}, blocks, fcfs);
+  BatchEngine engine(*model_, *tok_, scheduler, pool_, cpu::best_kernels());
+  std::map<uint64_t, sched::Request> done;
+  auto serve = [&](uint64_t id, const std::vector<TokenId>& prompt) {
+    ASSERT_TRUE(engine.submit(id, prompt, p, 0).ok());
+    for (int i = 0; i < 100 && !engine.idle(); ++i) ASSERT_TRUE(engine.step().ok());
+    for (sched::Request& r : engine.take_finished()) done[r.id] = std::move(r);
+  };
+  serve(1, first);
+  serve(2, second);  // the system prompt's full blocks come from the cache
+  serve(3, first);   // all of `first`'s full blocks do
+  EXPECT_EQ(done.at(1).prefix_hit_tokens, 0);
+  EXPECT_EQ(done.at(2).prefix_hit_tokens, 24);
+  EXPECT_EQ(done.at(3).prefix_hit_tokens, 32);
+  const std::pair<uint64_t, const std::vector<TokenId>*> cases[] = {{1, &first}, {2, &second}, {3, &first}};
+  for (const auto& [id, prompt] : cases) {
+    const sched::Request& r = done.at(id);
+    std::vector<TokenId> gen(r.tokens.begin() + r.prompt_tokens, r.tokens.end());
+    if (r.finish == sched::FinishReason::kStop && !gen.empty()) gen.pop_back();
+    EXPECT_EQ(gen, alone(*prompt, p)) << "request " << id;
+  }
+}
+
 // Echo with logprobs (lm-evaluation-harness scores choices this way): every prompt position's
 // log-probability once, equal to the single-sequence forward pass's, in chunks, alongside
 // other requests, and for a prompt whose blocks another request has already cached.
