@@ -519,7 +519,7 @@ def play_auth(joule):
 
 
 def play_full_queue_and_drain(joule):
-    srv = Server(joule, "--max-sequences", "1", "--max-waiting", "1", "--drain-timeout", "30", label="small server")
+    srv = Server(joule, "--max-sequences", "1", "--max-waiting", "1", "--drain-timeout", "120", label="small server")
     try:
         def one(i):
             try:
@@ -585,7 +585,7 @@ def play_full_queue_and_drain(joule):
               "drain: the running stream completes (64 tokens, length, data: [DONE])",
               f"{status} {events[-3:]}")
         try:
-            rc = srv.proc.wait(40)
+            rc = srv.proc.wait(130)
         except subprocess.TimeoutExpired:
             rc = None
         check(rc == 0, "drain: the server exits with status 0 within the drain timeout", f"rc {rc}\n{srv.stderr()}")

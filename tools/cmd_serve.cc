@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <mutex>
+#include <algorithm>
 #include <thread>
 
 #include "common.h"
@@ -127,7 +127,11 @@ int serve_main(const ServeOptions& o) {
   hc.port = o.port;
   hc.api_key = o.api_key;
   hc.model_id = model_id;
-  hc.context_tokens = mc.ctx_train;
+  // A request never needs more than the pool (the scheduler would refuse it outright), so the
+  // server's context is the smaller of the model's and the pool's: a request without max_tokens
+  // gets the rest of it.
+  const int context_tokens = std::min(mc.ctx_train, n_blocks * o.block_tokens);
+  hc.context_tokens = context_tokens;
   hc.max_body_bytes = o.max_body_mib << 20;
   hc.read_timeout_s = hc.write_timeout_s = o.timeout_s;
   // Every running or waiting request holds a connection thread, plus a few for /health, /metrics.
@@ -143,7 +147,10 @@ int serve_main(const ServeOptions& o) {
                model_id.c_str(), lm->path.c_str(), lm->precision.c_str(), o.host.c_str(), http.port(), o.threads,
                ks.isa, o.sched.max_sequences, o.sched.max_batch_tokens, o.sched.max_waiting, n_blocks,
                o.block_tokens, n_blocks * o.block_tokens, double(n_blocks) * o.block_tokens * bytes_per_token / (1 << 20),
-               mc.ctx_train);
+               context_tokens);
+  if (context_tokens < mc.ctx_train)
+    std::fprintf(stderr, "[joule] the KV cache holds fewer tokens than the model's context (%d): a request's prompt and "
+                 "max_tokens are limited to %d; give --kv-cache-mib for more\n", mc.ctx_train, context_tokens);
   if ((*energy)->on())
     std::fprintf(stderr, "%s\n[joule] request energy: %s over %s (docs/serving.md: how a step's energy is divided)\n",
                  (*energy)->sources_text().c_str(), loop.energy_source().c_str(),
@@ -152,21 +159,25 @@ int serve_main(const ServeOptions& o) {
     std::fprintf(stderr, "[joule] energy off (--no-energy): answers carry no energy\n");
 
   // SIGINT/SIGTERM: refuse new work (503), let running requests finish up to --drain-timeout,
-  // then stop. A second signal stops at once.
+  // then stop. A second signal stops at once. One thread does all of it, so the loop is stopped
+  // exactly once.
   std::thread signals([&] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
-    std::fprintf(stderr, "[joule] %s: draining (%d requests live, up to %.0f s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
-                 loop.live(), o.drain_timeout_s);
+    std::fprintf(stderr, "[joule] %s: draining (%d requests live, up to %.0f s; a second signal stops now)\n",
+                 sig == SIGINT ? "SIGINT" : "SIGTERM", loop.live(), o.drain_timeout_s);
     http.begin_drain();
-    std::thread second([&] {
-      int again = 0;
-      sigwait(&stop_signals, &again);
-      loop.stop();
-    });
-    second.detach();
-    const bool idle = loop.wait_idle(o.drain_timeout_s);
-    if (!idle) std::fprintf(stderr, "[joule] drain timeout: cancelling %d requests\n", loop.live());
+    const double deadline_s = monotonic_seconds() + o.drain_timeout_s;
+    const timespec poll_interval{0, 0};
+    bool again = false;
+    while (!loop.wait_idle(0.1) && monotonic_seconds() < deadline_s)
+      if (sigtimedwait(&stop_signals, nullptr, &poll_interval) > 0) {
+        again = true;
+        break;
+      }
+    if (loop.live() > 0)
+      std::fprintf(stderr, "[joule] %s: cancelling %d requests\n", again ? "second signal" : "drain timeout",
+                   loop.live());
     loop.stop();
     http.stop();
   });

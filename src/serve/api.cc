@@ -146,6 +146,20 @@ std::optional<ApiError> refuse_unless_neutral(const json& body, const char* key)
   return std::nullopt;
 }
 
+// Fields that would change what is generated: refused unless empty or neutral, never ignored.
+std::optional<ApiError> refuse_features(const json& body) {
+  for (const char* key : {"tools", "functions", "logit_bias"}) {
+    auto it = body.find(key);
+    if (it != body.end() && !it->is_null() && !it->empty())
+      return bad(key, std::string("'") + key + "' is not supported by joule");
+  }
+  if (auto it = body.find("response_format"); it != body.end() && !it->is_null()) {
+    if (!it->is_object() || it->value("type", json("text")) != "text")
+      return bad("response_format", "only 'response_format': {\"type\": \"text\"} is supported by joule");
+  }
+  return std::nullopt;
+}
+
 std::optional<ApiError> parse_fields(Endpoint ep, const json& body, const ParseLimits& limits,
                                      CompletionRequest* out) {
   out->endpoint = ep;
@@ -166,8 +180,9 @@ std::optional<ApiError> parse_fields(Endpoint ep, const json& body, const ParseL
   // Completions with echo may ask for no new tokens (scoring a prompt, as lm-eval does).
   const int64_t min_tokens = out->echo ? 0 : 1;
   int64_t max_tokens = -1;
-  const char* max_key = ep == Endpoint::kChat && body.contains("max_completion_tokens") ? "max_completion_tokens"
-                                                                                      : "max_tokens";
+  const bool newer = ep == Endpoint::kChat && body.contains("max_completion_tokens") &&
+                     !body["max_completion_tokens"].is_null();
+  const char* max_key = newer ? "max_completion_tokens" : "max_tokens";
   if (auto e = read_int(body, max_key, min_tokens, std::numeric_limits<int32_t>::max(), &max_tokens)) return e;
   out->gen.max_tokens = int(max_tokens);
 
@@ -175,11 +190,14 @@ std::optional<ApiError> parse_fields(Endpoint ep, const json& body, const ParseL
   double v = sp.temperature;
   if (auto e = read_number(body, "temperature", 0, 2, &v)) return e;
   sp.temperature = float(v);
+  // The sampler's ranges: top_p in (0, 1], min_p in [0, 1).
   v = sp.top_p;
   if (auto e = read_number(body, "top_p", 0, 1, &v)) return e;
+  if (v == 0) return bad("top_p", "'top_p' must be greater than 0 (1 keeps every token)");
   sp.top_p = float(v);
   v = sp.min_p;
   if (auto e = read_number(body, "min_p", 0, 1, &v)) return e;  // llama-server and vLLM extension
+  if (v == 1) return bad("min_p", "'min_p' must be less than 1 (0 keeps every token)");
   sp.min_p = float(v);
   int64_t top_k = sp.top_k;
   if (auto e = read_int(body, "top_k", -1, std::numeric_limits<int32_t>::max(), &top_k)) return e;
@@ -193,6 +211,7 @@ std::optional<ApiError> parse_fields(Endpoint ep, const json& body, const ParseL
     out->seed_given = true;
   }
   if (auto e = refuse_unless_neutral(body, "presence_penalty")) return e;
+  if (auto e = refuse_features(body)) return e;
   if (auto e = refuse_unless_neutral(body, "frequency_penalty")) return e;
   if (auto e = read_stop(body, limits, &out->gen.stop)) return e;
 

@@ -74,7 +74,7 @@ struct RequestEnergy {
   double energy_j = 0;
   double prefill_j = 0;
   double decode_j = 0;
-  double duration_s = 0;  // from first to last step the request was in
+  double duration_s = 0;  // the steps the request was in, summed (avg_power_w divides by it)
   std::string source;     // counter / sampled / estimated
   std::vector<std::string> domains;
 };

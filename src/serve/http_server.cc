@@ -32,6 +32,23 @@ void set_json(httplib::Response& res, int status, const json& body) {
 
 std::string sse(const json& j) { return "data: " + dump(j) + "\n\n"; }
 
+// Compares in time independent of where the strings differ, so the key cannot be guessed byte by
+// byte from response times.
+bool same_secret(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < b.size(); ++i) diff |= static_cast<unsigned char>((i < a.size() ? a[i] : 0) ^ b[i]);
+  return diff == 0;
+}
+
+// The endpoint label of /metrics: a known route, else "other" (raw paths would let any scan
+// create series without bound).
+std::string route_label(const std::string& path) {
+  for (const char* r : {"/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics"})
+    if (path == r) return r;
+  if (path.rfind("/v1/models/", 0) == 0) return "/v1/models";
+  return "other";
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -63,9 +80,9 @@ struct HttpServer::Impl {
     svr.set_write_timeout(cfg.write_timeout_s, 0);
     svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (cfg.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
-      if (req.get_header_value("Authorization") == "Bearer " + cfg.api_key)
+      if (same_secret(req.get_header_value("Authorization"), "Bearer " + cfg.api_key))
         return httplib::Server::HandlerResponse::Unhandled;
-      reply_error(res, req.path, {401, "a valid API key is required: 'Authorization: Bearer KEY'", "", "invalid_api_key"});
+      reply_error(res, route_label(req.path), {401, "a valid API key is required: 'Authorization: Bearer KEY'", "", "invalid_api_key"});
       return httplib::Server::HandlerResponse::Handled;
     });
     // Statuses httplib sets itself (404 no route, 413 too large, 400 bad request line) get the
@@ -76,7 +93,7 @@ struct HttpServer::Impl {
       if (res.status == 404) msg = "no route " + req.method + " " + req.path;
       if (res.status == 413) msg = "the body is larger than " + std::to_string(cfg.max_body_bytes) + " bytes";
       set_json(res, res.status, error_json({res.status, msg, "", ""}));
-      metrics.on_http(req.path, res.status);
+      metrics.on_http(route_label(req.path), res.status);
       return httplib::Server::HandlerResponse::Handled;
     }));
     svr.set_exception_handler([this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
@@ -87,7 +104,7 @@ struct HttpServer::Impl {
         what = e.what();
       } catch (...) {
       }
-      reply_error(res, req.path, {500, what, "", ""});
+      reply_error(res, route_label(req.path), {500, what, "", ""});
     });
 
     svr.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
@@ -222,7 +239,7 @@ struct HttpServer::Impl {
     a->discard = p.discard;
     // The first prompt token has no log-probability; the others come from the engine.
     if (p.gen.prompt_logprobs) a->answer.echo_logprobs.push_back({tok.token_to_piece(p.prompt[0], true), 0, {}});
-    auto peer = std::make_shared<PeerSocket>(req.local_port, req.remote_port);
+    auto peer = std::make_shared<PeerSocket>(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
     std::shared_ptr<Channel> ch = loop.submit(id, {std::move(p.prompt), p.gen, monotonic_seconds()});
 
     // Accepted or refused (a full queue: 429), before any byte of the answer.

@@ -1,6 +1,6 @@
 #include "serve/peer_socket.h"
 
-#include <arpa/inet.h>
+#include <netdb.h>
 #include <dirent.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -8,19 +8,24 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
+#include <string>
 
 namespace joule::serve {
 namespace {
 
-int port_of(const sockaddr_storage& a) {
-  if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
-  if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port);
-  return -1;
+// Whether a socket address is this numeric host and port (getnameinfo, as cpp-httplib names them).
+bool is(const sockaddr_storage& a, socklen_t len, const std::string& host, int port) {
+  char h[NI_MAXHOST], serv[NI_MAXSERV];
+  if (getnameinfo(reinterpret_cast<const sockaddr*>(&a), len, h, sizeof h, serv, sizeof serv,
+                  NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+    return false;
+  return host == h && std::to_string(port) == serv;
 }
 
 }  // namespace
 
-PeerSocket::PeerSocket(int local_port, int remote_port) {
+PeerSocket::PeerSocket(const std::string& local_addr, int local_port, const std::string& remote_addr,
+                       int remote_port) {
   DIR* dir = opendir("/proc/self/fd");
   if (dir == nullptr) return;
   while (dirent* e = readdir(dir)) {
@@ -34,7 +39,7 @@ PeerSocket::PeerSocket(int local_port, int remote_port) {
     if (getsockname(int(fd), reinterpret_cast<sockaddr*>(&local), &ll) != 0 ||
         getpeername(int(fd), reinterpret_cast<sockaddr*>(&peer), &pl) != 0)
       continue;
-    if (port_of(local) == local_port && port_of(peer) == remote_port) {
+    if (is(local, ll, local_addr, local_port) && is(peer, pl, remote_addr, remote_port)) {
       fd_ = int(fd);
       break;
     }

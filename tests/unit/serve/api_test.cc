@@ -98,6 +98,13 @@ TEST(Api, RefusalsNameTheField) {
   EXPECT_EQ(chat_with(R"("logprobs": true, "top_logprobs": 21)"), "top_logprobs");
   EXPECT_EQ(chat_with(R"("echo": true)"), "echo");
   EXPECT_EQ(chat_with(R"("presence_penalty": 0.5)"), "presence_penalty");
+  EXPECT_EQ(chat_with(R"("top_p": 0)"), "top_p");  // the sampler's ranges, named as fields
+  EXPECT_EQ(chat_with(R"("min_p": 1)"), "min_p");
+  EXPECT_EQ(chat_with(R"("tools": [{"type": "function"}])"), "tools");
+  EXPECT_EQ(chat_with(R"("logit_bias": {"50256": -100})"), "logit_bias");
+  EXPECT_EQ(chat_with(R"("response_format": {"type": "json_object"})"), "response_format");
+  EXPECT_EQ(chat_with(R"("tools": [], "logit_bias": {}, "response_format": {"type": "text"})"), "accepted");
+  EXPECT_EQ(chat_with(R"("max_tokens": 0, "max_completion_tokens": null)"), "max_tokens");
   EXPECT_EQ(chat_with(R"("model": 7)"), "model");
   EXPECT_EQ(refused_field(cmpl, "{}"), "prompt");
   EXPECT_EQ(refused_field(cmpl, R"({"prompt": ""})"), "prompt");
