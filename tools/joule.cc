@@ -16,6 +16,7 @@ constexpr const char* kAbout =
     "  precisions      quantize, perplexity, init-random\n"
     "  accuracy        eval (benchmark tasks with the energy of each)\n"
     "  studies         study (grids into a results database), report, recommend\n"
+    "  serving         serve (an OpenAI-compatible server with each request's energy), loadgen\n"
     "Use 'joule COMMAND --help' for a command's options. Errors: one line 'joule: error: ...',\n"
     "exit code 2 for bad usage, 1 for anything else.";
 

@@ -283,6 +283,29 @@ const char* object_name(Endpoint ep, bool chunk) {
 
 json finish_json(const std::string& f) { return f.empty() ? json(nullptr) : json(f); }
 
+// The fields every answer and chunk has, around its choices.
+json envelope(Endpoint ep, const Answer& a, bool chunk, json choices) {
+  return {{"id", a.id},
+          {"object", object_name(ep, chunk)},
+          {"created", a.created},
+          {"model", a.model},
+          {"choices", std::move(choices)}};
+}
+
+// A choice's index, finish_reason, logprobs and, for completions, its text; chat adds its
+// message or delta.
+json choice_json(Endpoint ep, const Answer& a) {
+  json choice = {{"index", 0}, {"finish_reason", finish_json(a.finish_reason)}};
+  const bool with_lp = !a.logprobs.empty() || !a.echo_logprobs.empty();
+  if (ep == Endpoint::kChat) {
+    choice["logprobs"] = with_lp ? logprobs_content_json(a.logprobs) : json(nullptr);
+  } else {
+    choice["text"] = a.echo_text + a.text;
+    choice["logprobs"] = with_lp ? logprobs_legacy_json(a.echo_logprobs, a.logprobs) : json(nullptr);
+  }
+  return choice;
+}
+
 }  // namespace
 
 std::string_view error_type(int status) {
@@ -363,50 +386,28 @@ json usage_json(const Usage& u) {
 }
 
 json answer_json(Endpoint ep, const Answer& a, const Usage& u) {
-  json choice = {{"index", 0}, {"finish_reason", finish_json(a.finish_reason)}};
-  const bool with_lp = !a.logprobs.empty() || !a.echo_logprobs.empty();
-  if (ep == Endpoint::kChat) {
-    choice["message"] = {{"role", "assistant"}, {"content", a.text}};
-    choice["logprobs"] = with_lp ? logprobs_content_json(a.logprobs) : json(nullptr);
-  } else {
-    choice["text"] = a.echo_text + a.text;
-    choice["logprobs"] = with_lp ? logprobs_legacy_json(a.echo_logprobs, a.logprobs) : json(nullptr);
-  }
-  return {{"id", a.id},
-          {"object", object_name(ep, false)},
-          {"created", a.created},
-          {"model", a.model},
-          {"choices", json::array({choice})},
-          {"usage", usage_json(u)}};
+  json choice = choice_json(ep, a);
+  if (ep == Endpoint::kChat) choice["message"] = {{"role", "assistant"}, {"content", a.text}};
+  json j = envelope(ep, a, false, json::array({choice}));
+  j["usage"] = usage_json(u);
+  return j;
 }
 
 json chunk_json(Endpoint ep, const Answer& a, bool first) {
-  json choice = {{"index", 0}, {"finish_reason", finish_json(a.finish_reason)}};
-  const bool with_lp = !a.logprobs.empty() || !a.echo_logprobs.empty();
+  json choice = choice_json(ep, a);
   if (ep == Endpoint::kChat) {
     json delta = json::object();
     if (first) delta["role"] = "assistant";
     if (!a.text.empty() || (first && a.finish_reason.empty())) delta["content"] = a.text;
     choice["delta"] = delta;
-    choice["logprobs"] = with_lp ? logprobs_content_json(a.logprobs) : json(nullptr);
-  } else {
-    choice["text"] = a.echo_text + a.text;
-    choice["logprobs"] = with_lp ? logprobs_legacy_json(a.echo_logprobs, a.logprobs) : json(nullptr);
   }
-  return {{"id", a.id},
-          {"object", object_name(ep, true)},
-          {"created", a.created},
-          {"model", a.model},
-          {"choices", json::array({choice})}};
+  return envelope(ep, a, true, json::array({choice}));
 }
 
 json usage_chunk_json(Endpoint ep, const Answer& a, const Usage& u) {
-  return {{"id", a.id},
-          {"object", object_name(ep, true)},
-          {"created", a.created},
-          {"model", a.model},
-          {"choices", json::array()},
-          {"usage", usage_json(u)}};
+  json j = envelope(ep, a, true, json::array());
+  j["usage"] = usage_json(u);
+  return j;
 }
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }

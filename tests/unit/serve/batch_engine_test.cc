@@ -5,26 +5,22 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <map>
 
-#include "../model/tiny_model.h"
+#include "tiny_serve_model.h"
 #include "engine/generate.h"
 
 namespace joule::serve {
 namespace {
 
+using testing::prompt_of;
+
 class BatchEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string path = (std::filesystem::path(::testing::TempDir()) / "serve_tiny.gguf").string();
-    testing::TinyModelSpec spec;
-    spec.d_model = 128;
-    spec.d_ff = 256;
-    spec.matrix_type = DType::kQ8_0;
-    testing::write_tiny_model(path, spec);
-    model_ = std::move(Model::load(path)).value();
-    tok_ = std::make_unique<Tokenizer>(std::move(Tokenizer::from_gguf(model_->file())).value());
+    testing::TinyServeModel m = testing::load_tiny_serve_model("serve_tiny.gguf");
+    model_ = std::move(m.model);
+    tok_ = std::move(m.tok);
   }
 
   // The tokens generate() produces for `prompt` alone (up to max_tokens, stopping at EOS).
@@ -68,11 +64,6 @@ class BatchEngineTest : public ::testing::Test {
   int64_t preemptions_ = 0;  // in the last together()
 };
 
-std::vector<TokenId> prompt_of(int n, int seed) {
-  std::vector<TokenId> p;
-  for (int i = 0; i < n; ++i) p.push_back(static_cast<TokenId>((seed * 131 + i * 17) % 250 + 3));
-  return p;
-}
 
 TEST_F(BatchEngineTest, EachRequestGetsTheTokensItGetsAlone) {
   std::vector<std::vector<TokenId>> prompts;

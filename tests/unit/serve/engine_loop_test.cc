@@ -5,27 +5,23 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <thread>
 
-#include "../model/tiny_model.h"
+#include "tiny_serve_model.h"
 #include "core/clock.h"
 #include "energy/estimate.h"
 
 namespace joule::serve {
 namespace {
 
+using testing::prompt_of;
+
 class EngineLoopTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string path = (std::filesystem::path(::testing::TempDir()) / "loop_tiny.gguf").string();
-    testing::TinyModelSpec spec;
-    spec.d_model = 128;
-    spec.d_ff = 256;
-    spec.matrix_type = DType::kQ8_0;
-    testing::write_tiny_model(path, spec);
-    model_ = std::move(Model::load(path)).value();
-    tok_ = std::make_unique<Tokenizer>(std::move(Tokenizer::from_gguf(model_->file())).value());
+    testing::TinyServeModel m = testing::load_tiny_serve_model("loop_tiny.gguf");
+    model_ = std::move(m.model);
+    tok_ = std::move(m.tok);
     // The real CPU estimate through the real meter: its energy follows this process's CPU time.
     auto est = energy::make_estimate_model({}, "test cpu", 2);
     ASSERT_TRUE(est.ok());
@@ -63,11 +59,6 @@ class EngineLoopTest : public ::testing::Test {
     }
   }
 
-  static std::vector<TokenId> prompt_of(int n, int seed) {
-    std::vector<TokenId> p;
-    for (int i = 0; i < n; ++i) p.push_back(static_cast<TokenId>((seed * 131 + i * 17) % 250 + 3));
-    return p;
-  }
 
   static GenerationParams greedy(int max_tokens) {
     GenerationParams p;
