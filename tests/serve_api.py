@@ -461,6 +461,21 @@ def play_disconnect(port):
     check(r[0] == 200, "disconnect: the server still serves", r[:1] + (r[2][:300],))
 
 
+def play_loadgen(joule, base):
+    """joule loadgen against the server: every request completes, and the energy it sums is there."""
+    r = subprocess.run([str(joule), "loadgen", "--url", base, "-n", "4", "-c", "2", "--max-tokens", "4", "--json",
+                        "--goodput", "ttft:600000"], capture_output=True, text=True, timeout=600)
+    try:
+        j = json.loads(r.stdout)
+    except json.JSONDecodeError:
+        j = {}
+    check(r.returncode == 0 and j.get("completed") == 4 and j.get("failed") == 0 and j.get("output_tokens") == 16,
+          "loadgen: 4 streamed requests completed, 16 output tokens counted from usage", r.stdout + r.stderr)
+    check((j.get("energy_j") or 0) > 0 and j.get("energy_source") in ("counter", "sampled", "estimated")
+          and j.get("goodput") is not None and j["ttft_ms"]["p99"] >= j["ttft_ms"]["median"] > 0,
+          "loadgen: energy from the answers, goodput, TTFT percentiles", r.stdout)
+
+
 def play_metrics(port):
     text = metrics(port)
     try:
@@ -616,6 +631,7 @@ def main():
             play_concurrency(client, model_id, srv.port)
             play_errors(srv.port, model_id)
             play_disconnect(srv.port)
+            play_loadgen(joule, srv.base)
             text = play_metrics(srv.port)
             play_json_log(log_path, text)
             check(srv.proc.poll() is None, "the main server is still up after everything", srv.stderr())
