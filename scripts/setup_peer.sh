@@ -62,7 +62,9 @@ if ! have_bins; then
     || { tail -30 build.log >&2; exit 1; }
 fi
 
-if [[ ! -x venv/bin/python ]] || ! venv/bin/python -c 'import llama_cpp, gguf' 2>/dev/null; then
+# (The bindings load libllama from build/bin: without LLAMA_CPP_LIB_PATH the import always fails
+# and every upgrade of the build would reinstall them.)
+if [[ ! -x venv/bin/python ]] || ! LLAMA_CPP_LIB_PATH="$PEER_DIR/build/bin" venv/bin/python -c 'import llama_cpp, gguf' 2>/dev/null; then
   log "installing the llama_cpp Python bindings (without building another copy of llama.cpp)"
   python3 -m venv venv
   venv/bin/python -m pip install -q --upgrade pip >/dev/null
