@@ -30,8 +30,10 @@ void attend_head_scalar(const AttendArgs& a) {
 
 AttendFn best_attend(int head_dim) {
   // Same ISA choice as the matmul kernels (which honour JOULE_ISA).
-  const bool avx512 = std::strcmp(best_kernels().isa, "avx512") == 0;
-  if (avx512 && head_dim % 16 == 0 && head_dim <= 256) return attend_head_avx512;
+  const char* isa = best_kernels().isa;
+  if (std::strcmp(isa, "avx512") == 0 && head_dim % 16 == 0 && head_dim <= 256) return attend_head_avx512;
+  if ((std::strcmp(isa, "avx512") == 0 || std::strcmp(isa, "avx2") == 0) && head_dim % 8 == 0 && head_dim <= 256)
+    return attend_head_avx2;
   return attend_head_scalar;
 }
 

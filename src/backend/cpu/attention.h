@@ -31,6 +31,7 @@ using AttendFn = void (*)(const AttendArgs& a);
 
 void attend_head_scalar(const AttendArgs& a);
 void attend_head_avx512(const AttendArgs& a);  // attention_avx512.cc; head_dim % 16 == 0
+void attend_head_avx2(const AttendArgs& a);    // attention_avx2.cc; head_dim % 8 == 0, <= 256
 
 // The fastest variant for this CPU and head size (follows best_kernels(), so JOULE_ISA caps it).
 AttendFn best_attend(int head_dim);
