@@ -44,6 +44,12 @@ struct ServeOptions {
 
 constexpr int kDefaultKvMib = 512;
 
+std::string fixed1(double j) {  // "9.6 J"
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f J", j);
+  return buf;
+}
+
 // One JSON line per finished request; written by the engine thread only.
 class JsonLog {
  public:
@@ -185,8 +191,10 @@ int serve_main(const ServeOptions& o) {
   signals.join();
   const serve::EngineLoop::EnergyTotals t = loop.energy_totals();
   if (loop.energy_on())
-    std::fprintf(stderr, "[joule] stopped: energy %.1f J (%s): %.1f J charged to requests, %.1f J idle\n",
-                 t.idle_j + t.charged_j, loop.energy_source().c_str(), t.charged_j, t.idle_j);
+    std::fprintf(stderr, "[joule] stopped: energy %.1f J (%s; the meter's own window: %s): %.1f J charged to "
+                 "requests, %.1f J idle\n",
+                 t.idle_j + t.charged_j, loop.energy_source().c_str(),
+                 loop.metered_j() ? fixed1(*loop.metered_j()).c_str() : "none", t.charged_j, t.idle_j);
   else
     std::fprintf(stderr, "[joule] stopped\n");
   if (Status s = (*energy)->finish(); !s.ok()) return report_error(s);

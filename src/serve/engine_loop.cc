@@ -182,6 +182,9 @@ void EngineLoop::finish_requests() {
 }
 
 void EngineLoop::run() {
+  // The meter's own window spans the ledger's readings, as a check on them.
+  constexpr const char* kWindow = "serve";
+  const bool windowed = ledger_.on() && meter_->begin(kWindow).ok();
   read_meter(false, 0);  // the ledger's origin
   for (;;) {
     bool waited = false;
@@ -233,6 +236,19 @@ void EngineLoop::run() {
     p.ch->push(Event::rejected(ApiError{503, "the server is shutting down", "", ""}));
   for (const auto& [id, ch] : channels_) (void)engine_.cancel(id);
   read_meter(false, 0);  // the ledger's accounts end where the loop does
+  if (windowed) {
+    if (auto w = meter_->end(kWindow); w.ok()) {
+      double sum_j = 0;
+      bool complete = true;
+      for (const std::string& name : ledger_.domain_names())
+        for (const energy::DomainWindow& d : w->domains)
+          if (d.domain == name) {
+            if (d.energy_j) sum_j += *d.energy_j;
+            else complete = false;
+          }
+      if (complete) metered_j_ = sum_j;
+    }
+  }
   finish_requests();
   idle_cv_.notify_all();
 }

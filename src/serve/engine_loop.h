@@ -129,6 +129,10 @@ class EngineLoop {
     double power_w = 0;
   };
   EnergyTotals energy_totals() const;
+  // After stop(): the meter's own window over the loop's life (opened at the ledger's first
+  // reading, closed at its last), summed over the accounted domains: what the requests' shares
+  // plus idle must add up to. nullopt without a meter or when the window has no energy.
+  std::optional<double> metered_j() const { return metered_j_; }
   bool energy_on() const { return ledger_.on(); }
   std::string energy_source() const;
 
@@ -158,8 +162,9 @@ class EngineLoop {
   EnergyTotals totals_;
   std::atomic<int> live_{0};
 
-  // Engine thread only.
+  // Engine thread only (metered_j_ is read after the thread has ended).
   std::unordered_map<uint64_t, std::shared_ptr<Channel>> channels_;
+  std::optional<double> metered_j_;
   double last_read_s_ = 0;
   std::thread thread_;
 };
