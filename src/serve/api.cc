@@ -334,6 +334,8 @@ ApiError error_from_status(const Status& s) {
   }
 }
 
+ApiError shutting_down_error() { return {503, "the server is shutting down", "", ""}; }
+
 int json_depth(std::string_view body, int limit) {
   int depth = 0, deepest = 0;
   bool in_string = false, escaped = false;

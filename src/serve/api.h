@@ -27,7 +27,8 @@ struct ApiError {
 };
 std::string_view error_type(int status);
 nlohmann::json error_json(const ApiError& e);
-ApiError error_from_status(const Status& s);  // kInvalidArgument 400, kResourceExhausted 429, else 500
+ApiError error_from_status(const Status& s);
+ApiError shutting_down_error();  // 503 while the server drains  // kInvalidArgument 400, kResourceExhausted 429, else 500
 
 enum class Endpoint { kChat, kCompletions };
 

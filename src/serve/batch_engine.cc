@@ -1,22 +1,22 @@
 #include "serve/batch_engine.h"
 
 #include <algorithm>
-#include <cmath>
 #include <utility>
 
+#include "backend/cpu/ops.h"
 #include "core/check.h"
 
 namespace joule::serve {
 
 TokenLogprobs token_logprobs(const float* logits, int n_vocab, TokenId chosen, int top_n) {
-  float max_logit = logits[0];
-  for (int i = 1; i < n_vocab; ++i) max_logit = std::max(max_logit, logits[i]);
-  double sum = 0;
-  for (int i = 0; i < n_vocab; ++i) sum += std::exp(double(logits[i] - max_logit));
-  const float log_z = max_logit + float(std::log(sum));
+  // The normalizer joule's scoring uses (eval, perplexity), so served log-probabilities and
+  // `joule eval`'s agree.
+  static const cpu::LogSumExpFn log_sum_exp = cpu::best_log_sum_exp();
+  const double lse = log_sum_exp(logits, n_vocab).lse;
+  auto logprob = [&](TokenId t) { return float(double(logits[t]) - lse); };
   TokenLogprobs out;
   out.token = chosen;
-  out.logprob = logits[chosen] - log_z;
+  out.logprob = logprob(chosen);
   std::vector<TokenId> ids(static_cast<size_t>(n_vocab));
   for (int i = 0; i < n_vocab; ++i) ids[size_t(i)] = i;
   const int k = std::min(top_n, n_vocab);
@@ -24,7 +24,7 @@ TokenLogprobs token_logprobs(const float* logits, int n_vocab, TokenId chosen, i
   std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](TokenId a, TokenId b) {
     return logits[a] != logits[b] ? logits[a] > logits[b] : a < b;
   });
-  for (int i = 0; i < k; ++i) out.top.emplace_back(ids[size_t(i)], logits[ids[size_t(i)]] - log_z);
+  for (int i = 0; i < k; ++i) out.top.emplace_back(ids[size_t(i)], logprob(ids[size_t(i)]));
   return out;
 }
 

@@ -65,7 +65,7 @@ std::shared_ptr<Channel> EngineLoop::submit(uint64_t id, Submission s) {
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (stop_) {
-      ch->push(Event::rejected(ApiError{503, "the server is shutting down", "", ""}));
+      ch->push(Event::rejected(shutting_down_error()));
       return ch;
     }
     if (inbox_.size() >= max_inbox_) {
@@ -106,6 +106,14 @@ EngineLoop::EnergyTotals EngineLoop::energy_totals() const {
 
 std::string EngineLoop::energy_source() const { return energy::source_name(ledger_.source()); }
 
+void EngineLoop::release_live(int n) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);  // under the lock, so wait_idle cannot miss the change
+    live_ -= n;
+  }
+  idle_cv_.notify_all();
+}
+
 void EngineLoop::drain_inbox() {
   std::deque<Pending> inbox;
   std::vector<uint64_t> cancels;
@@ -120,11 +128,7 @@ void EngineLoop::drain_inbox() {
       if (s.code() == ErrorCode::kInvalidArgument && s.message().find("context") != std::string::npos)
         e.code = "context_length_exceeded";
       p.ch->push(Event::rejected(e));
-      {
-        std::lock_guard<std::mutex> lk(mu_);
-        live_--;
-      }
-      idle_cv_.notify_all();
+      release_live(1);
       continue;
     }
     channels_[p.id] = p.ch;
@@ -173,11 +177,7 @@ void EngineLoop::finish_requests() {
       it->second->push(Event::finished(f));
       channels_.erase(it);
     }
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      live_--;
-    }
-    idle_cv_.notify_all();
+    release_live(1);
   }
 }
 
@@ -230,10 +230,9 @@ void EngineLoop::run() {
   {
     std::lock_guard<std::mutex> lk(mu_);
     inbox.swap(inbox_);
-    live_ -= int(inbox.size());
   }
-  for (Pending& p : inbox)
-    p.ch->push(Event::rejected(ApiError{503, "the server is shutting down", "", ""}));
+  for (Pending& p : inbox) p.ch->push(Event::rejected(shutting_down_error()));
+  release_live(int(inbox.size()));
   for (const auto& [id, ch] : channels_) (void)engine_.cancel(id);
   read_meter(false, 0);  // the ledger's accounts end where the loop does
   if (windowed) {

@@ -141,6 +141,7 @@ class EngineLoop {
   void drain_inbox();
   void read_meter(bool step_ran, double step_s);
   void finish_requests();
+  void release_live(int n);  // n live requests ended: wakes wait_idle
 
   BatchEngine& engine_;
   energy::Meter* meter_;

@@ -108,7 +108,7 @@ struct HttpServer::Impl {
     });
 
     svr.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-      if (draining) return reply_error(res, "/health", {503, "the server is shutting down", "", ""});
+      if (draining) return reply_error(res, "/health", shutting_down_error());
       set_json(res, 200, {{"status", "ok"}});
       metrics.on_http("/health", 200);
     });
@@ -120,8 +120,7 @@ struct HttpServer::Impl {
       metrics.on_http("/v1/models", 200);
     });
     svr.Get(R"(/v1/models/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
-      if (req.matches[1] != cfg.model_id)
-        return reply_error(res, "/v1/models", {404, "the model '" + std::string(req.matches[1]) + "' does not exist; this server serves '" + cfg.model_id + "'", "model", "model_not_found"});
+      if (req.matches[1] != cfg.model_id) return reply_error(res, "/v1/models", unknown_model(req.matches[1]));
       set_json(res, 200, model_json());
       metrics.on_http("/v1/models", 200);
     });
@@ -131,11 +130,15 @@ struct HttpServer::Impl {
              [this](const httplib::Request& req, httplib::Response& res) { completions(req, res, Endpoint::kCompletions); });
   }
 
+  ApiError unknown_model(const std::string& name) const {
+    return {404, "the model '" + name + "' does not exist; this server serves '" + cfg.model_id + "'", "model",
+            "model_not_found"};
+  }
+
   json model_json() const {
     return {{"id", cfg.model_id}, {"object", "model"}, {"created", created}, {"owned_by", "joule"}};
   }
 
-  // The request's prompt tokens and generation parameters, or why not.
   // What a request asks for, ready for the engine; `discard` when it asks for no new tokens
   // (max_tokens 0 with echo: one is sampled, as the engine always does, and not sent).
   struct Prepared {
@@ -146,41 +149,37 @@ struct HttpServer::Impl {
   };
 
   std::optional<ApiError> prepare(const CompletionRequest& r, Prepared* p) {
-    std::vector<TokenId>* prompt = &p->prompt;
-    GenerationParams* gen = &p->gen;
-    std::string* echo_text = &p->echo_text;
-    if (!r.model.empty() && r.model != cfg.model_id)
-      return ApiError{404, "the model '" + r.model + "' does not exist; this server serves '" + cfg.model_id + "'",
-                      "model", "model_not_found"};
+    if (!r.model.empty() && r.model != cfg.model_id) return unknown_model(r.model);
     if (r.endpoint == Endpoint::kChat) {
-      *prompt = encode_chat(tok, chat, apply_chat_template(chat, r.messages, /*add_generation_prompt=*/true));
+      p->prompt = encode_chat(tok, chat, apply_chat_template(chat, r.messages, /*add_generation_prompt=*/true));
     } else if (r.prompt_tokens) {
       for (TokenId t : *r.prompt_tokens)
         if (t >= tok.n_vocab())
           return ApiError{400, "token id " + std::to_string(t) + " is outside the vocabulary (" +
                                    std::to_string(tok.n_vocab()) + " tokens)", "prompt", ""};
-      *prompt = *r.prompt_tokens;
-      if (r.echo) *echo_text = tok.decode(*prompt);
+      p->prompt = *r.prompt_tokens;
+      if (r.echo) p->echo_text = tok.decode(p->prompt);
     } else {
       // As `joule run -p`: BOS as the model asks, special-token text left as text.
-      *prompt = tok.encode(r.prompt, /*add_special=*/true, /*parse_special=*/false);
-      if (r.echo) *echo_text = r.prompt;
+      p->prompt = tok.encode(r.prompt, /*add_special=*/true, /*parse_special=*/false);
+      if (r.echo) p->echo_text = r.prompt;
     }
-    if (prompt->empty()) return ApiError{400, "the prompt has no tokens", "prompt", ""};
-    *gen = r.gen;
-    const int64_t room = int64_t(cfg.context_tokens) - int64_t(prompt->size());
-    if (gen->max_tokens < 0) gen->max_tokens = int(std::max<int64_t>(room, 0));
-    if (gen->max_tokens == 0) {
+    if (p->prompt.empty()) return ApiError{400, "the prompt has no tokens", "prompt", ""};
+    GenerationParams& gen = p->gen;
+    gen = r.gen;
+    const int64_t room = int64_t(cfg.context_tokens) - int64_t(p->prompt.size());
+    if (gen.max_tokens < 0) gen.max_tokens = int(std::max<int64_t>(room, 0));
+    if (gen.max_tokens == 0) {
       p->discard = true;
-      gen->max_tokens = 1;
+      gen.max_tokens = 1;
     }
-    if (room <= 0 || gen->max_tokens > room)
-      return ApiError{400, "the prompt's " + std::to_string(prompt->size()) + " tokens and max_tokens " +
-                               std::to_string(gen->max_tokens) + " exceed the model's context of " +
+    if (room <= 0 || gen.max_tokens > room)
+      return ApiError{400, "the prompt's " + std::to_string(p->prompt.size()) + " tokens and max_tokens " +
+                               std::to_string(gen.max_tokens) + " exceed the model's context of " +
                                std::to_string(cfg.context_tokens) + " tokens",
                       "max_tokens", "context_length_exceeded"};
-    if (r.logprobs) gen->logprobs = *r.logprobs;
-    gen->prompt_logprobs = r.echo && r.logprobs;
+    if (r.logprobs) gen.logprobs = *r.logprobs;
+    gen.prompt_logprobs = r.echo && r.logprobs;
     return std::nullopt;
   }
 
@@ -208,6 +207,26 @@ struct HttpServer::Impl {
     return ev.token.text;
   }
 
+  // The request's next event; nullopt once its client has hung up, which cancels the request.
+  std::optional<Event> next_event(uint64_t id, Channel& ch, const PeerSocket& peer) {
+    for (;;) {
+      if (std::optional<Event> ev = ch.pop(kPollS)) return ev;
+      if (peer.closed()) {
+        loop.cancel(id);
+        return std::nullopt;
+      }
+    }
+  }
+
+  // Only the fields every chunk repeats (a copy of the whole answer per token would grow with it).
+  static Answer header_of(const Answer& a) {
+    Answer h;
+    h.id = a.id;
+    h.created = a.created;
+    h.model = a.model;
+    return h;
+  }
+
   static Usage usage_of(const FinishedRequest& f, const Collector& c) {
     return {.prompt_tokens = f.prompt_tokens, .completion_tokens = c.discard ? 0 : f.completion_tokens,
             .energy = f.energy};
@@ -222,7 +241,7 @@ struct HttpServer::Impl {
 
   void completions(const httplib::Request& req, httplib::Response& res, Endpoint ep) {
     const std::string endpoint = endpoint_name(ep);
-    if (draining) return reply_error(res, endpoint, {503, "the server is shutting down", "", ""});
+    if (draining) return reply_error(res, endpoint, shutting_down_error());
     CompletionRequest r;
     if (auto e = parse_request(ep, req.body, cfg.limits, &r)) return reply_error(res, endpoint, *e);
     Prepared p;
@@ -243,23 +262,14 @@ struct HttpServer::Impl {
     std::shared_ptr<Channel> ch = loop.submit(id, {std::move(p.prompt), p.gen, monotonic_seconds()});
 
     // Accepted or refused (a full queue: 429), before any byte of the answer.
-    for (;;) {
-      std::optional<Event> ev = ch->pop(kPollS);
-      if (!ev) {
-        if (peer->closed()) return cancelled(id, endpoint);
-        continue;
-      }
-      if (ev->kind == Event::kRejected) return reply_error(res, endpoint, ev->error);
-      break;  // kAccepted
-    }
+    std::optional<Event> first = next_event(id, *ch, *peer);
+    if (!first) return hung_up(endpoint);
+    if (first->kind == Event::kRejected) return reply_error(res, endpoint, first->error);
     if (r.stream) return stream(res, ep, id, ch, peer, a, r.include_usage);
 
     for (;;) {
-      std::optional<Event> ev = ch->pop(kPollS);
-      if (!ev) {
-        if (peer->closed()) return cancelled(id, endpoint);
-        continue;
-      }
+      std::optional<Event> ev = next_event(id, *ch, *peer);
+      if (!ev) return hung_up(endpoint);
       if (ev->kind != Event::kFinished) {
         add(*a, *ev);
         continue;
@@ -280,10 +290,7 @@ struct HttpServer::Impl {
     }
   }
 
-  void cancelled(uint64_t id, const std::string& endpoint) {
-    loop.cancel(id);
-    metrics.on_http(endpoint, 499);  // nginx's "client closed request"
-  }
+  void hung_up(const std::string& endpoint) { metrics.on_http(endpoint, 499); }  // nginx's "client closed request"
 
   void stream(httplib::Response& res, Endpoint ep, uint64_t id, std::shared_ptr<Channel> ch,
               std::shared_ptr<PeerSocket> peer, std::shared_ptr<Collector> c, bool include_usage) {
@@ -302,19 +309,17 @@ struct HttpServer::Impl {
           auto send_head = [&] {
             if (!head_due) return true;
             head_due = false;
-            Answer head = c->answer;
-            head.logprobs.clear();
+            Answer head = header_of(c->answer);
+            head.echo_text = c->answer.echo_text;
+            head.echo_logprobs = c->answer.echo_logprobs;
             const bool ok = send(sse(chunk_json(ep, head, first)));
             first = false;
             return ok;
           };
           if (ep == Endpoint::kChat && !send_head()) return loop.cancel(id), false;
           for (;;) {
-            std::optional<Event> ev = ch->pop(kPollS);
-            if (!ev) {
-              if (peer->closed()) return loop.cancel(id), false;
-              continue;
-            }
+            std::optional<Event> ev = next_event(id, *ch, *peer);
+            if (!ev) return false;
             if (ev->kind == Event::kPromptLogprobs) {
               add(*c, *ev);
               continue;
@@ -322,9 +327,7 @@ struct HttpServer::Impl {
             if (!send_head()) return loop.cancel(id), false;
             if (ev->kind == Event::kToken) {
               const size_t n_lp = c->answer.logprobs.size();
-              Answer piece = c->answer;
-              piece.echo_text.clear();
-              piece.echo_logprobs.clear();
+              Answer piece = header_of(c->answer);
               piece.text = add(*c, *ev);
               piece.logprobs.assign(c->answer.logprobs.begin() + long(n_lp), c->answer.logprobs.end());
               if (piece.text.empty() && piece.logprobs.empty()) continue;
@@ -336,11 +339,7 @@ struct HttpServer::Impl {
             if (auto e = failure_of(f)) {
               send(sse(error_json(*e)));
             } else {
-              Answer last = c->answer;
-              last.text.clear();
-              last.echo_text.clear();
-              last.logprobs.clear();
-              last.echo_logprobs.clear();
+              Answer last = header_of(c->answer);
               last.finish_reason = std::string(sched::finish_reason_name(f.finish));
               send(sse(chunk_json(ep, last, first)));
               if (include_usage) send(sse(usage_chunk_json(ep, last, usage_of(f, *c))));
