@@ -48,30 +48,35 @@ void ForwardState::truncate(int n) {
 
 namespace {
 
-// Causal grouped-query attention for one sequence's nt queries: query t (at absolute position
-// pos0 + t) attends to positions [0, pos0 + t], whose keys and values are kv_dim apart from
-// k_seq / v_seq. Work is dealt over (token, head) pairs round-robin: later tokens attend to more
-// keys, so contiguous ranges would leave the first thread idle.
-void attention(const ModelConfig& c, const float* q, const f16_bits* k_seq, const f16_bits* v_seq, int pos0,
-               int nt, bool single_token, float* out, std::vector<float>& scores, int max_positions,
-               ThreadPool& pool) {
-  const int hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
+// Causal grouped-query attention of every item's queries in one parallel section: query t of item
+// i (at absolute position pos0 + t) attends to its sequence's positions [0, pos0 + t], read in
+// place through rows (one offset per position, from rows0[i]). Work is dealt over (item, token,
+// head) triples round-robin: later tokens attend to more keys, so contiguous ranges would leave
+// the first thread idle.
+void attention(const ModelConfig& c, std::span<const BatchItem> items, const int* first, const size_t* rows,
+               const size_t* rows0, const float* q, const f16_bits* k_layer, const f16_bits* v_layer, float* out,
+               std::vector<float>& scores, int max_positions, ThreadPool& pool) {
+  const int hd = c.head_dim, group = c.n_heads / c.n_kv_heads, nh = c.n_heads;
   const cpu::AttendFn attend = cpu::best_attend(hd);
   if (scores.size() < size_t(pool.size()) * max_positions) scores.resize(size_t(pool.size()) * max_positions);
+  const int64_t n_tasks = int64_t(first[items.size()]) * nh;  // first[] ends with the step's column count
   pool.run([&](int thread, int n_threads) {
-    for (int64_t task = thread; task < int64_t(nt) * c.n_heads; task += n_threads) {
-      const int t = static_cast<int>(task / c.n_heads), h = static_cast<int>(task % c.n_heads);
+    size_t i = 0;  // the item of the current task; tasks only move forward
+    for (int64_t task = thread; task < n_tasks; task += n_threads) {
+      const int col = static_cast<int>(task / nh), h = static_cast<int>(task % nh);
+      while (col >= first[i + 1]) ++i;
+      const int t = col - first[i];
       const size_t kv_off = size_t(h / group) * hd;  // query head h reads kv head h / group
-      attend({.q = q + size_t(t) * c.q_dim() + size_t(h) * hd,
-              .k = k_seq + kv_off,
-              .v = v_seq + kv_off,
-              .kv_stride = size_t(c.kv_dim()),
-              .n_keys = pos0 + t + 1,
+      attend({.q = q + size_t(col) * c.q_dim() + size_t(h) * hd,
+              .k = k_layer + kv_off,
+              .v = v_layer + kv_off,
+              .rows = rows + rows0[i],
+              .n_keys = items[i].pos0 + t + 1,
               .head_dim = hd,
               .scale = 1.0f / std::sqrt(static_cast<float>(hd)),
               .scores = scores.data() + size_t(thread) * max_positions,
-              .out = out + size_t(t) * c.q_dim() + size_t(h) * hd,
-              .single_token = single_token});
+              .out = out + size_t(col) * c.q_dim() + size_t(h) * hd,
+              .single_token = items[i].single_token});
     }
   });
 }
@@ -116,10 +121,21 @@ Status forward_batch(const Model& model, KvCache& kv, std::span<const BatchItem>
                              w.rope_freq_factors.empty() ? nullptr : w.rope_freq_factors.data(),
                              c.rope_mode == RopeMode::kNorm ? cpu::RopePairs::kAdjacent
                                                             : cpu::RopePairs::kHalves};
-  // Columns of the step: item i's tokens are columns first[i] .. first[i] + size - 1.
-  std::vector<int> first(items.size());
+  // Columns of the step: item i's tokens are columns first[i] .. first[i + 1] - 1. Its positions
+  // 0 .. pos0 + size - 1 resolved to cache rows start at rows_[rows0[i]].
+  std::vector<int> first(items.size() + 1);
+  std::vector<size_t> rows0(items.size());
   int nt = 0;
-  for (size_t i = 0; i < items.size(); ++i) first[i] = nt, nt += static_cast<int>(items[i].tokens.size());
+  size_t n_rows = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    first[i] = nt, nt += static_cast<int>(items[i].tokens.size());
+    rows0[i] = n_rows, n_rows += size_t(items[i].pos0) + items[i].tokens.size();
+  }
+  first[items.size()] = nt;
+  s.rows_.resize(n_rows);
+  for (size_t i = 0; i < items.size(); ++i)
+    for (int p = 0; p < items[i].pos0 + int(items[i].tokens.size()); ++p)
+      s.rows_[rows0[i] + size_t(p)] = kv.row(items[i].blocks[p / bt], p % bt);
   float* x = s.x_.data();    // [nt, d] residual stream
   float* xn = s.xn_.data();  // [nt, d] normalised input of a sub-layer
 
@@ -151,39 +167,18 @@ Status forward_batch(const Model& model, KvCache& kv, std::span<const BatchItem>
       cpu::rope_apply(q + size_t(t) * qd, c.n_heads, cs, sn, rope);
       cpu::rope_apply(k + size_t(t) * kvd, c.n_kv_heads, cs, sn, rope);
     }
-    for (size_t i = 0; i < items.size(); ++i) {
-      const BatchItem& it = items[i];
-      const int n = static_cast<int>(it.tokens.size());
-      // Append to the f16 cache: position p goes to block p / bt at offset p % bt.
-      for (int j = 0; j < n; ++j) {
-        const int p = it.pos0 + j;
-        const size_t at = size_t(p % bt) * kvd, from = size_t(first[i] + j) * kvd;
-        f16_bits* kc = kv.k(it.blocks[p / bt], li) + at;
-        f16_bits* vc = kv.v(it.blocks[p / bt], li) + at;
+    // Append to the f16 cache, each position at its row.
+    f16_bits* k_layer = kv.k(0, li);
+    f16_bits* v_layer = kv.v(0, li);
+    for (size_t i = 0; i < items.size(); ++i)
+      for (int j = 0; j < int(items[i].tokens.size()); ++j) {
+        const size_t at = s.rows_[rows0[i] + size_t(items[i].pos0 + j)], from = size_t(first[i] + j) * kvd;
         for (int e = 0; e < kvd; ++e) {
-          kc[e] = f32_to_f16(k[from + e]);
-          vc[e] = f32_to_f16(v[from + e]);
+          k_layer[at + e] = f32_to_f16(k[from + e]);
+          v_layer[at + e] = f32_to_f16(v[from + e]);
         }
       }
-      // Attention reads the sequence's positions kv_dim apart: in place when they are in one
-      // block, else gathered (the same values, so the same arithmetic).
-      const int positions = it.pos0 + n;
-      const f16_bits* k_seq = kv.k(it.blocks[0], li);
-      const f16_bits* v_seq = kv.v(it.blocks[0], li);
-      if (positions > bt) {
-        s.k_seq_.resize(size_t(positions) * kvd);
-        s.v_seq_.resize(size_t(positions) * kvd);
-        for (int b = 0; b * bt < positions; ++b) {
-          const size_t len = size_t(std::min(bt, positions - b * bt)) * kvd;
-          std::copy_n(kv.k(it.blocks[b], li), len, s.k_seq_.data() + size_t(b) * bt * kvd);
-          std::copy_n(kv.v(it.blocks[b], li), len, s.v_seq_.data() + size_t(b) * bt * kvd);
-        }
-        k_seq = s.k_seq_.data();
-        v_seq = s.v_seq_.data();
-      }
-      attention(c, q + size_t(first[i]) * qd, k_seq, v_seq, it.pos0, n, it.single_token,
-                s.attn_.data() + size_t(first[i]) * qd, s.scores_, s.max_positions(), pool);
-    }
+    attention(c, items, first.data(), s.rows_.data(), rows0.data(), q, k_layer, v_layer, s.attn_.data(), s.scores_, s.max_positions(), pool);
     cpu::matmul(l.wo, s.attn_.data(), nt, xn, d, ks, pool, s.mm_);
     for (int t = 0; t < nt; ++t) cpu::add_inplace(x + size_t(t) * d, xn + size_t(t) * d, d);
 

@@ -29,6 +29,11 @@ class KvCache {
   // The first position of `block` in `layer`; positions follow kv_dim apart.
   f16_bits* k(int block, int layer) { return k_.data() + offset(block, layer); }
   f16_bits* v(int block, int layer) { return v_.data() + offset(block, layer); }
+  // Where a position lives, in elements from k(0, layer) (or v(0, layer)), the same in every
+  // layer: attention reads a sequence's blocks in place through these offsets.
+  size_t row(int block, int position_in_block) const {
+    return offset(block, 0) + size_t(position_in_block) * kv_dim_;
+  }
 
  private:
   size_t offset(int block, int layer) const {
@@ -67,8 +72,8 @@ class BatchScratch {
                               ThreadPool&, const cpu::KernelSet&);
   int max_tokens_, max_positions_;
   std::vector<float> x_, xn_, q_, k_new_, v_new_, attn_, gate_, up_, rope_cos_, rope_sin_;
-  std::vector<float> scores_;            // [thread][max_positions]
-  std::vector<f16_bits> k_seq_, v_seq_;  // one sequence's keys and values gathered from its blocks
+  std::vector<float> scores_;  // [thread][max_positions]
+  std::vector<size_t> rows_;   // each item's positions resolved through its block table (KvCache::row)
   cpu::MatmulScratch mm_;
 };
 

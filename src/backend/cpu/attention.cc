@@ -14,7 +14,7 @@ void attend_head_scalar(const AttendArgs& a) {
   std::vector<float> q16(hd);
   for (int i = 0; i < hd; ++i) q16[i] = f16_to_f32(f32_to_f16(a.q[i]));
   for (int j = 0; j < a.n_keys; ++j) {
-    const f16_bits* kj = a.k + size_t(j) * a.kv_stride;
+    const f16_bits* kj = a.key(j);
     float dot = 0.0f;
     for (int i = 0; i < hd; ++i) dot += q16[i] * f16_to_f32(kj[i]);
     a.scores[j] = dot * a.scale;
@@ -22,7 +22,7 @@ void attend_head_scalar(const AttendArgs& a) {
   softmax(a.scores, a.n_keys);
   std::memset(a.out, 0, sizeof(float) * hd);
   for (int j = 0; j < a.n_keys; ++j) {
-    const f16_bits* vj = a.v + size_t(j) * a.kv_stride;
+    const f16_bits* vj = a.value(j);
     const float p = f16_to_f32(f32_to_f16(a.scores[j]));
     for (int i = 0; i < hd; ++i) a.out[i] += p * f16_to_f32(vj[i]);
   }

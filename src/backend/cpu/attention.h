@@ -14,9 +14,12 @@ namespace joule::cpu {
 
 struct AttendArgs {
   const float* q;        // [head_dim]
-  const f16_bits* k;     // key of position 0 for this kv head; positions kv_stride apart
-  const f16_bits* v;     // value of position 0, likewise
-  size_t kv_stride;      // elements between consecutive positions
+  // This layer's keys and values at this kv head's offset; position j's key is at k + rows[j]
+  // and its value at v + rows[j]. A paged cache resolves its block table into `rows` once per
+  // step, so attention reads the blocks in place instead of gathering them.
+  const f16_bits* k;
+  const f16_bits* v;
+  const size_t* rows;    // n_keys element offsets
   int n_keys;            // positions 0 .. n_keys-1 are attended
   int head_dim;
   float scale;           // 1 / sqrt(head_dim)
@@ -25,6 +28,9 @@ struct AttendArgs {
   // The query is the only token of its batch: llama.cpp then sums in its single-token order
   // (ggml_vec_dot_f16) instead of its batched one (tinyBLAS); see attention_avx512.cc.
   bool single_token = false;
+
+  const f16_bits* key(int j) const { return k + rows[j]; }
+  const f16_bits* value(int j) const { return v + rows[j]; }
 };
 
 using AttendFn = void (*)(const AttendArgs& a);

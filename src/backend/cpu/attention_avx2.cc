@@ -35,14 +35,14 @@ void attend_head_avx2(const AttendArgs& a) {
   // time for throughput, each key's arithmetic the same as a lone key's.
   int j = 0;
   for (; j + 4 <= a.n_keys; j += 4) {
-    const f16_bits* k0 = a.k + size_t(j) * a.kv_stride;
+    const f16_bits* kr[4] = {a.key(j), a.key(j + 1), a.key(j + 2), a.key(j + 3)};
     __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int i = 0; i < nv; ++i)
-      for (int r = 0; r < 4; ++r) s[r] = _mm256_fmadd_ps(q[i], load_f16x8(k0 + r * a.kv_stride + 8 * i), s[r]);
+      for (int r = 0; r < 4; ++r) s[r] = _mm256_fmadd_ps(q[i], load_f16x8(kr[r] + 8 * i), s[r]);
     for (int r = 0; r < 4; ++r) a.scores[j + r] = hsum(s[r]) * a.scale;
   }
   for (; j < a.n_keys; ++j) {
-    const f16_bits* kj = a.k + size_t(j) * a.kv_stride;
+    const f16_bits* kj = a.key(j);
     __m256 s = _mm256_setzero_ps();
     for (int i = 0; i < nv; ++i) s = _mm256_fmadd_ps(q[i], load_f16x8(kj + 8 * i), s);
     a.scores[j] = hsum(s) * a.scale;
@@ -52,7 +52,7 @@ void attend_head_avx2(const AttendArgs& a) {
   __m256 o[kMaxVecs];
   for (int i = 0; i < nv; ++i) o[i] = _mm256_setzero_ps();
   for (j = 0; j < a.n_keys; ++j) {
-    const f16_bits* vj = a.v + size_t(j) * a.kv_stride;
+    const f16_bits* vj = a.value(j);
     const __m256 p = round_f16(_mm256_set1_ps(a.scores[j]));
     for (int i = 0; i < nv; ++i) o[i] = _mm256_fmadd_ps(p, load_f16x8(vj + 8 * i), o[i]);
   }

@@ -67,18 +67,17 @@ float dot_vec_f16(const __m512 (&q)[kMaxVecs], const float* q16, const f16_bits*
 void scores_qk(const AttendArgs& a, const __m512 (&q)[kMaxVecs], const float* q16) {
   const int nv = a.head_dim / 16;
   if (a.single_token) {
-    for (int j = 0; j < a.n_keys; ++j) a.scores[j] = dot_vec_f16(q, q16, a.k + size_t(j) * a.kv_stride, a.head_dim) * a.scale;
+    for (int j = 0; j < a.n_keys; ++j) a.scores[j] = dot_vec_f16(q, q16, a.key(j), a.head_dim) * a.scale;
     return;
   }
   const __m128 scale = _mm_set1_ps(a.scale);
   int j = 0;
   for (; j + 4 <= a.n_keys; j += 4) {
-    const f16_bits* k0 = a.k + size_t(j) * a.kv_stride;
-    const __m128 s = reduce4(chain(q, k0, nv), chain(q, k0 + a.kv_stride, nv),
-                             chain(q, k0 + 2 * a.kv_stride, nv), chain(q, k0 + 3 * a.kv_stride, nv));
+    const __m128 s = reduce4(chain(q, a.key(j), nv), chain(q, a.key(j + 1), nv), chain(q, a.key(j + 2), nv),
+                             chain(q, a.key(j + 3), nv));
     _mm_storeu_ps(a.scores + j, _mm_mul_ps(s, scale));
   }
-  for (; j < a.n_keys; ++j) a.scores[j] = _mm512_reduce_add_ps(chain(q, a.k + size_t(j) * a.kv_stride, nv)) * a.scale;
+  for (; j < a.n_keys; ++j) a.scores[j] = _mm512_reduce_add_ps(chain(q, a.key(j), nv)) * a.scale;
 }
 
 __mmask16 first_lanes(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
@@ -111,14 +110,15 @@ void lane_chains(const AttendArgs& a, int d0, int first, int step, __m512 (&lane
 #pragma GCC unroll 16
   for (int l = 0; l < 16; ++l) lane[l] = _mm512_setzero_ps();
   for (int j0 = first; j0 < a.n_keys; j0 += step) {
-    const f16_bits* v = a.v + size_t(j0) * a.kv_stride + d0;
+    const f16_bits* v = a.v + d0;
+    const size_t* rows = a.rows + j0;
     if (a.n_keys - j0 >= 16) {
 #pragma GCC unroll 16
       for (int l = 0; l < 16; ++l)
-        lane[l] = _mm512_fmadd_ps(load_f16x16(v + l * a.kv_stride), _mm512_set1_ps(a.scores[j0 + l]), lane[l]);
+        lane[l] = _mm512_fmadd_ps(load_f16x16(v + rows[l]), _mm512_set1_ps(a.scores[j0 + l]), lane[l]);
     } else {
       for (int l = 0; l < a.n_keys - j0; ++l)
-        lane[l] = _mm512_fmadd_ps(load_f16x16(v + l * a.kv_stride), _mm512_set1_ps(a.scores[j0 + l]), lane[l]);
+        lane[l] = _mm512_fmadd_ps(load_f16x16(v + rows[l]), _mm512_set1_ps(a.scores[j0 + l]), lane[l]);
     }
   }
 }

@@ -31,11 +31,16 @@ struct AttendCase {
 
 class AttendFastVsScalar : public ::testing::TestWithParam<AttendCase> {};
 
-// `fast` against the scalar path on random keys and values of one head of a GQA cache.
+// `fast` against the scalar path on random keys and values of one head of a GQA cache, paged as a
+// server's is: positions in blocks of 16 whose order in memory is reversed, read through `rows`.
 void expect_matches_scalar(AttendFn fast, int hd, int n_keys) {
   const size_t stride = size_t(hd) * 3;  // three kv heads per position, as a GQA cache has
+  constexpr int kBlock = 16;
+  const int n_blocks = (n_keys + kBlock - 1) / kBlock;
+  std::vector<size_t> rows(n_keys);
+  for (int j = 0; j < n_keys; ++j) rows[j] = (size_t(n_blocks - 1 - j / kBlock) * kBlock + j % kBlock) * stride;
   const std::vector<float> q = uniform(hd, -2.0f, 2.0f, 1);
-  std::vector<f16_bits> k(stride * n_keys), v(stride * n_keys);
+  std::vector<f16_bits> k(stride * n_blocks * kBlock), v(stride * n_blocks * kBlock);
   const std::vector<float> kf = uniform(k.size(), -2.0f, 2.0f, 2);
   const std::vector<float> vf = uniform(v.size(), -1.0f, 1.0f, 3);
   for (size_t i = 0; i < k.size(); ++i) {
@@ -43,10 +48,10 @@ void expect_matches_scalar(AttendFn fast, int hd, int n_keys) {
     v[i] = f32_to_f16(vf[i]);
   }
   std::vector<float> s_ref(n_keys), s_fast(n_keys), out_ref(hd), out_fast(hd);
-  AttendArgs a{.q = q.data(), .k = k.data() + hd, .v = v.data() + hd, .kv_stride = stride,
+  AttendArgs a{.q = q.data(), .k = k.data() + hd, .v = v.data() + hd, .rows = rows.data(),
                .n_keys = n_keys, .head_dim = hd, .scale = 1.0f / std::sqrt(float(hd)),
                .scores = s_ref.data(), .out = out_ref.data()};
-  // Keys and values of head 1 start hd elements in; only n_keys - 1 full strides follow.
+  // Keys and values of head 1 start hd elements into each position's row.
   attend_head_scalar(a);
   a.scores = s_fast.data();
   a.out = out_fast.data();
@@ -84,7 +89,9 @@ TEST(AttendFastVsScalar, PeakedScoresGiveOneHot) {
   for (int j = 0; j < n_keys; ++j)
     for (int i = 0; i < hd; ++i) v[size_t(j) * hd + i] = f32_to_f16(float(j));
   std::vector<float> scores(n_keys), out(hd);
-  attend_head_avx512({.q = q.data(), .k = k.data(), .v = v.data(), .kv_stride = hd,
+  std::vector<size_t> rows(n_keys);
+  for (int j = 0; j < n_keys; ++j) rows[j] = size_t(j) * hd;
+  attend_head_avx512({.q = q.data(), .k = k.data(), .v = v.data(), .rows = rows.data(),
                       .n_keys = n_keys, .head_dim = hd, .scale = 0.125f, .scores = scores.data(),
                       .out = out.data()});
   for (float o : out) EXPECT_FLOAT_EQ(o, 7.0f);
