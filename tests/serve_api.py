@@ -474,6 +474,14 @@ def play_loadgen(joule, base):
     check((j.get("energy_j") or 0) > 0 and j.get("energy_source") in ("counter", "sampled", "estimated")
           and j.get("goodput") is not None and j["ttft_ms"]["p99"] >= j["ttft_ms"]["median"] > 0,
           "loadgen: energy from the answers, goodput, TTFT percentiles", r.stdout)
+    r = subprocess.run([str(joule), "loadgen", "--url", base, "-n", "12", "-r", "40", "--max-tokens", "2", "--json"],
+                       capture_output=True, text=True, timeout=600)
+    try:
+        j = json.loads(r.stdout)
+    except json.JSONDecodeError:
+        j = {}
+    check(r.returncode == 0 and j.get("completed") == 12 and j.get("failed") == 0,
+          "loadgen: 12 Poisson arrivals (open loop) all completed", r.stdout + r.stderr)
 
 
 def play_metrics(port):

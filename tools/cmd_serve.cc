@@ -75,6 +75,11 @@ int serve_main(const ServeOptions& o) {
   if (o.kv_cache_mib > 0 && o.kv_cache_tokens > 0)
     return report_error(InvalidArgument("give --kv-cache-mib or --kv-cache-tokens, not both"));
   if (o.block_tokens < 1 || o.block_tokens > 256) return report_error(InvalidArgument("--block-tokens must be 1-256"));
+  // A server's idle time is measured as it happens (the idle account), and a request's energy is
+  // its share of what the meter measured, so a baseline taken before serving would be unused.
+  if (o.energy.idle_baseline_s > 0)
+    return report_error(InvalidArgument("--idle-baseline is not used by joule serve: idle time is measured while "
+                                        "serving (joule_energy_joules_total{account=\"idle\"}); docs/serving.md"));
   // Signals are taken by a thread of their own (sigwait); every thread started from here on
   // inherits the mask, so none is interrupted.
   sigset_t stop_signals;

@@ -124,10 +124,9 @@ void EngineLoop::drain_inbox() {
   }
   for (Pending& p : inbox) {
     if (Status s = engine_.submit(p.id, std::move(p.s.prompt), p.s.params, p.s.arrival_s); !s.ok()) {
-      ApiError e = error_from_status(s);
-      if (s.code() == ErrorCode::kInvalidArgument && s.message().find("context") != std::string::npos)
-        e.code = "context_length_exceeded";
-      p.ch->push(Event::rejected(e));
+      // The HTTP layer has already answered a prompt too long for the context with OpenAI's
+      // context_length_exceeded; what the engine refuses here is a plain 400 or 429.
+      p.ch->push(Event::rejected(error_from_status(s)));
       release_live(1);
       continue;
     }

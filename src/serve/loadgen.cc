@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -157,8 +158,11 @@ Expected<std::string> first_model(const LoadgenConfig& c) {
   cli.set_read_timeout(std::chrono::seconds(30));
   auto res = cli.Get(parts.second + "/models", auth_headers(c));
   if (!res) return IoError("cannot reach " + c.url + "/models: " + httplib::to_string(res.error()));
-  if (res->status != 200)
-    return IoError(c.url + "/models answered " + std::to_string(res->status) + ": " + res->body.substr(0, 200));
+  if (res->status != 200) {
+    // The OpenAI client's base_url includes /v1; a bare origin is the usual slip.
+    const std::string hint = res->status == 404 && parts.second.empty() ? " (did you mean " + c.url + "/v1?)" : "";
+    return IoError(c.url + "/models answered " + std::to_string(res->status) + hint + ": " + res->body.substr(0, 200));
+  }
   const json j = json::parse(res->body, nullptr, false);
   if (j.is_discarded() || !j.contains("data") || !j["data"].is_array() || j["data"].empty() ||
       !j["data"][0].contains("id") || !j["data"][0]["id"].is_string())
@@ -200,10 +204,29 @@ Expected<std::vector<RequestRecord>> run_load(const LoadgenConfig& c, bool progr
   std::vector<std::thread> threads;
   double last_report = 0;
   if (c.rate > 0) {
-    // Open loop: Poisson arrivals (exponential gaps), each request on its own thread, in flight
-    // bounded by max_inflight (arrivals wait beyond it, as a client pool would).
+    // Open loop: Poisson arrivals (exponential gaps), in flight bounded by max_inflight (arrivals
+    // wait beyond it, as a client pool would). Each arrival is handed to an idle sender thread;
+    // a new one starts only when all are busy, so there are never more threads than the most
+    // requests ever in flight, however long the run.
     std::mt19937_64 rng(c.seed);
     std::exponential_distribution<double> gap(c.rate);
+    std::deque<int> arrivals;
+    int idle_senders = 0;
+    bool done = false;
+    auto sender = [&] {
+      std::unique_lock<std::mutex> lk(mu);
+      for (;;) {
+        ++idle_senders;
+        cv.wait(lk, [&] { return done || !arrivals.empty(); });
+        --idle_senders;
+        if (arrivals.empty()) return;  // done
+        const int index = arrivals.front();
+        arrivals.pop_front();
+        lk.unlock();
+        run_one(index);
+        lk.lock();
+      }
+    };
     double next_s = 0;
     for (;;) {
       std::unique_lock<std::mutex> lk(mu);
@@ -215,11 +238,17 @@ Expected<std::vector<RequestRecord>> run_load(const LoadgenConfig& c, bool progr
         continue;
       }
       cv.wait(lk, [&] { return inflight < c.max_inflight; });
-      const int index = issued++;
+      arrivals.push_back(issued++);
       ++inflight;
       next_s += gap(rng);
-      threads.emplace_back(run_one, index);
+      if (idle_senders < int(arrivals.size())) threads.emplace_back(sender);
+      cv.notify_all();
     }
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      done = true;
+    }
+    cv.notify_all();
   } else {
     // Closed loop: each worker sends its next request when the last one ends.
     for (int w = 0; w < c.concurrency; ++w)
