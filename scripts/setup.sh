@@ -4,14 +4,18 @@
 #
 #   scripts/setup.sh            build + model
 #   scripts/setup.sh --peer     also build the llama.cpp reference peer (tests, benchmarks)
+#   scripts/setup.sh --models   also fetch the other real models (Qwen2.5-Coder-0.5B, Gemma 3 270M;
+#                               ~710 MiB; scripts/fetch_model.sh)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${JOULE_BUILD_DIR:-$ROOT/build}"
 WITH_PEER=0
+WITH_MODELS=0
 for arg in "$@"; do
   case "$arg" in
     --peer) WITH_PEER=1 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --models) WITH_MODELS=1 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -50,5 +54,8 @@ cmake --build "$BUILD_DIR" -j "$(nproc)" >"$BUILD_DIR/build.log" 2>&1 \
   || { tail -40 "$BUILD_DIR/build.log" >&2; log "build failed (full log: $BUILD_DIR/build.log)"; exit 1; }
 
 "$ROOT/scripts/fetch_model.sh" >/dev/null
+if ((WITH_MODELS)); then
+  for m in qwen2.5-coder-0.5b gemma3-270m; do "$ROOT/scripts/fetch_model.sh" "$m" >/dev/null; done
+fi
 if ((WITH_PEER)); then "$ROOT/scripts/setup_peer.sh" >/dev/null; fi
 log "done: $BUILD_DIR/tools/joule"

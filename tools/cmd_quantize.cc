@@ -35,6 +35,8 @@ int file_type_id(DType t) {
     case DType::kQ4_0: return 2;
     case DType::kQ4_1: return 3;
     case DType::kQ8_0: return 7;
+    case DType::kQ5_0: return 8;
+    case DType::kQ5_1: return 9;
     case DType::kQ4_K: return 15;
     case DType::kQ6_K: return 18;
     case DType::kBF16: return 32;

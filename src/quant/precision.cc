@@ -12,6 +12,8 @@ const std::vector<Precision>& precisions() {
       {"int8-dynamic", DType::kI8_DYN, "int8 per output channel; activations quantized to int8 per token at run time (W8A8)", false},
       {"q4_0", DType::kQ4_0, "int4 groups of 32, f16 scale, symmetric (llama.cpp Q4_0)", true},
       {"q4_1", DType::kQ4_1, "int4 groups of 32, f16 scale and zero point (llama.cpp Q4_1)", true},
+      {"q5_0", DType::kQ5_0, "5-bit groups of 32, f16 scale, symmetric (llama.cpp Q5_0)", true},
+      {"q5_1", DType::kQ5_1, "5-bit groups of 32, f16 scale and zero point (llama.cpp Q5_1)", true},
       {"q4_k", DType::kQ4_K, "int4 k-quant super-blocks of 256 (llama.cpp Q4_K)", true},
       {"q6_k", DType::kQ6_K, "6-bit k-quant super-blocks of 256 (llama.cpp Q6_K)", true},
       {"int4-g128", DType::kQ4_G128, "int4 groups of 128, f16 scale, symmetric (rows that are not a multiple of 128: q4_0)", false},

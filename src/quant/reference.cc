@@ -77,6 +77,50 @@ void quantize_q4_1(const float* x, BlockQ4_1* y, int64_t nb) {
   }
 }
 
+// Q5_0 / Q5_1: the low nibbles of q[j] and q[j + 16] share byte j; bit 4 of q[j] goes to bit j
+// of qh (ggml's packing).
+template <class Block>
+void pack_q5(const uint8_t (&q)[32], Block& y) {
+  uint32_t qh = 0;
+  for (int j = 0; j < 16; ++j) {
+    y.qs[j] = static_cast<uint8_t>((q[j] & 0x0F) | ((q[j + 16] & 0x0F) << 4));
+    qh |= uint32_t((q[j] & 0x10u) >> 4) << j;
+    qh |= uint32_t((q[j + 16] & 0x10u) >> 4) << (j + 16);
+  }
+  std::memcpy(y.qh, &qh, sizeof(qh));
+}
+
+void quantize_q5_0(const float* x, BlockQ5_0* y, int64_t nb) {
+  constexpr int qk = kQK5_0;
+  for (int64_t i = 0; i < nb; ++i, x += qk) {
+    const float d = signed_absmax(x, qk) / -16;  // the value of largest magnitude maps to -16
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[i].d = f32_to_f16(d);
+    uint8_t q[qk];
+    for (int j = 0; j < qk; ++j) q[j] = static_cast<uint8_t>(std::min(31, static_cast<int>(x[j] * id + 16.5f)));
+    pack_q5(q, y[i]);
+  }
+}
+
+void quantize_q5_1(const float* x, BlockQ5_1* y, int64_t nb) {
+  constexpr int qk = kQK5_1;
+  for (int64_t i = 0; i < nb; ++i, x += qk) {
+    float min = x[0];
+    float max = x[0];
+    for (int j = 1; j < qk; ++j) {
+      min = std::min(min, x[j]);
+      max = std::max(max, x[j]);
+    }
+    const float d = (max - min) / ((1 << 5) - 1);
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[i].d = f32_to_f16(d);
+    y[i].m = f32_to_f16(min);
+    uint8_t q[qk];
+    for (int j = 0; j < qk; ++j) q[j] = static_cast<uint8_t>((x[j] - min) * id + 0.5f);
+    pack_q5(q, y[i]);
+  }
+}
+
 // Shared by Q8_0 and Q8_1: d = amax / 127, q = round(x / d) (half away from zero); returns d.
 float quantize_q8_block(const float* x, int8_t* q) {
   float amax = 0.0f;
@@ -392,6 +436,21 @@ void dequantize_q4_1(const BlockQ4_1* x, float* y, int64_t nb) {
   }
 }
 
+void dequantize_q5_0(const BlockQ5_0* x, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, y += kQK5_0) {
+    const float d = f16_to_f32(x[i].d);
+    for (int j = 0; j < kQK5_0; ++j) y[j] = static_cast<float>(q5_value(x[i], j) - 16) * d;
+  }
+}
+
+void dequantize_q5_1(const BlockQ5_1* x, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, y += kQK5_1) {
+    const float d = f16_to_f32(x[i].d);
+    const float m = f16_to_f32(x[i].m);
+    for (int j = 0; j < kQK5_1; ++j) y[j] = static_cast<float>(q5_value(x[i], j)) * d + m;
+  }
+}
+
 void dequantize_q8_0(const BlockQ8_0* x, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, y += kQK8_0) {
     const float d = f16_to_f32(x[i].d);
@@ -607,6 +666,8 @@ void quantize_row_ref(DType t, const float* x, void* y, int64_t n) {
     case DType::kBF16: return to_half<f32_to_bf16>(x, y, n);
     case DType::kQ4_0: return quantize_q4_0(x, blocks<BlockQ4_0>(y), nb);
     case DType::kQ4_1: return quantize_q4_1(x, blocks<BlockQ4_1>(y), nb);
+    case DType::kQ5_0: return quantize_q5_0(x, blocks<BlockQ5_0>(y), nb);
+    case DType::kQ5_1: return quantize_q5_1(x, blocks<BlockQ5_1>(y), nb);
     case DType::kQ8_0: return quantize_q8_0(x, blocks<BlockQ8_0>(y), nb);
     case DType::kQ8_1: return quantize_q8_1(x, blocks<BlockQ8_1>(y), nb);
     case DType::kQ4_K: return quantize_q4_k(x, blocks<BlockQ4_K>(y), nb);
@@ -632,6 +693,8 @@ void dequantize_row_ref(DType t, const void* x, float* y, int64_t n) {
     case DType::kBF16: return from_half<bf16_to_f32>(x, y, n);
     case DType::kQ4_0: return dequantize_q4_0(blocks<BlockQ4_0>(x), y, nb);
     case DType::kQ4_1: return dequantize_q4_1(blocks<BlockQ4_1>(x), y, nb);
+    case DType::kQ5_0: return dequantize_q5_0(blocks<BlockQ5_0>(x), y, nb);
+    case DType::kQ5_1: return dequantize_q5_1(blocks<BlockQ5_1>(x), y, nb);
     case DType::kQ8_0: return dequantize_q8_0(blocks<BlockQ8_0>(x), y, nb);
     case DType::kQ8_1: return dequantize_q8_1(blocks<BlockQ8_1>(x), y, nb);
     case DType::kQ4_K: return dequantize_q4_k(blocks<BlockQ4_K>(x), y, nb);

@@ -7,11 +7,13 @@
 namespace joule {
 namespace {
 
-constexpr std::array<DTypeTraits, 16> kTraits = {{
+constexpr std::array<DTypeTraits, 18> kTraits = {{
     {DType::kF32, "f32", 1, 4, false, 0},
     {DType::kF16, "f16", 1, 2, false, 0},
     {DType::kQ4_0, "q4_0", kQK4_0, sizeof(BlockQ4_0), true, 0},
     {DType::kQ4_1, "q4_1", kQK4_1, sizeof(BlockQ4_1), true, 0},
+    {DType::kQ5_0, "q5_0", kQK5_0, sizeof(BlockQ5_0), true, 0},
+    {DType::kQ5_1, "q5_1", kQK5_1, sizeof(BlockQ5_1), true, 0},
     {DType::kQ8_0, "q8_0", kQK8_0, sizeof(BlockQ8_0), true, 0},
     {DType::kQ8_1, "q8_1", kQK8_1, sizeof(BlockQ8_1), true, 0},
     {DType::kQ4_K, "q4_k", kQK_K, sizeof(BlockQ4_K), true, 0},

@@ -22,6 +22,8 @@ enum class DType : uint32_t {
   kF16 = 1,
   kQ4_0 = 2,
   kQ4_1 = 3,
+  kQ5_0 = 6,
+  kQ5_1 = 7,
   kQ8_0 = 8,
   kQ8_1 = 9,
   kQ4_K = 12,
@@ -42,6 +44,8 @@ using bf16_bits = uint16_t;  // bfloat16, stored as bits
 
 inline constexpr int kQK4_0 = 32;
 inline constexpr int kQK4_1 = 32;
+inline constexpr int kQK5_0 = 32;
+inline constexpr int kQK5_1 = 32;
 inline constexpr int kQK8_0 = 32;
 inline constexpr int kQK8_1 = 32;
 inline constexpr int kQK_K = 256;  // super-block size of the k-quants
@@ -61,6 +65,31 @@ struct BlockQ4_1 {
   uint8_t qs[kQK4_1 / 2];
 };
 static_assert(sizeof(BlockQ4_1) == 4 + 16);
+
+// x = d * (q - 16), q in [0, 31]: the low four bits in nibble order as Q4_0, bit 4 of q[j] in
+// bit j of qh (little-endian).
+struct BlockQ5_0 {
+  f16_bits d;
+  uint8_t qh[4];
+  uint8_t qs[kQK5_0 / 2];
+};
+static_assert(sizeof(BlockQ5_0) == 2 + 4 + 16);
+
+// x = d * q + m, q in [0, 31]; bits as Q5_0.
+struct BlockQ5_1 {
+  f16_bits d;
+  f16_bits m;
+  uint8_t qh[4];
+  uint8_t qs[kQK5_1 / 2];
+};
+static_assert(sizeof(BlockQ5_1) == 4 + 4 + 16);
+
+// q[j] in [0, 31] of a Q5_0 / Q5_1 block (for the scalar paths; the SIMD kernels unpack their own way).
+template <class BlockQ5>
+int q5_value(const BlockQ5& b, int j) {
+  const int nibble = j < 16 ? b.qs[j] & 0x0F : b.qs[j - 16] >> 4;
+  return nibble | ((b.qh[j / 8] >> (j % 8)) & 1) << 4;
+}
 
 // x = d * q, q in [-127, 127].
 struct BlockQ8_0 {

@@ -18,6 +18,8 @@ const TypeKernels* KernelSet::for_type(DType w) const {
     case DType::kQ8_0: return &kernels.q8_0;
     case DType::kQ4_0: return &kernels.q4_0;
     case DType::kQ4_1: return &kernels.q4_1;
+    case DType::kQ5_0: return &kernels.q5_0;
+    case DType::kQ5_1: return &kernels.q5_1;
     case DType::kQ4_K: return &kernels.q4_k;
     case DType::kQ6_K: return &kernels.q6_k;
     case DType::kI8_CH: return &kernels.i8_ch;
@@ -36,7 +38,15 @@ const KernelSet* avx2_kernels() {
 }
 
 const KernelSet* avx512_kernels() {
-  return cpu_features().has_avx512_level() ? &avx512_table() : nullptr;
+  if (!cpu_features().has_avx512_level()) return nullptr;
+  // Q5_0 and Q5_1 have no AVX-512 kernels yet: the set takes AVX2's, which every AVX-512 CPU runs.
+  static const KernelSet set = [] {
+    KernelSet s = avx512_table();
+    s.kernels.q5_0 = avx2_table().kernels.q5_0;
+    s.kernels.q5_1 = avx2_table().kernels.q5_1;
+    return s;
+  }();
+  return &set;
 }
 
 Isa parse_isa_cap(const char* value) {

@@ -363,8 +363,8 @@ struct Q4W {
   __m256 d, m;
 };
 
-// Two Q4 blocks (qs at kQs, d at 0, m at 2 for Q4_1); `two` false for a lone last block.
-template <int kBytes, int kQs>
+// Two Q4 blocks (qs at kQs, d at 0, m at 2 when kMin); `two` false for a lone last block.
+template <int kBytes, int kQs, bool kMin>
 Q4W load_q4(const uint8_t* p, bool two) {
   const __m128i q1 = two ? loadu128(p + kBytes + kQs) : _mm_setzero_si128();
   const __m256i q = _mm256_set_m128i(q1, loadu128(p + kQs));
@@ -372,7 +372,30 @@ Q4W load_q4(const uint8_t* p, bool two) {
   const uint16_t d1 = two ? load_u16(p + kBytes) : 0;
   Q4W w{_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
         halves<true>(load_u16(p), d1), _mm256_setzero_ps()};
-  if constexpr (kQs == 4) w.m = halves<false>(load_u16(p + 2), two ? load_u16(p + kBytes + 2) : 0);
+  if constexpr (kMin) w.m = halves<false>(load_u16(p + 2), two ? load_u16(p + kBytes + 2) : 0);
+  return w;
+}
+
+// Byte i is 0xFF where bit i of `bits` is set, else 0 (ggml's bytes_from_bits_32).
+__m256i bytes_from_bits(uint32_t bits) {
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(bits)),
+      _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0x0000000000000000));
+  const __m256i all_but_own_bit = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe);
+  return _mm256_cmpeq_epi8(_mm256_or_si256(spread, all_but_own_bit), _mm256_set1_epi64x(-1));
+}
+
+// Two Q5 blocks (qh at kQh, qs after it): Q4's nibbles with bit 4 from qh. In nibble order the
+// low register takes bits 0..15 of each block's qh, the high register bits 16..31.
+template <int kBytes, int kQh, bool kMin>
+Q4W load_q5(const uint8_t* p, bool two) {
+  Q4W w = load_q4<kBytes, kQh + 4, kMin>(p, two);
+  uint32_t h0, h1 = 0;
+  std::memcpy(&h0, p + kQh, 4);
+  if (two) std::memcpy(&h1, p + kBytes + kQh, 4);
+  const __m256i bit4 = _mm256_set1_epi8(0x10);
+  w.lo = _mm256_or_si256(w.lo, _mm256_and_si256(bytes_from_bits((h0 & 0xFFFF) | (h1 << 16)), bit4));
+  w.hi = _mm256_or_si256(w.hi, _mm256_and_si256(bytes_from_bits((h0 >> 16) | (h1 & 0xFFFF0000u)), bit4));
   return w;
 }
 
@@ -390,7 +413,7 @@ struct Q4_0Kernel {
   static constexpr size_t kPairBytes = 36;
   static size_t pair_offset(int64_t i) { return kPairBytes * static_cast<size_t>(i); }
   static void prep(const uint8_t* a, int64_t n, uint8_t* dst) { prep_q8x2<34, 2>(a, n, dst); }
-  static Q4W load(const uint8_t* row, int64_t i, bool two) { return load_q4<18, 2>(row + pair_offset(i), two); }
+  static Q4W load(const uint8_t* row, int64_t i, bool two) { return load_q4<18, 2, false>(row + pair_offset(i), two); }
   static __m256 madd(const Q4W& w, const ActQ8x2& a, __m256 acc) {
     const __m256i s = _mm256_add_epi32(dot_q4(w, a), load256(a.corr));
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(w.d, _mm256_load_ps(a.d)), acc);
@@ -402,12 +425,38 @@ struct Q4_1Kernel {
   static constexpr size_t kPairBytes = 40;
   static size_t pair_offset(int64_t i) { return kPairBytes * static_cast<size_t>(i); }
   static void prep(const uint8_t* a, int64_t n, uint8_t* dst) { prep_q8x2<36, 4>(a, n, dst); }
-  static Q4W load(const uint8_t* row, int64_t i, bool two) { return load_q4<20, 4>(row + pair_offset(i), two); }
+  static Q4W load(const uint8_t* row, int64_t i, bool two) { return load_q4<20, 4, true>(row + pair_offset(i), two); }
   static __m256 madd(const Q4W& w, const ActQ8x2& a, __m256 acc) {
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_q4(w, a)), _mm256_mul_ps(w.d, _mm256_load_ps(a.d)),
                           acc);
     return _mm256_fmadd_ps(w.m, _mm256_load_ps(a.s), acc);
   }
+};
+
+// Q5_0: x = d * (q - 16), q in [0, 31]: Q4_0's dot with the -8 * sum(qa) correction twice
+// (|pair| <= 2 * 31 * 127, the two halves still add without overflow).
+struct Q5_0Kernel {
+  static constexpr size_t kPairBytes = 2 * sizeof(BlockQ5_0);
+  static size_t pair_offset(int64_t i) { return kPairBytes * static_cast<size_t>(i); }
+  static void prep(const uint8_t* a, int64_t n, uint8_t* dst) { Q4_0Kernel::prep(a, n, dst); }
+  static Q4W load(const uint8_t* row, int64_t i, bool two) {
+    return load_q5<sizeof(BlockQ5_0), 2, false>(row + pair_offset(i), two);
+  }
+  static __m256 madd(const Q4W& w, const ActQ8x2& a, __m256 acc) {
+    const __m256i s = _mm256_add_epi32(dot_q4(w, a), _mm256_slli_epi32(load256(a.corr), 1));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(w.d, _mm256_load_ps(a.d)), acc);
+  }
+};
+
+// Q5_1: x = d * q + m, q in [0, 31]: Q4_1's arithmetic.
+struct Q5_1Kernel {
+  static constexpr size_t kPairBytes = 2 * sizeof(BlockQ5_1);
+  static size_t pair_offset(int64_t i) { return kPairBytes * static_cast<size_t>(i); }
+  static void prep(const uint8_t* a, int64_t n, uint8_t* dst) { Q4_1Kernel::prep(a, n, dst); }
+  static Q4W load(const uint8_t* row, int64_t i, bool two) {
+    return load_q5<sizeof(BlockQ5_1), 4, true>(row + pair_offset(i), two);
+  }
+  static __m256 madd(const Q4W& w, const ActQ8x2& a, __m256 acc) { return Q4_1Kernel::madd(w, a, acc); }
 };
 
 // int4 g128 (Q4_G128 / Q4_G128Z): pair i is half of block i / 2, so its two 32-value sub-blocks
@@ -761,6 +810,8 @@ void convert_q8_k(const float* x, void* out, int64_t n) {
 
 using Q4_0 = Q4Kernel<Q4_0Kernel>;
 using Q4_1 = Q4Kernel<Q4_1Kernel>;
+using Q5_0 = Q4Kernel<Q5_0Kernel>;
+using Q5_1 = Q4Kernel<Q5_1Kernel>;
 using Q8_0 = Q8_0Kernel;
 using Q4_K = SuperBlockKernel<Q4_KBase>;
 using Q6_K = SuperBlockKernel<Q6_KBase>;
@@ -771,6 +822,8 @@ constexpr TypeKernels kBF16{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadBF1
 constexpr TypeKernels kQ8_0{DType::kQ8_0, &convert_q8_0, &gemm<Q8_0>};
 constexpr TypeKernels kQ4_0{DType::kQ8_0, &convert_q8_0, &gemm<Q4_0>};
 constexpr TypeKernels kQ4_1{DType::kQ8_1, &convert_q8_1, &gemm<Q4_1>};
+constexpr TypeKernels kQ5_0{DType::kQ8_0, &convert_q8_0, &gemm<Q5_0>};
+constexpr TypeKernels kQ5_1{DType::kQ8_1, &convert_q8_1, &gemm<Q5_1>};
 constexpr TypeKernels kQ4_K{DType::kQ8_K, &convert_q8_k, &gemm<Q4_K>};
 constexpr TypeKernels kQ6_K{DType::kQ8_K, &convert_q8_k, &gemm<Q6_K>};
 
@@ -782,7 +835,7 @@ constexpr TypeKernels kQ4_G128Z{DType::kQ8_1, &convert_q8_1, &gemm<Q4Kernel<Q4G1
 
 constexpr KernelSet kAvx2{"avx2",
                           {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN,
-                           kF16_S24, kQ4_G128, kQ4_G128Z}};
+                           kF16_S24, kQ4_G128, kQ4_G128Z, kQ5_0, kQ5_1}};
 
 }  // namespace
 

@@ -1045,7 +1045,7 @@ constexpr TypeKernels kQ4_G128Z{DType::kQ8_1, &convert_q8_1, &gemm<BlockKernel<Q
 
 constexpr KernelSet kAvx512{"avx512",
                             {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN,
-                             kF16_S24, kQ4_G128, kQ4_G128Z}};
+                             kF16_S24, kQ4_G128, kQ4_G128Z, /*q5_0, q5_1: AVX2's (kernels.cc)*/ {}, {}}};
 
 }  // namespace
 

@@ -88,6 +88,32 @@ float dot_q4_1(int64_t n, const void* w, const void* a) {
   return hsum8_ggml(acc) + summs;
 }
 
+// Q5_0 / Q5_1 in ggml's scalar order: an int sum per block, scaled by d_w * d_a (Q5_1: plus m * s).
+float dot_q5_0(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ5_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / kQK5_0; ++b) {
+    int sumi = 0;
+    for (int j = 0; j < kQK5_0; ++j) sumi += (q5_value(x[b], j) - 16) * y[b].qs[j];
+    sum += (f16_to_f32(x[b].d) * f16_to_f32(y[b].d)) * static_cast<float>(sumi);
+  }
+  return sum;
+}
+
+float dot_q5_1(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ5_1*>(w);
+  const auto* y = static_cast<const BlockQ8_1*>(a);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / kQK5_1; ++b) {
+    int sumi = 0;
+    for (int j = 0; j < kQK5_1; ++j) sumi += q5_value(x[b], j) * y[b].qs[j];
+    sum += (f16_to_f32(x[b].d) * f16_to_f32(y[b].d)) * static_cast<float>(sumi) +
+           f16_to_f32(x[b].m) * f16_to_f32(y[b].s);
+  }
+  return sum;
+}
+
 float dot_q8_0(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockQ8_0*>(w);
   const auto* y = static_cast<const BlockQ8_0*>(a);
@@ -288,6 +314,8 @@ constexpr TypeKernels kBF16 = entry<DType::kF32, dot_half<bf16_to_f32>>();
 constexpr TypeKernels kQ8_0{DType::kQ8_0, &convert_q8_0_act, &gemm<dot_q8_0>};
 constexpr TypeKernels kQ4_0{DType::kQ8_0, &convert_q8_0_act, &gemm<dot_q4_0>};
 constexpr TypeKernels kQ4_1{DType::kQ8_1, &convert_q8_1_act, &gemm<dot_q4_1>};
+constexpr TypeKernels kQ5_0{DType::kQ8_0, &convert_q8_0_act, &gemm<dot_q5_0>};
+constexpr TypeKernels kQ5_1{DType::kQ8_1, &convert_q8_1_act, &gemm<dot_q5_1>};
 constexpr TypeKernels kQ4_K = entry<DType::kQ8_K, dot_q4_k>();
 constexpr TypeKernels kQ6_K = entry<DType::kQ8_K, dot_q6_k>();
 constexpr TypeKernels kI8_CH = entry<DType::kF32, dot_i8_ch>();
@@ -298,7 +326,7 @@ constexpr TypeKernels kQ4_G128Z{DType::kQ8_1, &convert_q8_1_act, &gemm<dot_q4_g1
 
 constexpr KernelSet kScalar{"scalar",
                             {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN,
-                             kF16_S24, kQ4_G128, kQ4_G128Z}};
+                             kF16_S24, kQ4_G128, kQ4_G128Z, kQ5_0, kQ5_1}};
 
 }  // namespace
 

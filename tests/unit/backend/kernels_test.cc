@@ -20,7 +20,7 @@ namespace {
 constexpr DType kWeightTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16,  DType::kQ8_0,
                                   DType::kQ4_0, DType::kQ4_1, DType::kQ4_K,  DType::kQ6_K,
                                   DType::kI8_CH, DType::kI8_DYN, DType::kF16_S24,
-                                  DType::kQ4_G128, DType::kQ4_G128Z};
+                                  DType::kQ4_G128, DType::kQ4_G128Z, DType::kQ5_0, DType::kQ5_1};
 
 std::vector<const KernelSet*> fast_sets() {
   std::vector<const KernelSet*> sets;
@@ -361,9 +361,9 @@ TEST_P(ScalarOracle, MatchesDequantizedDot) {
       want.push_back(static_cast<float>(s));
     }
   }
-  // Only float rounding separates the two, except for Q4_1 (and Q4_G128Z), whose min term uses the Q8_1
+  // Only float rounding separates the two, except for Q4_1 (and Q4_G128Z, Q5_1), whose min term uses the Q8_1
   // activation's s = d * sum(q) rounded to f16 (relative error 2^-11 per block).
-  const bool min_term = type == DType::kQ4_1 || type == DType::kQ4_G128Z;
+  const bool min_term = type == DType::kQ4_1 || type == DType::kQ4_G128Z || type == DType::kQ5_1;
   EXPECT_LT(nmse(want, got), min_term ? 1e-5 : 1e-9) << dtype_name(type);
 }
 

@@ -168,6 +168,8 @@ void round_trip_tensors(size_t alignment) {
       {"q8_0", DType::kQ8_0, {64, 2}},
       {"q4_0", DType::kQ4_0, {32, 3}},
       {"q4_1", DType::kQ4_1, {64, 1, 2, 1}},
+      {"q5_0", DType::kQ5_0, {32, 2}},
+      {"q5_1", DType::kQ5_1, {64, 3}},
   };
   Writer w(3, alignment);
   w.set_string("general.architecture", "test");

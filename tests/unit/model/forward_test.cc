@@ -148,8 +148,8 @@ std::vector<std::vector<std::vector<float>>> run_alone(const Model& m, ThreadPoo
 TEST(ForwardBatch, EachSequenceEqualsItselfAlone) {
   std::vector<const cpu::KernelSet*> kernel_sets = {&cpu::scalar_kernels()};
   if (cpu::avx2_kernels() != nullptr) kernel_sets.push_back(cpu::avx2_kernels());
-  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1,
-                  DType::kQ4_K, DType::kQ6_K, DType::kI8_CH, DType::kI8_DYN}) {
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0,
+                  DType::kQ5_1, DType::kQ4_K, DType::kQ6_K, DType::kI8_CH, DType::kI8_DYN}) {
     testing::TinyModelSpec spec;
     spec.d_model = 256;  // k-quants need rows that are multiples of 256
     spec.d_ff = 512;

@@ -85,6 +85,8 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, RoundTrip,
                                            Bound{DType::kQ6_K, 6e-4},     // 3.2e-4
                                            Bound{DType::kQ4_K, 1e-2},     // 5.3e-3
                                            Bound{DType::kQ4_1, 1.2e-2},   // 6.2e-3
+                                           Bound{DType::kQ5_0, 4e-3},
+                                           Bound{DType::kQ5_1, 3e-3},
                                            Bound{DType::kQ4_G128Z, 2e-2},
                                            Bound{DType::kQ4_G128, 2.5e-2},
                                            Bound{DType::kQ4_0, 1.5e-2}),  // 7.7e-3
@@ -210,10 +212,41 @@ TEST(Q4_K, DequantizeMatchesLayout) {
   }
 }
 
+// ggml's Q5 packing: the value of largest magnitude (-16, first) sets d = 1, so q[j] = j; low
+// nibbles of q[j] and q[j + 16] share byte j, bit 4 of q[j] is bit j of qh.
+TEST(Q5_0, RampBlockIsPackedAsGgmlPacksIt) {
+  std::vector<float> x(32);
+  for (int i = 0; i < 32; ++i) x[i] = static_cast<float>(i - 16);
+  BlockQ5_0 b;
+  quantize_row_ref(DType::kQ5_0, x.data(), &b, 32);
+  EXPECT_EQ(b.d, 0x3c00);  // 1.0
+  for (int j = 0; j < 16; ++j) EXPECT_EQ(b.qs[j], j | j << 4) << j;
+  EXPECT_EQ(b.qh[0], 0x00);
+  EXPECT_EQ(b.qh[1], 0x00);
+  EXPECT_EQ(b.qh[2], 0xFF);
+  EXPECT_EQ(b.qh[3], 0xFF);
+  float y[32];
+  dequantize_row_ref(DType::kQ5_0, &b, y, 32);
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(y[i], x[i]) << i;
+}
+
+TEST(Q5_1, RampBlockIsExact) {  // min 0, max 31: d = 1, m = 0, q[j] = j
+  std::vector<float> x(32);
+  for (int i = 0; i < 32; ++i) x[i] = static_cast<float>(i);
+  BlockQ5_1 b;
+  quantize_row_ref(DType::kQ5_1, x.data(), &b, 32);
+  EXPECT_EQ(b.d, 0x3c00);
+  EXPECT_EQ(b.m, 0x0000);
+  EXPECT_EQ(b.qh[3], 0xFF);
+  float y[32];
+  dequantize_row_ref(DType::kQ5_1, &b, y, 32);
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(y[i], x[i]) << i;
+}
+
 TEST(Quantize, RowsOfSeveralBlocksAreIndependent) {
   // Quantizing a row equals quantizing each block on its own.
   const std::vector<float> x = gaussian(1024, 77);
-  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
+  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
     const int bs = traits(t).block_size;
     std::vector<uint8_t> whole(row_bytes(t, 1024));
     quantize_row_ref(t, x.data(), whole.data(), 1024);
