@@ -3,6 +3,8 @@
 #   model_ref_q4_1.json  the default model (SmolLM2-135M-Instruct, Q4_1)
 #   model_ref_f16.json   the same weights re-encoded as f16 by `joule quantize` (also proves that
 #                        llama.cpp loads a GGUF written by joule)
+#   model_ref_qwen2.json Qwen2.5-Coder-0.5B-Instruct Q4_K_M (real qwen2 weights; Q4_K, Q5_0, Q6_K,
+#                        Q8_0), fetched here by scripts/fetch_model.sh (469 MiB, once)
 # Existing files are reused. Needs the model (scripts/fetch_model.sh) and the peer, which it
 # builds on first use (scripts/setup_peer.sh).
 set -euo pipefail
@@ -29,4 +31,6 @@ reference "$MODEL" q4_1
 F16="$OUT/SmolLM2-135M-Instruct.f16.gguf"
 [[ -s "$F16" ]] || "$JOULE" quantize "$MODEL" "$F16" --type f16
 reference "$F16" f16
+QWEN="$("$ROOT/scripts/fetch_model.sh" qwen2.5-coder-0.5b)"
+reference "$QWEN" qwen2
 echo "make_refs: references in $OUT"
