@@ -1,5 +1,7 @@
 #include "model/config.h"
 
+#include <cmath>
+
 #include "formats/gguf/gguf.h"
 
 namespace joule {
@@ -12,9 +14,36 @@ Expected<int> get_positive(const gguf::File& f, const std::string& key) {
   return static_cast<int>(v);
 }
 
+// Gemma 3 as llama.cpp reads it (src/models/gemma3.cpp): embeddings scaled by sqrt(d_model); five
+// local (sliding-window, RoPE base 10000) layers to one global; the 27B scales q.k by
+// 1 / sqrt(d_model / n_heads) (query_pre_attn_scalar), the others by 1 / sqrt(head_dim).
+Status read_gemma3(const gguf::File& f, ModelConfig& c) {
+  const std::string p = c.arch_name + ".";
+  c.embed_scale = std::sqrt(static_cast<float>(c.d_model));
+  JOULE_ASSIGN_OR_RETURN(int64_t window, f.get_int_or(p + "attention.sliding_window", 0));
+  if (window < 0) return FormatError(f.path() + ": attention.sliding_window must not be negative");
+  c.sliding_window = static_cast<int>(window);
+  c.swa_period = 6;
+  if (f.find(p + "attention.sliding_window_pattern"))
+    return Unsupported(f.path() + ": an explicit attention.sliding_window_pattern is not supported yet");
+  JOULE_ASSIGN_OR_RETURN(double local_theta, f.get_float_or(p + "rope.freq_base_swa", 10000.0));
+  c.rope_theta_local = static_cast<float>(local_theta);
+  JOULE_ASSIGN_OR_RETURN(double softcap, f.get_float_or(p + "final_logit_softcapping", 0.0));
+  if (softcap != 0) return Unsupported(f.path() + ": final_logit_softcapping is not supported yet");
+  if (c.n_layers == 62) c.attn_scale = 1.0f / std::sqrt(static_cast<float>(c.d_model / c.n_heads));
+  return Status::Ok();
+}
+
 }  // namespace
 
-std::string_view arch_name(Arch a) { return a == Arch::kLlama ? "llama" : "qwen2"; }
+std::string_view arch_name(Arch a) {
+  switch (a) {
+    case Arch::kLlama: return "llama";
+    case Arch::kQwen2: return "qwen2";
+    case Arch::kGemma3: return "gemma3";
+  }
+  return "?";
+}
 
 Expected<ModelConfig> read_model_config(const gguf::File& f) {
   ModelConfig c;
@@ -26,9 +55,15 @@ Expected<ModelConfig> read_model_config(const gguf::File& f) {
     c.arch = Arch::kQwen2;
     c.rope_mode = RopeMode::kNeox;
     c.qkv_bias = true;
+  } else if (c.arch_name == "gemma3") {
+    c.arch = Arch::kGemma3;
+    c.rope_mode = RopeMode::kNeox;
+    c.ffn_act = FfnActivation::kGeluTanh;
+    c.qk_norm = true;
+    c.post_norms = true;
   } else {
     return Unsupported(f.path() + ": unsupported architecture '" + c.arch_name +
-                       "' (supported: llama, qwen2)");
+                       "' (supported: llama, qwen2, gemma3)");
   }
   auto name = f.get_string("general.name");
   c.name = name.ok() ? *name : c.arch_name;
@@ -71,6 +106,9 @@ Expected<ModelConfig> read_model_config(const gguf::File& f) {
       return Unsupported(f.path() + ": rope scaling '" + type + "' is not supported yet");
     }
   }
+
+  c.attn_scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  if (c.arch == Arch::kGemma3) JOULE_RETURN_IF_ERROR(read_gemma3(f, c));
 
   // The vocabulary size is the token list's length (llama.vocab_size is optional).
   const gguf::Value* tokens = f.find("tokenizer.ggml.tokens");

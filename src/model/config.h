@@ -10,7 +10,10 @@ namespace gguf {
 class File;
 }
 
-enum class Arch { kLlama, kQwen2 };
+enum class Arch { kLlama, kQwen2, kGemma3 };
+
+// The feed-forward gate's activation: SwiGLU (llama, qwen2) or GeGLU with the tanh GELU (gemma).
+enum class FfnActivation { kSilu, kGeluTanh };
 
 // How RoPE pairs dimensions: kNorm rotates (x[2i], x[2i+1]) (llama GGUF files, whose Q/K rows
 // the converter permuted), kNeox rotates (x[i], x[i + dim/2]) (qwen2).
@@ -34,6 +37,17 @@ struct ModelConfig {
   float rope_freq_scale = 1.0f;  // linear scaling: position * freq_scale
   RopeMode rope_mode = RopeMode::kNorm;
   bool qkv_bias = false;      // qwen2
+  float attn_scale = 0;       // multiplies q.k: 1 / sqrt(head_dim) unless the architecture says otherwise
+  FfnActivation ffn_act = FfnActivation::kSilu;
+  // gemma3
+  float embed_scale = 1.0f;   // token embeddings are multiplied by this (sqrt(d_model))
+  bool qk_norm = false;       // RMSNorm over each query and key head before RoPE
+  bool post_norms = false;    // RMSNorm of the attention and feed-forward outputs before their residual adds
+  int sliding_window = 0;     // local layers attend to the last this many positions (0: no local layers)
+  int swa_period = 0;         // layer il is global when il % swa_period == swa_period - 1, else local
+  float rope_theta_local = 10000.0f;  // RoPE base of local layers
+
+  bool is_local(int layer) const { return sliding_window > 0 && layer % swa_period != swa_period - 1; }
 
   int q_dim() const { return n_heads * head_dim; }
   int kv_dim() const { return n_kv_heads * head_dim; }

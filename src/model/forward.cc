@@ -31,8 +31,10 @@ BatchScratch::BatchScratch(const ModelConfig& c, int max_tokens, int max_positio
   attn_.resize(b * c.q_dim());
   gate_.resize(b * c.d_ff);
   up_.resize(b * c.d_ff);
-  rope_cos_.resize(b * c.rope_dim / 2);
-  rope_sin_.resize(b * c.rope_dim / 2);
+  for (int local = 0; local < (c.sliding_window > 0 ? 2 : 1); ++local) {
+    rope_cos_[local].resize(b * c.rope_dim / 2);
+    rope_sin_[local].resize(b * c.rope_dim / 2);
+  }
 }
 
 ForwardState::ForwardState(const Model& model, int n_ctx, int max_batch)
@@ -49,13 +51,14 @@ void ForwardState::truncate(int n) {
 namespace {
 
 // Causal grouped-query attention of every item's queries in one parallel section: query t of item
-// i (at absolute position pos0 + t) attends to its sequence's positions [0, pos0 + t], read in
+// i (at absolute position p = pos0 + t) attends to its sequence's positions [0, p] (a local layer's:
+// the last `window` of them, as llama.cpp's standard sliding window masks them), read in
 // place through rows (one offset per position, from rows0[i]). Work is dealt over (item, token,
 // head) triples round-robin: later tokens attend to more keys, so contiguous ranges would leave
 // the first thread idle.
 void attention(const ModelConfig& c, std::span<const BatchItem> items, const int* first, const size_t* rows,
-               const size_t* rows0, const float* q, const f16_bits* k_layer, const f16_bits* v_layer, float* out,
-               std::vector<float>& scores, int max_positions, ThreadPool& pool) {
+               const size_t* rows0, const float* q, const f16_bits* k_layer, const f16_bits* v_layer, int window,
+               float* out, std::vector<float>& scores, int max_positions, ThreadPool& pool) {
   const int hd = c.head_dim, group = c.n_heads / c.n_kv_heads, nh = c.n_heads;
   const cpu::AttendFn attend = cpu::best_attend(hd);
   if (scores.size() < size_t(pool.size()) * max_positions) scores.resize(size_t(pool.size()) * max_positions);
@@ -67,18 +70,30 @@ void attention(const ModelConfig& c, std::span<const BatchItem> items, const int
       while (col >= first[i + 1]) ++i;
       const int t = col - first[i];
       const size_t kv_off = size_t(h / group) * hd;  // query head h reads kv head h / group
+      const int pos = items[i].pos0 + t;
+      const int oldest = window > 0 ? std::max(0, pos + 1 - window) : 0;  // a local layer's window
       attend({.q = q + size_t(col) * c.q_dim() + size_t(h) * hd,
               .k = k_layer + kv_off,
               .v = v_layer + kv_off,
-              .rows = rows + rows0[i],
-              .n_keys = items[i].pos0 + t + 1,
+              .rows = rows + rows0[i] + oldest,
+              .n_keys = pos + 1 - oldest,
               .head_dim = hd,
-              .scale = 1.0f / std::sqrt(static_cast<float>(hd)),
+              .scale = c.attn_scale,
               .scores = scores.data() + size_t(thread) * max_positions,
               .out = out + size_t(col) * c.q_dim() + size_t(h) * hd,
               .single_token = items[i].single_token});
     }
   });
+}
+
+// x += out for each of nt columns; with post_norms (gemma3), x += rmsnorm(out) * norm.
+void add_residual(const ModelConfig& c, const std::vector<float>& norm, float* out, float* x, int nt) {
+  const int d = c.d_model;
+  for (int t = 0; t < nt; ++t) {
+    float* o = out + size_t(t) * d;
+    if (c.post_norms) cpu::rmsnorm(o, norm.data(), d, c.rms_eps, o);
+    cpu::add_inplace(x + size_t(t) * d, o, d);
+  }
 }
 
 Status check_items(const ModelConfig& c, const KvCache& kv, std::span<const BatchItem> items,
@@ -116,11 +131,14 @@ Status forward_batch(const Model& model, KvCache& kv, std::span<const BatchItem>
 
   const int d = c.d_model, qd = c.q_dim(), kvd = c.kv_dim(), f = c.d_ff, half = c.rope_dim / 2;
   const int bt = kv.block_tokens();
-  const cpu::SiluMulFn silu_mul = cpu::best_silu_mul();
-  const cpu::RopeParams rope{c.head_dim, c.rope_dim, c.rope_theta, c.rope_freq_scale,
-                             w.rope_freq_factors.empty() ? nullptr : w.rope_freq_factors.data(),
-                             c.rope_mode == RopeMode::kNorm ? cpu::RopePairs::kAdjacent
-                                                            : cpu::RopePairs::kHalves};
+  const cpu::SiluMulFn silu_mul = c.ffn_act == FfnActivation::kSilu ? cpu::best_silu_mul() : cpu::gelu_tanh_mul;
+  // RoPE of global layers, and of local ones (their own base).
+  const int n_rope = c.sliding_window > 0 ? 2 : 1;
+  cpu::RopeParams rope[2];
+  for (int local = 0; local < n_rope; ++local)
+    rope[local] = {c.head_dim, c.rope_dim, local ? c.rope_theta_local : c.rope_theta, c.rope_freq_scale,
+                   w.rope_freq_factors.empty() ? nullptr : w.rope_freq_factors.data(),
+                   c.rope_mode == RopeMode::kNorm ? cpu::RopePairs::kAdjacent : cpu::RopePairs::kHalves};
   // Columns of the step: item i's tokens are columns first[i] .. first[i + 1] - 1. Its positions
   // 0 .. pos0 + size - 1 resolved to cache rows start at rows_[rows0[i]].
   std::vector<int> first(items.size() + 1);
@@ -142,12 +160,18 @@ Status forward_batch(const Model& model, KvCache& kv, std::span<const BatchItem>
   for (size_t i = 0; i < items.size(); ++i)
     for (int j = 0; j < int(items[i].tokens.size()); ++j) {
       const int t = first[i] + j;
-      dequantize_row_ref(w.token_embd.type, w.token_embd.row(items[i].tokens[j]), x + size_t(t) * d, d);
-      cpu::rope_angles(items[i].pos0 + j, rope, &s.rope_cos_[size_t(t) * half], &s.rope_sin_[size_t(t) * half]);
+      float* xt = x + size_t(t) * d;
+      dequantize_row_ref(w.token_embd.type, w.token_embd.row(items[i].tokens[j]), xt, d);
+      if (c.embed_scale != 1.0f)
+        for (int e = 0; e < d; ++e) xt[e] *= c.embed_scale;
+      for (int local = 0; local < n_rope; ++local)
+        cpu::rope_angles(items[i].pos0 + j, rope[local], &s.rope_cos_[local][size_t(t) * half],
+                         &s.rope_sin_[local][size_t(t) * half]);
     }
 
   for (int li = 0; li < c.n_layers; ++li) {
     const LayerWeights& l = w.layers[li];
+    const int local = c.is_local(li) ? 1 : 0;
     // Attention block: x += Wo · attn(rope(Wq·xn), rope(Wk·xn), Wv·xn), xn = rmsnorm(x).
     for (int t = 0; t < nt; ++t) cpu::rmsnorm(x + size_t(t) * d, l.attn_norm.data(), d, c.rms_eps, xn + size_t(t) * d);
     float* q = s.q_.data();
@@ -162,10 +186,20 @@ Status forward_batch(const Model& model, KvCache& kv, std::span<const BatchItem>
         cpu::add_inplace(k + size_t(t) * kvd, l.bk.data(), kvd);
         cpu::add_inplace(v + size_t(t) * kvd, l.bv.data(), kvd);
       }
-      const float* cs = &s.rope_cos_[size_t(t) * half];
-      const float* sn = &s.rope_sin_[size_t(t) * half];
-      cpu::rope_apply(q + size_t(t) * qd, c.n_heads, cs, sn, rope);
-      cpu::rope_apply(k + size_t(t) * kvd, c.n_kv_heads, cs, sn, rope);
+      if (c.qk_norm) {  // each head on its own, in place
+        for (int h = 0; h < c.n_heads; ++h) {
+          float* qh = q + size_t(t) * qd + size_t(h) * c.head_dim;
+          cpu::rmsnorm(qh, l.q_norm.data(), c.head_dim, c.rms_eps, qh);
+        }
+        for (int h = 0; h < c.n_kv_heads; ++h) {
+          float* kh = k + size_t(t) * kvd + size_t(h) * c.head_dim;
+          cpu::rmsnorm(kh, l.k_norm.data(), c.head_dim, c.rms_eps, kh);
+        }
+      }
+      const float* cs = &s.rope_cos_[local][size_t(t) * half];
+      const float* sn = &s.rope_sin_[local][size_t(t) * half];
+      cpu::rope_apply(q + size_t(t) * qd, c.n_heads, cs, sn, rope[local]);
+      cpu::rope_apply(k + size_t(t) * kvd, c.n_kv_heads, cs, sn, rope[local]);
     }
     // Append to the f16 cache, each position at its row.
     f16_bits* k_layer = kv.k(0, li);
@@ -178,11 +212,12 @@ Status forward_batch(const Model& model, KvCache& kv, std::span<const BatchItem>
           v_layer[at + e] = f32_to_f16(v[from + e]);
         }
       }
-    attention(c, items, first.data(), s.rows_.data(), rows0.data(), q, k_layer, v_layer, s.attn_.data(), s.scores_, s.max_positions(), pool);
+    attention(c, items, first.data(), s.rows_.data(), rows0.data(), q, k_layer, v_layer, local ? c.sliding_window : 0,
+              s.attn_.data(), s.scores_, s.max_positions(), pool);
     cpu::matmul(l.wo, s.attn_.data(), nt, xn, d, ks, pool, s.mm_);
-    for (int t = 0; t < nt; ++t) cpu::add_inplace(x + size_t(t) * d, xn + size_t(t) * d, d);
+    add_residual(c, l.post_attn_norm, xn, x, nt);
 
-    // Feed-forward block (SwiGLU): x += Wdown · (silu(Wgate·xn) * Wup·xn).
+    // Feed-forward block (SwiGLU; GeGLU for gemma): x += Wdown · (act(Wgate·xn) * Wup·xn).
     for (int t = 0; t < nt; ++t) cpu::rmsnorm(x + size_t(t) * d, l.ffn_norm.data(), d, c.rms_eps, xn + size_t(t) * d);
     cpu::matmul(l.w_gate, xn, nt, s.gate_.data(), f, ks, pool, s.mm_);
     cpu::matmul(l.w_up, xn, nt, s.up_.data(), f, ks, pool, s.mm_);
@@ -190,7 +225,7 @@ Status forward_batch(const Model& model, KvCache& kv, std::span<const BatchItem>
       silu_mul(s.gate_.data() + t0 * f, s.up_.data() + t0 * f, (t1 - t0) * f);
     });
     cpu::matmul(l.w_down, s.gate_.data(), nt, xn, d, ks, pool, s.mm_);
-    for (int t = 0; t < nt; ++t) cpu::add_inplace(x + size_t(t) * d, xn + size_t(t) * d, d);
+    add_residual(c, l.post_ffn_norm, xn, x, nt);
   }
 
   // Logits of the tokens that ask for them, in item order, through one output matmul.

@@ -183,11 +183,19 @@ Status Model::bind_weights(const Policy* policy, std::map<std::string, DType>& c
       JOULE_ASSIGN_OR_RETURN(l.bk, b.vector(p + "attn_k.bias", kv));
       JOULE_ASSIGN_OR_RETURN(l.bv, b.vector(p + "attn_v.bias", kv));
     }
+    if (c.qk_norm) {
+      JOULE_ASSIGN_OR_RETURN(l.q_norm, b.vector(p + "attn_q_norm.weight", c.head_dim));
+      JOULE_ASSIGN_OR_RETURN(l.k_norm, b.vector(p + "attn_k_norm.weight", c.head_dim));
+    }
     JOULE_ASSIGN_OR_RETURN(l.wo, b.matrix(p + "attn_output.weight", d, q));
     JOULE_ASSIGN_OR_RETURN(l.ffn_norm, b.vector(p + "ffn_norm.weight", d));
     JOULE_ASSIGN_OR_RETURN(l.w_gate, b.matrix(p + "ffn_gate.weight", f, d));
     JOULE_ASSIGN_OR_RETURN(l.w_up, b.matrix(p + "ffn_up.weight", f, d));
     JOULE_ASSIGN_OR_RETURN(l.w_down, b.matrix(p + "ffn_down.weight", d, f));
+    if (c.post_norms) {
+      JOULE_ASSIGN_OR_RETURN(l.post_attn_norm, b.vector(p + "post_attention_norm.weight", d));
+      JOULE_ASSIGN_OR_RETURN(l.post_ffn_norm, b.vector(p + "post_ffw_norm.weight", d));
+    }
   }
   if (policy) JOULE_RETURN_IF_ERROR(policy->check_every_rule_matches(b.matrix_names()));
   return Status::Ok();

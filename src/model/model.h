@@ -23,11 +23,14 @@ struct LayerWeights {
   Matrix wk;                     // [kv x d]
   Matrix wv;                     // [kv x d]
   std::vector<float> bq, bk, bv; // [q], [kv], [kv]; qwen2 only (empty otherwise)
+  std::vector<float> q_norm, k_norm;  // [head_dim] each, shared by the heads; qk_norm only
   Matrix wo;                     // [d x q]
+  std::vector<float> post_attn_norm;  // [d]; post_norms only
   std::vector<float> ffn_norm;   // [d]
   Matrix w_gate;                 // [f x d]
   Matrix w_up;                   // [f x d]
   Matrix w_down;                 // [d x f]
+  std::vector<float> post_ffn_norm;   // [d]; post_norms only
 };
 
 struct ModelWeights {

@@ -5,6 +5,7 @@
 #                        llama.cpp loads a GGUF written by joule)
 #   model_ref_qwen2.json Qwen2.5-Coder-0.5B-Instruct Q4_K_M (real qwen2 weights; Q4_K, Q5_0, Q6_K,
 #                        Q8_0), fetched here by scripts/fetch_model.sh (469 MiB, once)
+#   model_ref_gemma3.json Gemma 3 270M Q4_K_M (gemma3), likewise (241 MiB)
 # Existing files are reused. Needs the model (scripts/fetch_model.sh) and the peer, which it
 # builds on first use (scripts/setup_peer.sh).
 set -euo pipefail
@@ -33,4 +34,6 @@ F16="$OUT/SmolLM2-135M-Instruct.f16.gguf"
 reference "$F16" f16
 QWEN="$("$ROOT/scripts/fetch_model.sh" qwen2.5-coder-0.5b)"
 reference "$QWEN" qwen2
+GEMMA="$("$ROOT/scripts/fetch_model.sh" gemma3-270m)"
+reference "$GEMMA" gemma3
 echo "make_refs: references in $OUT"

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "backend/cpu/kernels.h"
+#include "quant/fp16.h"
 
 namespace joule::cpu {
 
@@ -65,6 +67,23 @@ void softmax(float* x, int64_t n) {
 
 void silu_mul(float* gate, const float* up, int64_t n) {
   for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void gelu_tanh_mul(float* gate, const float* up, int64_t n) {
+  // ggml_gelu_f32 at every f16 value, rounded to f16 (ggml_table_gelu_f16), built once.
+  static const std::vector<f16_bits> table = [] {
+    constexpr float kCoefA = 0.044715f, kSqrt2OverPi = 0.79788456080286535587989211986876f;
+    std::vector<f16_bits> t(1 << 16);
+    for (uint32_t i = 0; i < t.size(); ++i) {
+      const float x = f16_to_f32(static_cast<f16_bits>(i));
+      t[i] = f32_to_f16(0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoefA * x * x))));
+    }
+    return t;
+  }();
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = gate[i];
+    gate[i] = x <= -10.0f ? 0.0f : x >= 10.0f ? x * up[i] : f16_to_f32(table[f32_to_f16(x)]) * up[i];
+  }
 }
 
 SiluMulFn best_silu_mul() {

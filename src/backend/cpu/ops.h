@@ -37,6 +37,10 @@ void softmax(float* x, int64_t n);
 void silu_mul(float* gate, const float* up, int64_t n);
 void silu_mul_avx512(float* gate, const float* up, int64_t n);  // ops_avx512.cc
 
+// gate[i] = gelu(gate[i]) * up[i] with the tanh GELU as ggml computes it on the CPU: looked up
+// in a table of f16 inputs (ggml's GGML_GELU_FP16), 0 below -10 and the identity above 10.
+void gelu_tanh_mul(float* gate, const float* up, int64_t n);
+
 using SiluMulFn = void (*)(float* gate, const float* up, int64_t n);
 // The fastest variant for this CPU (follows best_kernels(), so JOULE_ISA caps it).
 SiluMulFn best_silu_mul();
