@@ -83,7 +83,7 @@ TEST_P(ForwardArchTest, InternalBatchSplitIsInvisible) {
   EXPECT_LT(rel_err(last, std::vector<float>(a.end() - nv, a.end())), 1e-6);
 }
 
-INSTANTIATE_TEST_SUITE_P(Archs, ForwardArchTest, ::testing::Values("llama", "qwen2"));
+INSTANTIATE_TEST_SUITE_P(Archs, ForwardArchTest, ::testing::Values("llama", "qwen2", "gemma3"));
 
 // Every weight type runs through the model; quantized logits stay close to f32 logits.
 TEST(Forward, EveryWeightTypeTracksF32) {
@@ -145,16 +145,15 @@ std::vector<std::vector<std::vector<float>>> run_alone(const Model& m, ThreadPoo
 // give alone, for every weight type. Checked for the scalar and AVX2 kernel sets; the AVX-512 set
 // (tiles, AMX for int8-dynamic prompts) is not verified yet: no AVX-512 machine was at hand when
 // this was written.
-TEST(ForwardBatch, EachSequenceEqualsItselfAlone) {
+void expect_each_sequence_equals_itself_alone(const testing::TinyModelSpec& base, const std::vector<DType>& types) {
   std::vector<const cpu::KernelSet*> kernel_sets = {&cpu::scalar_kernels()};
   if (cpu::avx2_kernels() != nullptr) kernel_sets.push_back(cpu::avx2_kernels());
-  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0,
-                  DType::kQ5_1, DType::kQ4_K, DType::kQ6_K, DType::kI8_CH, DType::kI8_DYN}) {
-    testing::TinyModelSpec spec;
+  for (DType t : types) {
+    testing::TinyModelSpec spec = base;
     spec.d_model = 256;  // k-quants need rows that are multiples of 256
     spec.d_ff = 512;
     spec.matrix_type = t;
-    auto m = load_tiny(spec, std::string("tiny_batch_") + std::string(dtype_name(t)) + ".gguf");
+    auto m = load_tiny(spec, "tiny_batch_" + base.arch + "_" + std::string(dtype_name(t)) + ".gguf");
     ASSERT_TRUE(m);
     const int nv = m->config().n_vocab;
     ThreadPool pool(2);
@@ -182,6 +181,47 @@ TEST(ForwardBatch, EachSequenceEqualsItselfAlone) {
       }
     }
   }
+}
+
+TEST(ForwardBatch, EachSequenceEqualsItselfAlone) {
+  expect_each_sequence_equals_itself_alone({}, {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
+                                                DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ4_K, DType::kQ6_K,
+                                                DType::kI8_CH, DType::kI8_DYN});
+}
+
+// gemma3's extra norms, GeGLU and sliding-window layers (window 3 over sequences of up to 12
+// positions; the sixth layer is global) keep a sequence's numbers its own.
+TEST(ForwardBatch, Gemma3SequenceEqualsItselfAlone) {
+  testing::TinyModelSpec spec;
+  spec.arch = "gemma3";
+  spec.n_layers = 6;
+  spec.sliding_window = 3;
+  expect_each_sequence_equals_itself_alone(spec, {DType::kF32, DType::kQ4_K});
+}
+
+// With every layer local (window W, L layers), the last position sees at most L * (W - 1) tokens
+// back: a token further back changes nothing, one inside the reach changes the logits.
+TEST(ForwardBatch, SlidingWindowLimitsWhatAPositionSees) {
+  testing::TinyModelSpec spec;
+  spec.arch = "gemma3";
+  spec.n_layers = 2;  // both local (layers il % 6 != 5)
+  spec.sliding_window = 3;
+  auto m = load_tiny(spec, "tiny_swa.gguf");
+  ASSERT_TRUE(m);
+  ASSERT_TRUE(m->config().is_local(0) && m->config().is_local(1));
+  ThreadPool pool(1);
+  auto last_logits = [&](const std::vector<TokenId>& toks) {
+    ForwardState st(*m, 32);
+    std::vector<float> logits(size_t(m->config().n_vocab));
+    EXPECT_TRUE(forward(*m, st, toks, false, logits.data(), pool, cpu::best_kernels()).ok());
+    return logits;
+  };
+  const std::vector<TokenId> base = {10, 11, 12, 13, 14, 15, 16, 17, 18, 19};  // last position 9: reach 5..9
+  std::vector<TokenId> far = base, near = base;
+  far[4] = 200;   // 5 positions back: out of reach
+  near[5] = 200;  // 4 positions back: in reach
+  EXPECT_EQ(last_logits(far), last_logits(base));
+  EXPECT_NE(last_logits(near), last_logits(base));
 }
 
 TEST(ForwardBatch, RejectsItemsPastTheirBlocksOrTheScratch) {

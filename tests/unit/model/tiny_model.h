@@ -14,7 +14,8 @@
 namespace joule::testing {
 
 struct TinyModelSpec {
-  std::string arch = "llama";
+  std::string arch = "llama";  // llama, qwen2 or gemma3
+  int sliding_window = 0;       // gemma3: its attention.sliding_window (local layers il % 6 != 5)
   int n_layers = 2;
   int d_model = 64;
   int d_ff = 128;
@@ -61,6 +62,7 @@ inline void write_tiny_model(const std::string& path, const TinyModelSpec& s) {
   w.set_u32(a + ".context_length", 256);
   w.set_f32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
   w.set_f32(a + ".rope.freq_base", 10000.0f);
+  if (s.sliding_window > 0) w.set_u32(a + ".attention.sliding_window", s.sliding_window);
   w.set_string("tokenizer.ggml.model", "gpt2");
   w.set_string("tokenizer.ggml.pre", "gpt-2");
   w.set_string_array("tokenizer.ggml.tokens", synthetic_byte_vocab(s.n_vocab));
@@ -88,6 +90,12 @@ inline void write_tiny_model(const std::string& path, const TinyModelSpec& s) {
     add_random(w, s, rng, p + "ffn_gate.weight", {d, f}, m, sd);
     add_random(w, s, rng, p + "ffn_up.weight", {d, f}, m, sd);
     add_random(w, s, rng, p + "ffn_down.weight", {f, d}, m, 1.0f / std::sqrt(float(f)));
+    if (a == "gemma3") {
+      add_random(w, s, rng, p + "attn_q_norm.weight", {hd}, DType::kF32, 0.1f, 1.0f);
+      add_random(w, s, rng, p + "attn_k_norm.weight", {hd}, DType::kF32, 0.1f, 1.0f);
+      add_random(w, s, rng, p + "post_attention_norm.weight", {d}, DType::kF32, 0.1f, 1.0f);
+      add_random(w, s, rng, p + "post_ffw_norm.weight", {d}, DType::kF32, 0.1f, 1.0f);
+    }
   }
   Status st = w.write(path);
   if (!st.ok()) throw std::runtime_error(st.message());
