@@ -6,7 +6,9 @@
 #
 # MODEL defaults to models/SmolLM2-135M-Instruct.Q4_1.gguf. The check also runs on vocab variants
 # derived from MODEL (other pre-tokenizers and a SentencePiece vocab; see
-# derive_vocab_variants.py). Exits non-zero if any check fails.
+# derive_vocab_variants.py) and, without MODEL, on the real Qwen2.5 (qwen2 byte-level BPE) and
+# Gemma 3 (262k SentencePiece) vocabularies (scripts/fetch_model.sh). Exits non-zero if any
+# check fails.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "${1:?usage: $0 BUILD_DIR [MODEL]}" && pwd)
@@ -38,5 +40,10 @@ for f in "$OUT"/variants/vocab-*.gguf; do
   name=$(basename "$f" .gguf)
   check "$f" "$name" || status=1
 done
+if [[ -z ${2:-} ]]; then
+  for m in qwen2.5-coder-0.5b gemma3-270m; do
+    check "$("$ROOT/scripts/fetch_model.sh" "$m")" "$m" || status=1
+  done
+fi
 if [[ $status -eq 0 ]]; then log "all checks passed"; else log "FAILED"; fi
 exit $status
