@@ -23,10 +23,10 @@ struct Shape {
   int64_t n;
 };
 constexpr Shape kShapes[] = {{576, 576}, {1536, 576}, {576, 1536}, {49152, 576}};
-constexpr DType kTypes[] = {DType::kF32,   DType::kF16,      DType::kBF16,     DType::kQ8_0,
-                            DType::kQ4_0,  DType::kQ4_1,     DType::kQ4_K,     DType::kQ6_K,
-                            DType::kI8_CH, DType::kI8_DYN,   DType::kF16_S24,  DType::kQ4_G128,
-                            DType::kQ4_G128Z};
+constexpr DType kTypes[] = {DType::kF32,   DType::kF16,    DType::kBF16,    DType::kQ8_0,     DType::kQ4_0,
+                            DType::kQ4_1,  DType::kQ5_0,   DType::kQ5_1,    DType::kQ2_K,     DType::kQ3_K,
+                            DType::kQ4_K,  DType::kQ5_K,   DType::kQ6_K,    DType::kI8_CH,    DType::kI8_DYN,
+                            DType::kF16_S24, DType::kQ4_G128, DType::kQ4_G128Z};
 
 std::vector<float> gaussian(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # HellaSwag item by item against llama.cpp: `llama-perplexity --hellaswag --hellaswag-tasks N` and
-# `joule eval --hellaswag-llamacpp N` on the default model (same selection and criterion), then
+# `joule eval --hellaswag-llamacpp N` on MODEL (default: the default model; same selection and
+# criterion), then
 # the items where they differ with joule's margin between its top two endings. Raw outputs go to
 # bench/results/. Needs the peer (scripts/setup_peer.sh).
 #
-#   bench/hellaswag_vs_llamacpp.sh [N=400] [THREADS]
+#   bench/hellaswag_vs_llamacpp.sh [N=400] [THREADS] [MODEL]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 N="${1:-400}"; T="${2:-$(nproc)}"
 PEER="$(scripts/setup_peer.sh)"
 DATA="${JOULE_DATA_DIR:-$ROOT/data}"
-MODEL=models/SmolLM2-135M-Instruct.Q4_1.gguf
+MODEL="${3:-models/SmolLM2-135M-Instruct.Q4_1.gguf}"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
-LP="bench/results/hellaswag-llamacpp-$STAMP.txt"; JJ="bench/results/hellaswag-joule-$STAMP.json"
+TAG="$(basename "$MODEL" .gguf)"
+LP="bench/results/hellaswag-llamacpp-$TAG-$STAMP.txt"; JJ="bench/results/hellaswag-joule-$TAG-$STAMP.json"
 LD_LIBRARY_PATH="$PEER/build/bin" "$PEER/build/bin/llama-perplexity" -m "$MODEL" \
   -f "$DATA/hellaswag/hellaswag_val_full.txt" --hellaswag --hellaswag-tasks "$N" -t "$T" >"$LP" 2>&1
 build/tools/joule eval -m "$MODEL" --hellaswag-llamacpp "$N" -t "$T" --data "$DATA" --json 2>/dev/null >"$JJ"

@@ -2,10 +2,13 @@
 """docs/eval-results.md from the JSON lines of bench/eval_default_model.sh (one `joule eval --json`
 per line). Seconds and energy are as measured in that run: on a shared machine they are high.
 
-    write_eval_md.py RAW.jsonl OUT.md
+    write_eval_md.py RAW.jsonl OUT.md                        the default model's page (rewritten)
+    write_eval_md.py RAW.jsonl OUT.md --append "TITLE"       another model: a section appended
+                                                             (an earlier section of that title replaced)
 """
+import argparse
 import json
-import sys
+import os
 
 # SmolLM2-135M-Instruct's model card (lighteval, its own prompts): context only, not a target.
 MODEL_CARD = {"hellaswag": "40.9", "arc_easy": "37.3 (ARC average)", "arc_challenge": "37.3 (ARC average)",
@@ -19,12 +22,18 @@ def pct(m):
 
 
 def main():
-    raw, out = sys.argv[1:3]
+    ap = argparse.ArgumentParser()
+    ap.add_argument("raw")
+    ap.add_argument("out")
+    ap.add_argument("--append", metavar="TITLE", help="append a section with this title (another model)")
+    a = ap.parse_args()
+    raw, out = a.raw, a.out
     rows = [json.loads(line) for line in open(raw)]
     evals = [r for r in rows if r["kind"] == "eval"]
     prov = evals[0]["provenance"]
+    card = MODEL_CARD if not a.append else {}
     lines = [
-        "# Evaluation results: SmolLM2-135M-Instruct (Q4_1, the default model)",
+        f"## {a.append}" if a.append else "# Evaluation results: SmolLM2-135M-Instruct (Q4_1, the default model)",
         "",
         f"Made by `bench/eval_default_model.sh` on {prov['date']} (joule {prov['git_commit']}); host `{prov['host']}`, "
         f"CPU {prov['cpu']}, kernels {prov['kernels']}, {evals[0]['threads']} threads; model "
@@ -44,7 +53,7 @@ def main():
             m = t["metrics"][t["primary_metric"]]
             energy = (f"{t['energy_j']:.0f} ({t['energy_sources']})", f"{t['j_per_token']:.4f}", f"{t['eor']:.3g}",
                       f"{t['tweor']:.4g}") if "energy_j" in t else ("not measured", "", "", "")
-            lines.append(f"| {name} | {items} | {t['primary_metric']} | {pct(m)} | {MODEL_CARD.get(name, '-')} | "
+            lines.append(f"| {name} | {items} | {t['primary_metric']} | {pct(m)} | {card.get(name, '-')} | "
                          f"{t['seconds']:.0f} | {t['tokens']} | {t['tokens_per_s']:.0f} | " + " | ".join(energy) + " |")
             others = ", ".join(f"{k} {pct(v)}" for k, v in sorted(t["metrics"].items()) if k != t["primary_metric"])
             if others:
@@ -58,7 +67,16 @@ def main():
                       f"correct), {hs_llamacpp['seconds']:.0f} s. Against `llama-perplexity --hellaswag` on the same items: "
                       "bench/hellaswag_vs_llamacpp.sh (docs/tasks.md has the latest comparison)."]
     lines.append("")
-    open(out, "w").write("\n".join(lines))
+    text = "\n".join(lines)
+    if a.append and os.path.exists(out):
+        doc = open(out).read()
+        head = f"## {a.append}\n"
+        if head in doc:  # a rerun replaces its section
+            start = doc.index(head)
+            end = doc.find("\n## ", start + len(head))
+            doc = doc[:start] + doc[end + 1:] if end >= 0 else doc[:start]
+        text = doc.rstrip("\n") + "\n\n" + text
+    open(out, "w").write(text)
 
 
 if __name__ == "__main__":

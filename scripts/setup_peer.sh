@@ -28,8 +28,12 @@ log() { echo "[setup_peer] $*" >&2; }
 # targets built, the rest of the build tree reused.
 BINS=(llama-bench llama-perplexity llama-tokenize llama-server)
 have_bins() { local b; for b in "${BINS[@]}"; do [[ -x "$PEER_DIR/build/bin/$b" ]] || return 1; done; }
+# Hugging Face's own readers and writers, for the tests that build and check checkpoint folders
+# (tests/parity/make_hf_folder.py), pinned in the peer's venv.
+HF_PY='import tokenizers, safetensors, sys; sys.exit(tokenizers.__version__ != "0.23.2" or safetensors.__version__ != "0.8.0")'
+have_hf_py() { "$PEER_DIR/venv/bin/python" -c "$HF_PY" 2>/dev/null; }
 
-if [[ -f "$PEER_DIR/.done" ]] && have_bins; then
+if [[ -f "$PEER_DIR/.done" ]] && have_bins && have_hf_py; then
   echo "$PEER_DIR"; exit 0
 fi
 mkdir -p "$PEER_DIR"
@@ -72,6 +76,10 @@ if [[ ! -x venv/bin/python ]] || ! LLAMA_CPP_LIB_PATH="$PEER_DIR/build/bin" venv
   CMAKE_ARGS="-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF" venv/bin/python -m pip install -q --no-deps ./src
   # gguf-py as vendored with this llama.cpp: the tokenizer parity test derives vocab variants.
   venv/bin/python -m pip install -q ./src/vendor/llama.cpp/gguf-py
+fi
+if ! have_hf_py; then
+  log "installing tokenizers and safetensors into the peer venv"
+  venv/bin/python -m pip install -q "tokenizers==0.23.2" "safetensors==0.8.0"
 fi
 touch .done
 echo "$PEER_DIR"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test run (README quick start; .ci/run calls it): setup with the llama.cpp peer, the unit
-# and parity tests, the unit tests again under ASan + UBSan, and a bounded fuzz of the GGUF reader
-# and of joule serve's request parsing.
+# and parity tests, the unit tests again under ASan + UBSan, and a bounded fuzz of the GGUF and
+# safetensors readers and of joule serve's request parsing.
 #   JOULE_FUZZ_SECONDS (default 60), JOULE_SKIP_SANITIZE=1 / JOULE_SKIP_FUZZ=1 to shorten local runs.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +25,8 @@ fi
 if [[ "${JOULE_SKIP_FUZZ:-0}" != 1 ]]; then
   log "fuzzing the GGUF reader for ${JOULE_FUZZ_SECONDS:-60} s"
   scripts/fuzz.sh gguf "${JOULE_FUZZ_SECONDS:-60}"
+  log "fuzzing the safetensors reader for ${JOULE_FUZZ_SECONDS:-60} s"
+  scripts/fuzz.sh safetensors "${JOULE_FUZZ_SECONDS:-60}"
   log "fuzzing joule serve's request parsing for ${JOULE_FUZZ_SECONDS:-60} s"
   scripts/fuzz.sh request "${JOULE_FUZZ_SECONDS:-60}"
 fi

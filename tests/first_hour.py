@@ -30,7 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-COMMANDS = ["run", "chat", "info", "bench", "power", "quantize", "perplexity", "init-random", "eval",
+COMMANDS = ["run", "chat", "info", "bench", "power", "quantize", "perplexity", "init-random", "convert", "eval",
             "study", "report", "recommend", "serve", "loadgen"]
 failures = []
 

@@ -203,7 +203,7 @@ void register_chat(CLI::App& app, Action& action) {
               kCommands + "  Ctrl-D and /exit end with exit status 0.");
   add_model_options(cmd, &o->model);
   cmd->add_option("--system", o->system, "system message");
-  cmd->add_option("--chat-template", o->chat_template, "override the template: chatml, llama2, llama3");
+  cmd->add_option("--chat-template", o->chat_template, "override the template: " + std::string(chat_template_names()));
   cmd->add_option("-n,--n-predict", o->n_predict, "maximum tokens per reply")->capture_default_str();
   cmd->add_option("--ctx", o->n_ctx, "context size")->capture_default_str();
   add_sampler_options(cmd, &o->sampler);

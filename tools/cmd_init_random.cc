@@ -23,6 +23,8 @@ int run(const InitRandomOptions& o) {
   if (!o.arch.empty()) {
     if (o.arch != "llama" && o.arch != "qwen2")
       return report_error(InvalidArgument("--arch '" + o.arch + "' is not llama or qwen2"));
+    if (p.shape.arch == "bloom")
+      return report_error(InvalidArgument("--arch does not apply to the bloom shapes (their layout is bloom's own)"));
     p.shape.arch = o.arch == "llama" ? "llama" : "qwen2";
   }
   // A line per 10 % (a \r-updated line would flood logs that are not terminals).

@@ -37,7 +37,10 @@ int file_type_id(DType t) {
     case DType::kQ8_0: return 7;
     case DType::kQ5_0: return 8;
     case DType::kQ5_1: return 9;
+    case DType::kQ2_K: return 10;
+    case DType::kQ3_K: return 11;  // Q3_K_S: Q3_K in every matrix
     case DType::kQ4_K: return 15;
+    case DType::kQ5_K: return 16;  // Q5_K_S
     case DType::kQ6_K: return 18;
     case DType::kBF16: return 32;
     default: return -1;

@@ -159,7 +159,7 @@ void register_run(CLI::App& app, Action& action) {
   add_sampler_options(cmd, &o->sampler);
   cmd->add_flag("--chat", o->chat, "wrap the prompt in the model's chat template as a user turn");
   cmd->add_option("--system", o->system, "system message (with --chat)");
-  cmd->add_option("--chat-template", o->chat_template, "override the template: chatml, llama2, llama3");
+  cmd->add_option("--chat-template", o->chat_template, "override the template: " + std::string(chat_template_names()));
   cmd->add_option("--ctx", o->n_ctx, "context size cap (default: the model's)");
   add_threads_option(cmd, &o->threads);
   add_energy_options(cmd, &o->energy);

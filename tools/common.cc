@@ -11,6 +11,7 @@
 #include "core/cpu_features.h"
 #include "core/file.h"
 #include "core/version.h"
+#include "formats/hf/hf.h"
 #include "paths.h"
 
 namespace joule::cli {
@@ -18,6 +19,12 @@ namespace joule::cli {
 Expected<std::string> model_path(const ModelOptions& o) {
   if (o.path.empty()) return find_default_model();
   if (!std::filesystem::exists(o.path)) return NotFound("model file not found: " + o.path);
+  if (hf::is_folder(o.path)) {  // a Hugging Face folder runs as the GGUF it converts to, made once
+    std::string note;
+    JOULE_ASSIGN_OR_RETURN(std::string gguf, hf::cached_gguf(o.path, &note));
+    if (!note.empty()) std::fprintf(stderr, "[joule] note: %s\n", note.c_str());
+    return gguf;
+  }
   return o.path;
 }
 
@@ -78,7 +85,8 @@ Status check_threads(int n) {
 
 void add_model_options(CLI::App* cmd, ModelOptions* o) {
   cmd->add_option("-m,--model", o->path,
-                  std::string("GGUF model file (default: $JOULE_MODEL, else joule's default model, ") +
+                  std::string("GGUF model file, or a Hugging Face folder (converted once, cached) (default: "
+                              "$JOULE_MODEL, else joule's default model, ") +
                       kDefaultModelFile + ", from the install or source tree)");
   cmd->add_option("--precision", o->precision,
                   "convert the weight matrices at load time: " + precision_list() +

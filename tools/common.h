@@ -71,6 +71,7 @@ void register_bench(CLI::App& app, Action& action);
 void register_quantize(CLI::App& app, Action& action);
 void register_perplexity(CLI::App& app, Action& action);
 void register_init_random(CLI::App& app, Action& action);
+void register_convert(CLI::App& app, Action& action);
 void register_eval(CLI::App& app, Action& action);
 void register_power(CLI::App& app, Action& action);
 void register_study(CLI::App& app, Action& action);

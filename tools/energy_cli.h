@@ -41,6 +41,7 @@ class EnergySession {
 
   bool on() const { return meter_ != nullptr; }
   energy::Meter* meter() { return meter_.get(); }
+  energy::NvmlSensor* nvml() { return nvml_; }  // null without an NVIDIA GPU
   // Windows; no-ops when off. A failing window is reported and then left out, never invented.
   void begin(const std::string& name);
   std::optional<energy::WindowResult> end(const std::string& name);

@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   joule::cli::register_quantize(app, action);
   joule::cli::register_perplexity(app, action);
   joule::cli::register_init_random(app, action);
+  joule::cli::register_convert(app, action);
   joule::cli::register_eval(app, action);
   joule::cli::register_study(app, action);
   joule::cli::register_report(app, action);

@@ -41,8 +41,17 @@ std::string_view arch_name(Arch a) {
     case Arch::kLlama: return "llama";
     case Arch::kQwen2: return "qwen2";
     case Arch::kGemma3: return "gemma3";
+    case Arch::kBloom: return "bloom";
   }
   return "?";
+}
+
+float ModelConfig::alibi_slope(int h) const {
+  const int n_head_log2 = 1 << static_cast<int>(std::floor(std::log2(static_cast<float>(n_heads))));
+  const float m0 = std::pow(2.0f, -alibi_max_bias / static_cast<float>(n_head_log2));
+  const float m1 = std::pow(2.0f, -(alibi_max_bias / 2.0f) / static_cast<float>(n_head_log2));
+  return h < n_head_log2 ? std::pow(m0, static_cast<float>(h + 1))
+                         : std::pow(m1, static_cast<float>(2 * (h - n_head_log2) + 1));
 }
 
 Expected<ModelConfig> read_model_config(const gguf::File& f) {
@@ -61,9 +70,22 @@ Expected<ModelConfig> read_model_config(const gguf::File& f) {
     c.ffn_act = FfnActivation::kGeluTanh;
     c.qk_norm = true;
     c.post_norms = true;
+  } else if (c.arch_name == "bloom") {
+    // llama.cpp's bloom graph (src/models/bloom.cpp): LayerNorms with biases, one of them on the
+    // embeddings, fused QKV with bias, ALiBi with max bias 8 instead of RoPE, a GELU feed-forward
+    // with biases and no gate, the output matrix tied to the embeddings unless stored.
+    c.arch = Arch::kBloom;
+    c.norm = NormKind::kLayer;
+    c.embed_norm = true;
+    c.fused_qkv = true;
+    c.qkv_bias = true;
+    c.proj_bias = true;
+    c.ffn_gated = false;
+    c.ffn_act = FfnActivation::kGeluTanh;
+    c.alibi_max_bias = 8.0f;
   } else {
     return Unsupported(f.path() + ": unsupported architecture '" + c.arch_name +
-                       "' (supported: llama, qwen2, gemma3)");
+                       "' (supported: llama, qwen2, gemma3, bloom)");
   }
   auto name = f.get_string("general.name");
   c.name = name.ok() ? *name : c.arch_name;
@@ -86,13 +108,16 @@ Expected<ModelConfig> read_model_config(const gguf::File& f) {
                        " must be positive and even");
   JOULE_ASSIGN_OR_RETURN(int64_t ctx, f.get_int_or(p + "context_length", 2048));
   c.ctx_train = static_cast<int>(ctx);
-  JOULE_ASSIGN_OR_RETURN(double eps, f.get_float_or(p + "attention.layer_norm_rms_epsilon", 1e-5));
+  JOULE_ASSIGN_OR_RETURN(double eps, f.get_float_or(p + (c.norm == NormKind::kLayer ? "attention.layer_norm_epsilon"
+                                                                                     : "attention.layer_norm_rms_epsilon"),
+                                                    1e-5));
   c.rms_eps = static_cast<float>(eps);
   JOULE_ASSIGN_OR_RETURN(double theta, f.get_float_or(p + "rope.freq_base", 10000.0));
   c.rope_theta = static_cast<float>(theta);
-  JOULE_ASSIGN_OR_RETURN(int64_t rope_dim, f.get_int_or(p + "rope.dimension_count", c.head_dim));
+  JOULE_ASSIGN_OR_RETURN(int64_t rope_dim,
+                         f.get_int_or(p + "rope.dimension_count", c.alibi_max_bias > 0 ? 0 : c.head_dim));
   c.rope_dim = static_cast<int>(rope_dim);
-  if (c.rope_dim <= 0 || c.rope_dim > c.head_dim || c.rope_dim % 2 != 0)
+  if ((c.alibi_max_bias > 0) != (c.rope_dim == 0) || c.rope_dim > c.head_dim || c.rope_dim % 2 != 0)
     return FormatError(f.path() + ": rope.dimension_count " + std::to_string(c.rope_dim) +
                        " does not fit head dimension " + std::to_string(c.head_dim));
 
@@ -108,7 +133,17 @@ Expected<ModelConfig> read_model_config(const gguf::File& f) {
   }
 
   c.attn_scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-  if (c.arch == Arch::kGemma3) JOULE_RETURN_IF_ERROR(read_gemma3(f, c));
+  if (c.arch == Arch::kGemma3) {
+    JOULE_RETURN_IF_ERROR(read_gemma3(f, c));
+  } else if (c.arch != Arch::kBloom) {
+    // Mistral v0.1 (and models tuned from it) is a llama file whose every layer attends to a
+    // window of the last positions, as its config.json's sliding_window says; llama.cpp's llama
+    // graph ignores the key, so the two differ beyond the window.
+    JOULE_ASSIGN_OR_RETURN(int64_t window, f.get_int_or(p + "attention.sliding_window", 0));
+    if (window < 0) return FormatError(f.path() + ": attention.sliding_window must not be negative");
+    c.sliding_window = static_cast<int>(window);
+    c.rope_theta_local = c.rope_theta;
+  }
 
   // The vocabulary size is the token list's length (llama.vocab_size is optional).
   const gguf::Value* tokens = f.find("tokenizer.ggml.tokens");

@@ -31,6 +31,7 @@ BatchScratch::BatchScratch(const ModelConfig& c, int max_tokens, int max_positio
   attn_.resize(b * c.q_dim());
   gate_.resize(b * c.d_ff);
   up_.resize(b * c.d_ff);
+  if (c.fused_qkv) qkv_.resize(b * (c.q_dim() + 2 * c.kv_dim()));
   for (int local = 0; local < (c.sliding_window > 0 ? 2 : 1); ++local) {
     rope_cos_[local].resize(b * c.rope_dim / 2);
     rope_sin_[local].resize(b * c.rope_dim / 2);
@@ -61,6 +62,9 @@ void attention(const ModelConfig& c, std::span<const BatchItem> items, const int
                float* out, std::vector<float>& scores, int max_positions, ThreadPool& pool) {
   const int hd = c.head_dim, group = c.n_heads / c.n_kv_heads, nh = c.n_heads;
   const cpu::AttendFn attend = cpu::best_attend(hd);
+  std::vector<float> slopes(nh, 0.0f);
+  if (c.alibi_max_bias > 0)
+    for (int h = 0; h < nh; ++h) slopes[h] = c.alibi_slope(h);
   if (scores.size() < size_t(pool.size()) * max_positions) scores.resize(size_t(pool.size()) * max_positions);
   const int64_t n_tasks = int64_t(first[items.size()]) * nh;  // first[] ends with the step's column count
   pool.run([&](int thread, int n_threads) {
@@ -79,11 +83,27 @@ void attention(const ModelConfig& c, std::span<const BatchItem> items, const int
               .n_keys = pos + 1 - oldest,
               .head_dim = hd,
               .scale = c.attn_scale,
+              .alibi_slope = slopes[h],
               .scores = scores.data() + size_t(thread) * max_positions,
               .out = out + size_t(col) * c.q_dim() + size_t(h) * hd,
               .single_token = items[i].single_token});
     }
   });
+}
+
+// The architecture's norm of one column: RMSNorm, or LayerNorm with its bias.
+void norm(const ModelConfig& c, const float* x, const std::vector<float>& w, const std::vector<float>& b, float* out) {
+  if (c.norm == NormKind::kLayer)
+    cpu::layernorm(x, w.data(), b.data(), c.d_model, c.rms_eps, out);
+  else
+    cpu::rmsnorm(x, w.data(), c.d_model, c.rms_eps, out);
+}
+
+// y[t] += bias for each of nt columns of n values (no-op for an empty bias).
+void add_bias(float* y, const std::vector<float>& bias, int nt) {
+  if (bias.empty()) return;
+  const size_t n = bias.size();
+  for (int t = 0; t < nt; ++t) cpu::add_inplace(y + size_t(t) * n, bias.data(), int64_t(n));
 }
 
 // x += out for each of nt columns; with post_norms (gemma3), x += rmsnorm(out) * norm.
@@ -164,7 +184,8 @@ Status forward_batch(const Model& model, KvCache& kv, std::span<const BatchItem>
       dequantize_row_ref(w.token_embd.type, w.token_embd.row(items[i].tokens[j]), xt, d);
       if (c.embed_scale != 1.0f)
         for (int e = 0; e < d; ++e) xt[e] *= c.embed_scale;
-      for (int local = 0; local < n_rope; ++local)
+      if (c.embed_norm) norm(c, xt, w.embd_norm, w.embd_norm_b, xt);
+      for (int local = 0; local < (c.rope_dim > 0 ? n_rope : 0); ++local)
         cpu::rope_angles(items[i].pos0 + j, rope[local], &s.rope_cos_[local][size_t(t) * half],
                          &s.rope_sin_[local][size_t(t) * half]);
     }
@@ -172,20 +193,32 @@ Status forward_batch(const Model& model, KvCache& kv, std::span<const BatchItem>
   for (int li = 0; li < c.n_layers; ++li) {
     const LayerWeights& l = w.layers[li];
     const int local = c.is_local(li) ? 1 : 0;
-    // Attention block: x += Wo · attn(rope(Wq·xn), rope(Wk·xn), Wv·xn), xn = rmsnorm(x).
-    for (int t = 0; t < nt; ++t) cpu::rmsnorm(x + size_t(t) * d, l.attn_norm.data(), d, c.rms_eps, xn + size_t(t) * d);
+    // Attention block: x += Wo · attn(rope(Wq·xn), rope(Wk·xn), Wv·xn), xn = norm(x); bloom has
+    // one fused QKV matrix, biases and ALiBi (in the attention) instead of RoPE.
+    for (int t = 0; t < nt; ++t) norm(c, x + size_t(t) * d, l.attn_norm, l.attn_norm_b, xn + size_t(t) * d);
     float* q = s.q_.data();
     float* k = s.k_new_.data();
     float* v = s.v_new_.data();
-    cpu::matmul(l.wq, xn, nt, q, qd, ks, pool, s.mm_);
-    cpu::matmul(l.wk, xn, nt, k, kvd, ks, pool, s.mm_);
-    cpu::matmul(l.wv, xn, nt, v, kvd, ks, pool, s.mm_);
-    for (int t = 0; t < nt; ++t) {
-      if (c.qkv_bias) {
-        cpu::add_inplace(q + size_t(t) * qd, l.bq.data(), qd);
-        cpu::add_inplace(k + size_t(t) * kvd, l.bk.data(), kvd);
-        cpu::add_inplace(v + size_t(t) * kvd, l.bv.data(), kvd);
+    if (c.fused_qkv) {
+      const int n_qkv = qd + 2 * kvd;
+      float* qkv = s.qkv_.data();
+      cpu::matmul(l.wqkv, xn, nt, qkv, n_qkv, ks, pool, s.mm_);
+      add_bias(qkv, l.bqkv, nt);
+      for (int t = 0; t < nt; ++t) {
+        const float* row = qkv + size_t(t) * n_qkv;
+        std::copy(row, row + qd, q + size_t(t) * qd);
+        std::copy(row + qd, row + qd + kvd, k + size_t(t) * kvd);
+        std::copy(row + qd + kvd, row + n_qkv, v + size_t(t) * kvd);
       }
+    } else {
+      cpu::matmul(l.wq, xn, nt, q, qd, ks, pool, s.mm_);
+      cpu::matmul(l.wk, xn, nt, k, kvd, ks, pool, s.mm_);
+      cpu::matmul(l.wv, xn, nt, v, kvd, ks, pool, s.mm_);
+      add_bias(q, l.bq, nt);
+      add_bias(k, l.bk, nt);
+      add_bias(v, l.bv, nt);
+    }
+    for (int t = 0; t < nt; ++t) {
       if (c.qk_norm) {  // each head on its own, in place
         for (int h = 0; h < c.n_heads; ++h) {
           float* qh = q + size_t(t) * qd + size_t(h) * c.head_dim;
@@ -196,6 +229,7 @@ Status forward_batch(const Model& model, KvCache& kv, std::span<const BatchItem>
           cpu::rmsnorm(kh, l.k_norm.data(), c.head_dim, c.rms_eps, kh);
         }
       }
+      if (c.rope_dim == 0) continue;
       const float* cs = &s.rope_cos_[local][size_t(t) * half];
       const float* sn = &s.rope_sin_[local][size_t(t) * half];
       cpu::rope_apply(q + size_t(t) * qd, c.n_heads, cs, sn, rope[local]);
@@ -215,16 +249,26 @@ Status forward_batch(const Model& model, KvCache& kv, std::span<const BatchItem>
     attention(c, items, first.data(), s.rows_.data(), rows0.data(), q, k_layer, v_layer, local ? c.sliding_window : 0,
               s.attn_.data(), s.scores_, s.max_positions(), pool);
     cpu::matmul(l.wo, s.attn_.data(), nt, xn, d, ks, pool, s.mm_);
+    add_bias(xn, l.bo, nt);
     add_residual(c, l.post_attn_norm, xn, x, nt);
 
-    // Feed-forward block (SwiGLU; GeGLU for gemma): x += Wdown · (act(Wgate·xn) * Wup·xn).
-    for (int t = 0; t < nt; ++t) cpu::rmsnorm(x + size_t(t) * d, l.ffn_norm.data(), d, c.rms_eps, xn + size_t(t) * d);
-    cpu::matmul(l.w_gate, xn, nt, s.gate_.data(), f, ks, pool, s.mm_);
+    // Feed-forward block: x += Wdown · (act(Wgate·xn) * Wup·xn) (SwiGLU; GeGLU for gemma), or
+    // without a gate x += Wdown · gelu(Wup·xn + b_up) + b_down (bloom).
+    for (int t = 0; t < nt; ++t) norm(c, x + size_t(t) * d, l.ffn_norm, l.ffn_norm_b, xn + size_t(t) * d);
     cpu::matmul(l.w_up, xn, nt, s.up_.data(), f, ks, pool, s.mm_);
-    pool.parallel_for(nt, 1, [&](int64_t t0, int64_t t1) {
-      silu_mul(s.gate_.data() + t0 * f, s.up_.data() + t0 * f, (t1 - t0) * f);
-    });
-    cpu::matmul(l.w_down, s.gate_.data(), nt, xn, d, ks, pool, s.mm_);
+    add_bias(s.up_.data(), l.b_up, nt);
+    float* hidden = s.up_.data();
+    if (c.ffn_gated) {
+      cpu::matmul(l.w_gate, xn, nt, s.gate_.data(), f, ks, pool, s.mm_);
+      hidden = s.gate_.data();
+      pool.parallel_for(nt, 1, [&](int64_t t0, int64_t t1) {
+        silu_mul(s.gate_.data() + t0 * f, s.up_.data() + t0 * f, (t1 - t0) * f);
+      });
+    } else {
+      pool.parallel_for(nt, 1, [&](int64_t t0, int64_t t1) { cpu::gelu_tanh(s.up_.data() + t0 * f, (t1 - t0) * f); });
+    }
+    cpu::matmul(l.w_down, hidden, nt, xn, d, ks, pool, s.mm_);
+    add_bias(xn, l.b_down, nt);
     add_residual(c, l.post_ffn_norm, xn, x, nt);
   }
 
@@ -234,7 +278,7 @@ Status forward_batch(const Model& model, KvCache& kv, std::span<const BatchItem>
     const int n = static_cast<int>(items[i].tokens.size());
     const int from = items[i].logits == Logits::kAll ? 0 : items[i].logits == Logits::kLast ? n - 1 : n;
     for (int j = from; j < n; ++j, ++n_out)
-      cpu::rmsnorm(x + size_t(first[i] + j) * d, w.output_norm.data(), d, c.rms_eps, xn + size_t(n_out) * d);
+      norm(c, x + size_t(first[i] + j) * d, w.output_norm, w.output_norm_b, xn + size_t(n_out) * d);
   }
   if (n_out > 0) cpu::matmul(w.output, xn, n_out, logits, c.n_vocab, ks, pool, s.mm_);
   return Status::Ok();

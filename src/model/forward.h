@@ -72,6 +72,7 @@ class BatchScratch {
                               ThreadPool&, const cpu::KernelSet&);
   int max_tokens_, max_positions_;
   std::vector<float> x_, xn_, q_, k_new_, v_new_, attn_, gate_, up_;
+  std::vector<float> qkv_;     // [tokens][q + 2 kv] of a fused QKV matmul; fused_qkv only
   std::vector<float> rope_cos_[2], rope_sin_[2];  // per column: global layers' angles, local layers'
   std::vector<float> scores_;  // [thread][max_positions]
   std::vector<size_t> rows_;   // each item's positions resolved through its block table (KvCache::row)

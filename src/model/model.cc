@@ -158,8 +158,18 @@ Status Model::bind_weights(const Policy* policy, std::map<std::string, DType>& c
   ModelWeights& w = weights_;
   const int64_t d = c.d_model, q = c.q_dim(), kv = c.kv_dim(), f = c.d_ff, nv = c.n_vocab;
 
+  const bool layer_norm = c.norm == NormKind::kLayer;
+  // A norm's weight, and its bias where the norm is a LayerNorm.
+  auto norm = [&](const std::string& name, std::vector<float>& weight, std::vector<float>& bias) -> Status {
+    JOULE_ASSIGN_OR_RETURN(weight, b.vector(name + ".weight", d));
+    if (layer_norm) {
+      JOULE_ASSIGN_OR_RETURN(bias, b.vector(name + ".bias", d));
+    }
+    return Status::Ok();
+  };
   JOULE_ASSIGN_OR_RETURN(w.token_embd, b.matrix("token_embd.weight", nv, d));
-  JOULE_ASSIGN_OR_RETURN(w.output_norm, b.vector("output_norm.weight", d));
+  if (c.embed_norm) JOULE_RETURN_IF_ERROR(norm("token_embd_norm", w.embd_norm, w.embd_norm_b));
+  JOULE_RETURN_IF_ERROR(norm("output_norm", w.output_norm, w.output_norm_b));
   w.tied_output = b.find("output.weight") == nullptr;
   if (w.tied_output) {
     w.output = w.token_embd;
@@ -174,11 +184,18 @@ Status Model::bind_weights(const Policy* policy, std::map<std::string, DType>& c
   for (int i = 0; i < c.n_layers; ++i) {
     LayerWeights& l = w.layers[i];
     const std::string p = "blk." + std::to_string(i) + ".";
-    JOULE_ASSIGN_OR_RETURN(l.attn_norm, b.vector(p + "attn_norm.weight", d));
-    JOULE_ASSIGN_OR_RETURN(l.wq, b.matrix(p + "attn_q.weight", q, d));
-    JOULE_ASSIGN_OR_RETURN(l.wk, b.matrix(p + "attn_k.weight", kv, d));
-    JOULE_ASSIGN_OR_RETURN(l.wv, b.matrix(p + "attn_v.weight", kv, d));
-    if (c.qkv_bias) {
+    JOULE_RETURN_IF_ERROR(norm(p + "attn_norm", l.attn_norm, l.attn_norm_b));
+    if (c.fused_qkv) {
+      JOULE_ASSIGN_OR_RETURN(l.wqkv, b.matrix(p + "attn_qkv.weight", q + 2 * kv, d));
+      if (c.qkv_bias) {
+      JOULE_ASSIGN_OR_RETURN(l.bqkv, b.vector(p + "attn_qkv.bias", q + 2 * kv));
+    }
+    } else {
+      JOULE_ASSIGN_OR_RETURN(l.wq, b.matrix(p + "attn_q.weight", q, d));
+      JOULE_ASSIGN_OR_RETURN(l.wk, b.matrix(p + "attn_k.weight", kv, d));
+      JOULE_ASSIGN_OR_RETURN(l.wv, b.matrix(p + "attn_v.weight", kv, d));
+    }
+    if (c.qkv_bias && !c.fused_qkv) {
       JOULE_ASSIGN_OR_RETURN(l.bq, b.vector(p + "attn_q.bias", q));
       JOULE_ASSIGN_OR_RETURN(l.bk, b.vector(p + "attn_k.bias", kv));
       JOULE_ASSIGN_OR_RETURN(l.bv, b.vector(p + "attn_v.bias", kv));
@@ -188,10 +205,17 @@ Status Model::bind_weights(const Policy* policy, std::map<std::string, DType>& c
       JOULE_ASSIGN_OR_RETURN(l.k_norm, b.vector(p + "attn_k_norm.weight", c.head_dim));
     }
     JOULE_ASSIGN_OR_RETURN(l.wo, b.matrix(p + "attn_output.weight", d, q));
-    JOULE_ASSIGN_OR_RETURN(l.ffn_norm, b.vector(p + "ffn_norm.weight", d));
-    JOULE_ASSIGN_OR_RETURN(l.w_gate, b.matrix(p + "ffn_gate.weight", f, d));
+    JOULE_RETURN_IF_ERROR(norm(p + "ffn_norm", l.ffn_norm, l.ffn_norm_b));
+    if (c.ffn_gated) {
+      JOULE_ASSIGN_OR_RETURN(l.w_gate, b.matrix(p + "ffn_gate.weight", f, d));
+    }
     JOULE_ASSIGN_OR_RETURN(l.w_up, b.matrix(p + "ffn_up.weight", f, d));
     JOULE_ASSIGN_OR_RETURN(l.w_down, b.matrix(p + "ffn_down.weight", d, f));
+    if (c.proj_bias) {
+      JOULE_ASSIGN_OR_RETURN(l.bo, b.vector(p + "attn_output.bias", d));
+      JOULE_ASSIGN_OR_RETURN(l.b_up, b.vector(p + "ffn_up.bias", f));
+      JOULE_ASSIGN_OR_RETURN(l.b_down, b.vector(p + "ffn_down.bias", d));
+    }
     if (c.post_norms) {
       JOULE_ASSIGN_OR_RETURN(l.post_attn_norm, b.vector(p + "post_attention_norm.weight", d));
       JOULE_ASSIGN_OR_RETURN(l.post_ffn_norm, b.vector(p + "post_ffw_norm.weight", d));
@@ -207,13 +231,12 @@ std::vector<std::pair<std::string, const Matrix*>> ModelWeights::matrices() cons
   for (size_t i = 0; i < layers.size(); ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
     const LayerWeights& l = layers[i];
-    out.emplace_back(p + "attn_q.weight", &l.wq);
-    out.emplace_back(p + "attn_k.weight", &l.wk);
-    out.emplace_back(p + "attn_v.weight", &l.wv);
-    out.emplace_back(p + "attn_output.weight", &l.wo);
-    out.emplace_back(p + "ffn_gate.weight", &l.w_gate);
-    out.emplace_back(p + "ffn_up.weight", &l.w_up);
-    out.emplace_back(p + "ffn_down.weight", &l.w_down);
+    const std::pair<const char*, const Matrix*> all[] = {
+        {"attn_q.weight", &l.wq},       {"attn_k.weight", &l.wk},   {"attn_v.weight", &l.wv},
+        {"attn_qkv.weight", &l.wqkv},   {"attn_output.weight", &l.wo}, {"ffn_gate.weight", &l.w_gate},
+        {"ffn_up.weight", &l.w_up},     {"ffn_down.weight", &l.w_down}};
+    for (const auto& [name, m] : all)
+      if (m->rows > 0) out.emplace_back(p + name, m);
   }
   return out;
 }

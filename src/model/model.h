@@ -17,26 +17,33 @@
 namespace joule {
 
 // Shapes: d = d_model, q = n_heads * head_dim, kv = n_kv_heads * head_dim, f = d_ff.
+// Vectors of a feature the configuration does not have are empty, matrices unbound (rows 0).
 struct LayerWeights {
-  std::vector<float> attn_norm;  // [d]
+  std::vector<float> attn_norm, attn_norm_b;  // [d]; the bias with LayerNorm only
   Matrix wq;                     // [q rows x d cols]
   Matrix wk;                     // [kv x d]
   Matrix wv;                     // [kv x d]
-  std::vector<float> bq, bk, bv; // [q], [kv], [kv]; qwen2 only (empty otherwise)
+  std::vector<float> bq, bk, bv; // [q], [kv], [kv]; qwen2
+  Matrix wqkv;                   // [q + 2 kv x d] instead of wq, wk, wv where fused_qkv (bloom)
+  std::vector<float> bqkv;       // [q + 2 kv]; fused_qkv
   std::vector<float> q_norm, k_norm;  // [head_dim] each, shared by the heads; qk_norm only
   Matrix wo;                     // [d x q]
+  std::vector<float> bo;         // [d]; proj_bias
   std::vector<float> post_attn_norm;  // [d]; post_norms only
-  std::vector<float> ffn_norm;   // [d]
-  Matrix w_gate;                 // [f x d]
+  std::vector<float> ffn_norm, ffn_norm_b;  // [d]
+  Matrix w_gate;                 // [f x d]; ffn_gated
   Matrix w_up;                   // [f x d]
+  std::vector<float> b_up;       // [f]; proj_bias
   Matrix w_down;                 // [d x f]
+  std::vector<float> b_down;     // [d]; proj_bias
   std::vector<float> post_ffn_norm;   // [d]; post_norms only
 };
 
 struct ModelWeights {
   Matrix token_embd;               // [n_vocab x d], rows looked up per token
+  std::vector<float> embd_norm, embd_norm_b;  // [d]; embed_norm only
   std::vector<LayerWeights> layers;
-  std::vector<float> output_norm;  // [d]
+  std::vector<float> output_norm, output_norm_b;  // [d]; the bias with LayerNorm only
   Matrix output;                   // [n_vocab x d]; the token_embd view when tied
   bool tied_output = false;
   std::vector<float> rope_freq_factors;  // [rope_dim / 2] or empty (llama 3.1 rope_freqs)

@@ -51,12 +51,16 @@ const std::vector<ModelShape>& model_shapes() {
       {"llama-2-7b", "llama", 32, 4096, 11008, 32, 32, 32000, 4096, 10000.0f, false},
       {"llama-2-13b", "llama", 40, 5120, 13824, 40, 40, 32000, 4096, 10000.0f, false},
       {"llama-3-8b", "llama", 32, 4096, 14336, 32, 8, 128256, 8192, 500000.0f, false},
-      {"mistral-7b", "llama", 32, 4096, 14336, 32, 8, 32000, 32768, 1000000.0f, false},
+      {"mistral-7b", "llama", 32, 4096, 14336, 32, 8, 32000, 32768, 1000000.0f, false},  // v0.2
+      {"mistral-7b-v0.1", "llama", 32, 4096, 14336, 32, 8, 32000, 32768, 10000.0f, false, 4096},
+      {"neural-chat-7b", "llama", 32, 4096, 14336, 32, 8, 32000, 32768, 10000.0f, false, 4096},
       {"yi-6b", "llama", 32, 4096, 11008, 32, 4, 64000, 4096, 5000000.0f, false},
       {"qwen2.5-0.5b", "qwen2", 24, 896, 4864, 14, 2, 151936, 32768, 1000000.0f, true},
       {"qwen2.5-1.5b", "qwen2", 28, 1536, 8960, 12, 2, 151936, 32768, 1000000.0f, true},
       {"qwen2.5-7b", "qwen2", 28, 3584, 18944, 28, 4, 152064, 32768, 1000000.0f, false},
       {"deepseek-r1-distill-qwen-7b", "qwen2", 28, 3584, 18944, 28, 4, 152064, 32768, 10000.0f, false},
+      {"bloom-560m", "bloom", 24, 1024, 4096, 16, 16, 250880, 2048, 0.0f, true},
+      {"bloomz-7b1", "bloom", 30, 4096, 16384, 32, 32, 250880, 2048, 0.0f, true},
   };
   return kShapes;
 }
@@ -76,6 +80,10 @@ std::string model_shape_list() {
 
 int64_t random_model_params(const ModelShape& s) {
   const int64_t d = s.d_model, hd = d / s.n_heads, kv = hd * s.n_kv_heads, f = s.d_ff;
+  if (s.arch == "bloom") {  // fused QKV, two feed-forward matrices, biases, LayerNorms
+    const int64_t layer = d * (d + 2 * kv) + d * d + 2 * d * f + (d + 2 * kv) + d + f + d + 4 * d;
+    return s.n_layers * layer + int64_t(s.n_vocab) * d + 4 * d;
+  }
   int64_t layer = d * d * 2 + 2 * d * kv + 3 * d * f + 2 * d;
   if (s.arch == "qwen2") layer += d + 2 * kv;
   return s.n_layers * layer + int64_t(s.n_vocab) * d * (s.tied_output ? 1 : 2) + d;
@@ -118,8 +126,14 @@ Status write_random_model(const std::string& path, const RandomModelParams& p) {
   w.set_u32(a + ".attention.head_count", s.n_heads);
   w.set_u32(a + ".attention.head_count_kv", s.n_kv_heads);
   w.set_u32(a + ".context_length", s.ctx);
-  w.set_f32(a + ".attention.layer_norm_rms_epsilon", a == "qwen2" ? 1e-6f : 1e-5f);
-  w.set_f32(a + ".rope.freq_base", s.rope_theta);
+  const bool bloom = a == "bloom";
+  if (bloom) {
+    w.set_f32(a + ".attention.layer_norm_epsilon", 1e-5f);
+  } else {
+    w.set_f32(a + ".attention.layer_norm_rms_epsilon", a == "qwen2" ? 1e-6f : 1e-5f);
+    w.set_f32(a + ".rope.freq_base", s.rope_theta);
+  }
+  if (s.sliding_window > 0) w.set_u32(a + ".attention.sliding_window", s.sliding_window);
   w.set_string("tokenizer.ggml.model", "gpt2");
   w.set_string("tokenizer.ggml.pre", "gpt-2");
   w.set_string_array("tokenizer.ggml.tokens", synthetic_byte_vocab(s.n_vocab));
@@ -156,22 +170,41 @@ Status write_random_model(const std::string& path, const RandomModelParams& p) {
   };
   const DType m = p.matrix_type;
   const float sd_d = 1.0f / std::sqrt(static_cast<float>(d)), sd_f = 1.0f / std::sqrt(static_cast<float>(f));
+  // A norm's weight (around 1) and, for bloom's LayerNorms, its bias; biases of n values.
+  auto norm = [&](const std::string& name) {
+    add(name + ".weight", 1, d, DType::kF32, 0.1f, 1.0f);
+    if (bloom) add(name + ".bias", 1, d, DType::kF32, 0.1f, 0.0f);
+  };
+  auto bias = [&](const std::string& name, int64_t n) { add(name, 1, n, DType::kF32, 0.1f, 0.0f); };
   add("token_embd.weight", s.n_vocab, d, m, 1.0f, 0.0f);
-  add("output_norm.weight", 1, d, DType::kF32, 0.1f, 1.0f);
+  if (bloom) norm("token_embd_norm");
+  norm("output_norm");
   if (!s.tied_output) add("output.weight", s.n_vocab, d, m, sd_d, 0.0f);
   for (int i = 0; i < s.n_layers; ++i) {
     const std::string b = "blk." + std::to_string(i) + ".";
-    add(b + "attn_norm.weight", 1, d, DType::kF32, 0.1f, 1.0f);
+    norm(b + "attn_norm");
+    if (bloom) {  // llama.cpp's bloom layout: fused QKV, biases everywhere, no gate
+      add(b + "attn_qkv.weight", d + 2 * kv, d, m, sd_d, 0.0f);
+      bias(b + "attn_qkv.bias", d + 2 * kv);
+      add(b + "attn_output.weight", d, d, m, sd_d, 0.0f);
+      bias(b + "attn_output.bias", d);
+      norm(b + "ffn_norm");
+      add(b + "ffn_up.weight", f, d, m, sd_d, 0.0f);
+      bias(b + "ffn_up.bias", f);
+      add(b + "ffn_down.weight", d, f, m, sd_f, 0.0f);
+      bias(b + "ffn_down.bias", d);
+      continue;
+    }
     add(b + "attn_q.weight", d, d, m, sd_d, 0.0f);
     add(b + "attn_k.weight", kv, d, m, sd_d, 0.0f);
     add(b + "attn_v.weight", kv, d, m, sd_d, 0.0f);
     if (a == "qwen2") {
-      add(b + "attn_q.bias", 1, d, DType::kF32, 0.1f, 0.0f);
-      add(b + "attn_k.bias", 1, kv, DType::kF32, 0.1f, 0.0f);
-      add(b + "attn_v.bias", 1, kv, DType::kF32, 0.1f, 0.0f);
+      bias(b + "attn_q.bias", d);
+      bias(b + "attn_k.bias", kv);
+      bias(b + "attn_v.bias", kv);
     }
     add(b + "attn_output.weight", d, d, m, sd_d, 0.0f);
-    add(b + "ffn_norm.weight", 1, d, DType::kF32, 0.1f, 1.0f);
+    norm(b + "ffn_norm");
     add(b + "ffn_gate.weight", f, d, m, sd_d, 0.0f);
     add(b + "ffn_up.weight", f, d, m, sd_d, 0.0f);
     add(b + "ffn_down.weight", d, f, m, sd_f, 0.0f);

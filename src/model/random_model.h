@@ -20,6 +20,7 @@ struct ModelShape {
   int n_layers, d_model, d_ff, n_heads, n_kv_heads, n_vocab, ctx;
   float rope_theta;
   bool tied_output;
+  int sliding_window = 0;  // every layer attends to the last this many positions (Mistral v0.1); 0 = all
 };
 
 const std::vector<ModelShape>& model_shapes();

@@ -14,7 +14,10 @@ const std::vector<Precision>& precisions() {
       {"q4_1", DType::kQ4_1, "int4 groups of 32, f16 scale and zero point (llama.cpp Q4_1)", true},
       {"q5_0", DType::kQ5_0, "5-bit groups of 32, f16 scale, symmetric (llama.cpp Q5_0)", true},
       {"q5_1", DType::kQ5_1, "5-bit groups of 32, f16 scale and zero point (llama.cpp Q5_1)", true},
+      {"q2_k", DType::kQ2_K, "2-bit k-quant super-blocks of 256, 4-bit scales and mins per 16 (llama.cpp Q2_K)", true},
+      {"q3_k", DType::kQ3_K, "3-bit k-quant super-blocks of 256, 6-bit scales per 16 (llama.cpp Q3_K)", true},
       {"q4_k", DType::kQ4_K, "int4 k-quant super-blocks of 256 (llama.cpp Q4_K)", true},
+      {"q5_k", DType::kQ5_K, "5-bit k-quant super-blocks of 256, 6-bit scales and mins per 32 (llama.cpp Q5_K)", true},
       {"q6_k", DType::kQ6_K, "6-bit k-quant super-blocks of 256 (llama.cpp Q6_K)", true},
       {"int4-g128", DType::kQ4_G128, "int4 groups of 128, f16 scale, symmetric (rows that are not a multiple of 128: q4_0)", false},
       {"int4-g128-zp", DType::kQ4_G128Z, "int4 groups of 128, f16 scale and zero point (rows that are not a multiple of 128: q4_1)", false},
@@ -43,6 +46,14 @@ constexpr PrecisionAlias kAliases[] = {
      "llama.cpp's Q4_K_M keeps half of attn_v and ffn_down in Q6_K; joule's q4_k is Q4_K in every matrix "
      "(a policy file can mix them: docs/precisions.md)"},
     {"q4_k_s", "q4_k", "llama.cpp's Q4_K_S mixes in a few Q5_K matrices; joule's q4_k is Q4_K in every matrix"},
+    {"q2_k_s", "q2_k", "llama.cpp's Q2_K_S is made with an importance matrix; joule's q2_k is Q2_K in every matrix"},
+    {"q3_k_s", "q3_k", ""},
+    {"q3_k_m", "q3_k",
+     "llama.cpp's Q3_K_M keeps attn_v, attn_output and ffn_down in Q4_K/Q5_K; joule's q3_k is Q3_K in every matrix"},
+    {"q3_k_l", "q3_k",
+     "llama.cpp's Q3_K_L keeps attn_v, attn_output and ffn_down in Q5_K; joule's q3_k is Q3_K in every matrix"},
+    {"q5_k_s", "q5_k", ""},
+    {"q5_k_m", "q5_k", "llama.cpp's Q5_K_M keeps half of attn_v and ffn_down in Q6_K; joule's q5_k is Q5_K in every matrix"},
 };
 
 std::string lower(std::string_view s) {
@@ -78,7 +89,10 @@ std::optional<DType> fitting_type(DType wanted, int64_t cols) {
   switch (wanted) {
     case DType::kQ4_G128: fallback = DType::kQ4_0; break;
     case DType::kQ4_G128Z: fallback = DType::kQ4_1; break;
+    case DType::kQ2_K:
+    case DType::kQ3_K:
     case DType::kQ4_K: fallback = DType::kQ4_0; break;
+    case DType::kQ5_K: fallback = DType::kQ5_1; break;
     case DType::kQ6_K: fallback = DType::kQ8_0; break;
     default: break;
   }

@@ -7,7 +7,7 @@
 namespace joule {
 namespace {
 
-constexpr std::array<DTypeTraits, 18> kTraits = {{
+constexpr std::array<DTypeTraits, 21> kTraits = {{
     {DType::kF32, "f32", 1, 4, false, 0},
     {DType::kF16, "f16", 1, 2, false, 0},
     {DType::kQ4_0, "q4_0", kQK4_0, sizeof(BlockQ4_0), true, 0},
@@ -16,7 +16,10 @@ constexpr std::array<DTypeTraits, 18> kTraits = {{
     {DType::kQ5_1, "q5_1", kQK5_1, sizeof(BlockQ5_1), true, 0},
     {DType::kQ8_0, "q8_0", kQK8_0, sizeof(BlockQ8_0), true, 0},
     {DType::kQ8_1, "q8_1", kQK8_1, sizeof(BlockQ8_1), true, 0},
+    {DType::kQ2_K, "q2_k", kQK_K, sizeof(BlockQ2_K), true, 0},
+    {DType::kQ3_K, "q3_k", kQK_K, sizeof(BlockQ3_K), true, 0},
     {DType::kQ4_K, "q4_k", kQK_K, sizeof(BlockQ4_K), true, 0},
+    {DType::kQ5_K, "q5_k", kQK_K, sizeof(BlockQ5_K), true, 0},
     {DType::kQ6_K, "q6_k", kQK_K, sizeof(BlockQ6_K), true, 0},
     {DType::kQ8_K, "q8_k", kQK_K, sizeof(BlockQ8_K), true, 0},
     {DType::kBF16, "bf16", 1, 2, false, 0},

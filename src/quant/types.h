@@ -26,7 +26,10 @@ enum class DType : uint32_t {
   kQ5_1 = 7,
   kQ8_0 = 8,
   kQ8_1 = 9,
+  kQ2_K = 10,
+  kQ3_K = 11,
   kQ4_K = 12,
+  kQ5_K = 13,
   kQ6_K = 14,
   kQ8_K = 15,
   kBF16 = 30,
@@ -106,6 +109,31 @@ struct BlockQ8_1 {
 };
 static_assert(sizeof(BlockQ8_1) == 4 + 32);
 
+// The k-quants: super-blocks of 256 values whose sub-block scales are themselves quantized.
+// Q2_K and Q3_K pack value v's low two bits in qs[32 (v / 128) + v % 32], at bit 2 ((v % 128) / 32):
+// 32-byte chunks per 128 values, four 2-bit planes each (ggml's packing).
+
+// 256 values in 16 groups of 16; scales[g] = sc | m << 4 (4 bits each); x = d * sc * q - dmin * m,
+// q in [0, 3].
+struct BlockQ2_K {
+  uint8_t scales[kQK_K / 16];
+  uint8_t qs[kQK_K / 4];
+  f16_bits d;
+  f16_bits dmin;
+};
+static_assert(sizeof(BlockQ2_K) == 16 + 64 + 4);
+
+// 256 values in 16 groups of 16; x = d * (sc - 32) * (q - 4), q in [0, 7]: low two bits in qs,
+// bit 2 in hmask (value v: bit v / 32 of hmask[v % 32]); the 6-bit sc packed in `scales` (low
+// nibbles in bytes 0..7, high bit pairs in bytes 8..11).
+struct BlockQ3_K {
+  uint8_t hmask[kQK_K / 8];
+  uint8_t qs[kQK_K / 4];
+  uint8_t scales[12];
+  f16_bits d;
+};
+static_assert(sizeof(BlockQ3_K) == 32 + 64 + 12 + 2);
+
 // 256 values in 8 sub-blocks of 32; 6-bit scale and min per sub-block packed in `scales`;
 // x = d * sc * q - dmin * m. Byte j of each 32-byte chunk c holds sub-block 2c (low) and 2c+1 (high).
 struct BlockQ4_K {
@@ -116,6 +144,16 @@ struct BlockQ4_K {
 };
 static_assert(sizeof(BlockQ4_K) == 4 + 12 + 128);
 
+// Q4_K with a fifth bit: q in [0, 31], bit 4 of value v in bit v / 32 of qh[v % 32].
+struct BlockQ5_K {
+  f16_bits d;
+  f16_bits dmin;
+  uint8_t scales[kKScaleBytes];
+  uint8_t qh[kQK_K / 8];
+  uint8_t qs[kQK_K / 2];
+};
+static_assert(sizeof(BlockQ5_K) == 4 + 12 + 32 + 128);
+
 // 256 values in 16 sub-blocks of 16; x = d * scales[i] * (q - 32), q 6-bit (4 low bits in ql,
 // 2 high bits in qh).
 struct BlockQ6_K {
@@ -125,6 +163,37 @@ struct BlockQ6_K {
   f16_bits d;
 };
 static_assert(sizeof(BlockQ6_K) == 128 + 64 + 16 + 2);
+
+// Values and scales of k-quant super-blocks by index, for the scalar paths (the SIMD kernels
+// unpack their own way): value v in [0, 256), group g of 16 values, sub-block j of 32.
+inline int k_two_bits(const uint8_t* qs, int v) {
+  return (qs[32 * (v / 128) + v % 32] >> (2 * ((v % 128) / 32))) & 3;
+}
+inline int q2_k_value(const BlockQ2_K& b, int v) { return k_two_bits(b.qs, v); }  // [0, 3]
+inline int q3_k_value(const BlockQ3_K& b, int v) {  // [-4, 3]
+  return k_two_bits(b.qs, v) - (((b.hmask[v % 32] >> (v / 32)) & 1) ? 0 : 4);
+}
+inline int q3_k_scale(const BlockQ3_K& b, int g) {  // [-32, 31]
+  const int low = g < 8 ? b.scales[g] & 0xF : b.scales[g - 8] >> 4;
+  return (low | (((b.scales[8 + g % 4] >> (2 * (g / 4))) & 3) << 4)) - 32;
+}
+// The 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block (ggml's get_scale_min_k4).
+inline void k4_scale_min(const uint8_t* s, int j, uint8_t* sc, uint8_t* m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = static_cast<uint8_t>((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
+    *m = static_cast<uint8_t>((s[j + 4] >> 4) | ((s[j - 0] >> 6) << 4));
+  }
+}
+inline int q4_k_value(const BlockQ4_K& b, int v) {  // [0, 15]
+  return (b.qs[32 * (v / 64) + v % 32] >> (4 * ((v % 64) / 32))) & 0xF;
+}
+inline int q5_k_value(const BlockQ5_K& b, int v) {  // [0, 31]
+  const int low = (b.qs[32 * (v / 64) + v % 32] >> (4 * ((v % 64) / 32))) & 0xF;
+  return low | ((b.qh[v % 32] >> (v / 32)) & 1) << 4;
+}
 
 // Activation format for k-quant dots: float scale, 256 int8 values, sums of each 16.
 struct BlockQ8_K {

@@ -75,11 +75,11 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
           "sources (see docs/energy.md).\n";
 
   md += "\n## Per task\n\n";
-  md += header({"Configuration", "Task", "Metric", "Score (%)", "± stderr", "Range over repeats", "Repeats", "Energy (J)",
-                "J/token", "Seconds", "Tokens"});
+  md += header({"Configuration", "Model", "Task", "Metric", "Score (%)", "± stderr", "Range over repeats", "Repeats",
+                "Energy (J)", "J/token", "Seconds", "Tokens"});
   for (const ConfigSummary& k : s.configs)
     for (const TaskSummary& t : k.tasks)
-      md += row({k.name(), t.task, t.metric, format_number("%.2f", 100 * t.score), format_number("%.2f", 100 * t.score_stderr),
+      md += row({k.name(), k.model, t.task, t.metric, format_number("%.2f", 100 * t.score), format_number("%.2f", 100 * t.score_stderr),
                  format_number("%.2f", 100 * t.score_min) + "-" + format_number("%.2f", 100 * t.score_max), std::to_string(t.repeats),
                  opt(t.energy_j, "%.1f"), t.energy_j ? format_number("%.4f", *t.energy_j / static_cast<double>(t.tokens)) : "n/a",
                  format_number("%.1f", t.seconds), std::to_string(t.tokens)});

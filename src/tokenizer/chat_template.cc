@@ -1,11 +1,12 @@
 #include "tokenizer/chat_template.h"
 
 #include <string>
+#include <utility>
 
 namespace joule {
 namespace {
 
-constexpr std::string_view kAccepted = "chatml, llama2, llama3";
+constexpr std::string_view kAccepted = "chatml, llama2, llama3, mistral, gemma";
 
 // Jinja's `trim` / Python's str.strip() for the whitespace prompts contain in practice.
 std::string_view trim(std::string_view s) {
@@ -64,6 +65,42 @@ void render_llama3(std::string& out, const std::vector<ChatMessage>& msgs,
   if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
 }
 
+// Mistral's template (v0.1 / v0.2 instruct): "<s>" once, every user turn "[INST] ... [/INST]",
+// every answer directly after it and closed by "</s>"; a leading system message is folded into
+// the first user turn, separated by a blank line. The prompt ends with [/INST].
+void render_mistral(std::string& out, const std::vector<ChatMessage>& msgs) {
+  out += "<s>";
+  std::string system;
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    if (i == 0 && msgs[i].role == "system") {
+      system = msgs[i].content + "\n\n";
+      continue;
+    }
+    if (msgs[i].role == "user") {
+      out.append("[INST] ").append(std::exchange(system, {})).append(msgs[i].content).append(" [/INST]");
+    } else if (msgs[i].role == "assistant") {
+      out.append(msgs[i].content).append("</s>");
+    }
+  }
+}
+
+// Gemma's template: turns "<start_of_turn>ROLE\n...<end_of_turn>\n" with the assistant called
+// "model", contents trimmed, a leading system message folded into the first user turn followed
+// by a blank line; BOS comes from the tokenizer.
+void render_gemma(std::string& out, const std::vector<ChatMessage>& msgs, bool add_generation_prompt) {
+  std::string system;
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    if (i == 0 && msgs[i].role == "system") {
+      system = std::string(trim(msgs[i].content)) + "\n\n";
+      continue;
+    }
+    const std::string role = msgs[i].role == "assistant" ? "model" : msgs[i].role;
+    out.append("<start_of_turn>").append(role).append("\n").append(std::exchange(system, {}));
+    out.append(trim(msgs[i].content)).append("<end_of_turn>\n");
+  }
+  if (add_generation_prompt) out += "<start_of_turn>model\n";
+}
+
 // Meta's Llama 2 chat template: a leading system message is folded into the first user turn,
 // every user turn is "<s>[INST] ... [/INST]" and every answer " ... </s>". The prompt ends with
 // [/INST] already, so there is no separate generation prompt.
@@ -90,10 +127,14 @@ void render_llama2(std::string& out, const std::vector<ChatMessage>& msgs) {
 
 }  // namespace
 
+std::string_view chat_template_names() { return kAccepted; }
+
 Expected<ChatTemplate> chat_template_from_name(std::string_view name) {
   if (name == "chatml") return ChatTemplate{ChatFormat::kChatML, std::nullopt};
   if (name == "llama2") return ChatTemplate{ChatFormat::kLlama2, std::nullopt};
   if (name == "llama3") return ChatTemplate{ChatFormat::kLlama3, std::nullopt};
+  if (name == "mistral") return ChatTemplate{ChatFormat::kMistral, std::nullopt};
+  if (name == "gemma") return ChatTemplate{ChatFormat::kGemma, std::nullopt};
   return InvalidArgument("unknown chat template '" + std::string(name) +
                          "' for --chat-template (accepted: " + std::string(kAccepted) + ")");
 }
@@ -105,7 +146,10 @@ Expected<ChatTemplate> detect_chat_template(std::string_view jinja) {
   if (jinja.find("<|start_header_id|>") != jinja.npos) {
     return ChatTemplate{ChatFormat::kLlama3, std::nullopt};
   }
-  if (jinja.find("[INST]") != jinja.npos) return ChatTemplate{ChatFormat::kLlama2, std::nullopt};
+  if (jinja.find("<start_of_turn>") != jinja.npos) return ChatTemplate{ChatFormat::kGemma, std::nullopt};
+  // Llama 2 wraps a system prompt in <<SYS>>; Mistral's [INST] templates have no such markers.
+  if (jinja.find("[INST]") != jinja.npos)
+    return ChatTemplate{jinja.find("<<SYS>>") != jinja.npos ? ChatFormat::kLlama2 : ChatFormat::kMistral, std::nullopt};
   return Unsupported("the model's chat template is not one joule recognises; choose one with "
                      "--chat-template (accepted: " + std::string(kAccepted) + ")");
 }
@@ -115,6 +159,8 @@ std::string_view chat_format_name(ChatFormat f) {
     case ChatFormat::kChatML: return "chatml";
     case ChatFormat::kLlama2: return "llama2";
     case ChatFormat::kLlama3: return "llama3";
+    case ChatFormat::kMistral: return "mistral";
+    case ChatFormat::kGemma: return "gemma";
   }
   return "unknown";
 }
@@ -134,12 +180,16 @@ std::string apply_chat_template(const ChatTemplate& t, const std::vector<ChatMes
     case ChatFormat::kChatML: render_chatml(out, msgs, add_generation_prompt); break;
     case ChatFormat::kLlama3: render_llama3(out, msgs, add_generation_prompt); break;
     case ChatFormat::kLlama2: render_llama2(out, msgs); break;
+    case ChatFormat::kMistral: render_mistral(out, msgs); break;
+    case ChatFormat::kGemma: render_gemma(out, msgs, add_generation_prompt); break;
   }
   return out;
 }
 
 std::vector<TokenId> encode_chat(const Tokenizer& tok, const ChatTemplate& t, const std::string& text) {
-  return tok.encode(text, /*add_special=*/t.format == ChatFormat::kChatML, /*parse_special=*/true);
+  // Formats that write their BOS as text (<s>, <|begin_of_text|>) must not get a second one.
+  const bool bos_from_tokenizer = t.format == ChatFormat::kChatML || t.format == ChatFormat::kGemma;
+  return tok.encode(text, /*add_special=*/bos_from_tokenizer, /*parse_special=*/true);
 }
 
 }  // namespace joule

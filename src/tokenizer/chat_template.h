@@ -12,7 +12,7 @@
 
 namespace joule {
 
-enum class ChatFormat { kChatML, kLlama2, kLlama3 };
+enum class ChatFormat { kChatML, kLlama2, kLlama3, kMistral, kGemma };
 
 struct ChatMessage {
   std::string role;  // "system", "user", "assistant"
@@ -25,7 +25,9 @@ struct ChatTemplate {
   std::optional<std::string> default_system;
 };
 
-// Names accepted by --chat-template: "chatml", "llama2", "llama3".
+// The names --chat-template accepts, as one line: "chatml, llama2, ...".
+std::string_view chat_template_names();
+// A template by one of those names.
 Expected<ChatTemplate> chat_template_from_name(std::string_view name);
 // kUnsupported (naming --chat-template) when the Jinja text matches no known format.
 Expected<ChatTemplate> detect_chat_template(std::string_view jinja);

@@ -71,6 +71,9 @@ constexpr std::string_view kGpt2 =
 constexpr std::string_view kLlama3 =
     "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"
     "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+// BLOOM's split (llama.cpp's PORO / BLOOM / GPT3_FINNISH): a word is everything up to whitespace
+// or one of a few punctuation marks, with one leading space.
+constexpr std::string_view kBloom = " ?[^(\\s|.,!?\u2026\u3002\uff0c\u3001\u0964\u06d4\u060c)]+";
 constexpr std::string_view kQwen2 =
     "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"
     "\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
@@ -98,6 +101,7 @@ const std::vector<Family>& families() {
       {{"llama3", "llama-v3", "llama-bpe", "falcon3"}, {kLlama3}, true, true},
       {{"dbrx", "smaug-bpe"}, {kLlama3}, false, std::nullopt},
       {{"qwen2", "deepseek-r1-qwen", "stablelm2"}, {kQwen2}, false, std::nullopt},
+      {{"bloom", "poro-chat", "gpt3-finnish"}, {kBloom}, false, std::nullopt},
   };
   return kFamilies;
 }
@@ -121,7 +125,7 @@ Expected<PreTokenizer> PreTokenizer::create(std::string_view pre) {
   }
   if (!family) {
     return Unsupported("pre-tokenizer '" + std::string(pre) +
-                       "' is not supported (supported: smollm, llama3, llama-bpe, qwen2, gpt-2, "
+                       "' is not supported (supported: smollm, llama3, llama-bpe, qwen2, gpt-2, bloom, "
                        "default and their llama.cpp aliases)");
   }
   PreTokenizer p;

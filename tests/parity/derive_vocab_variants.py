@@ -5,7 +5,8 @@ tokenizer parity test can compare joule with llama.cpp on code paths the default
     python3 tests/parity/derive_vocab_variants.py MODEL.gguf OUT_DIR
 
 Writes OUT_DIR/vocab-<name>.gguf for <name> in:
-  llama-bpe, qwen2, gpt-2, default   the same vocab and merges under another tokenizer.ggml.pre
+  llama-bpe, qwen2, gpt-2, default,  the same vocab and merges under another tokenizer.ggml.pre
+  bloom
                                      (add_bos_token removed, so each family's default applies)
   spm                                tokenizer.ggml.model "llama": the vocab rewritten as
                                      SentencePiece pieces (U+2581 for spaces, scores from the
@@ -18,7 +19,7 @@ from pathlib import Path
 import gguf
 from gguf import GGUFValueType as T
 
-BPE_PRES = ["llama-bpe", "qwen2", "gpt-2", "default"]
+BPE_PRES = ["llama-bpe", "qwen2", "gpt-2", "default", "bloom"]
 
 
 def gpt2_byte_decoder():

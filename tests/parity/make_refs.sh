@@ -6,6 +6,8 @@
 #   model_ref_qwen2.json Qwen2.5-Coder-0.5B-Instruct Q4_K_M (real qwen2 weights; Q4_K, Q5_0, Q6_K,
 #                        Q8_0), fetched here by scripts/fetch_model.sh (469 MiB, once)
 #   model_ref_gemma3.json Gemma 3 270M Q4_K_M (gemma3), likewise (241 MiB)
+#   model_ref_bloom.json, model_ref_mistral.json  small random-weight bloom and mistral-style
+#                        models written in llama.cpp's layout by make_random_arch.py (gguf-py)
 # Existing files are reused. Needs the model (scripts/fetch_model.sh) and the peer, which it
 # builds on first use (scripts/setup_peer.sh).
 set -euo pipefail
@@ -36,4 +38,9 @@ QWEN="$("$ROOT/scripts/fetch_model.sh" qwen2.5-coder-0.5b)"
 reference "$QWEN" qwen2
 GEMMA="$("$ROOT/scripts/fetch_model.sh" gemma3-270m)"
 reference "$GEMMA" gemma3
+for arch in bloom mistral; do
+  tiny="$OUT/random-tiny-$arch.gguf"
+  [[ -s "$tiny" ]] || "$PEER/venv/bin/python" "$ROOT/tests/parity/make_random_arch.py" "$arch" "$MODEL" "$tiny"
+  reference "$tiny" "$arch"
+done
 echo "make_refs: references in $OUT"

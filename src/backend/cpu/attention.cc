@@ -9,6 +9,11 @@
 
 namespace joule::cpu {
 
+void add_alibi(const AttendArgs& a) {
+  if (a.alibi_slope == 0.0f) return;
+  for (int j = 0; j < a.n_keys; ++j) a.scores[j] += a.alibi_slope * static_cast<float>(j - (a.n_keys - 1));
+}
+
 void attend_head_scalar(const AttendArgs& a) {
   const int hd = a.head_dim;
   std::vector<float> q16(hd);
@@ -19,6 +24,7 @@ void attend_head_scalar(const AttendArgs& a) {
     for (int i = 0; i < hd; ++i) dot += q16[i] * f16_to_f32(kj[i]);
     a.scores[j] = dot * a.scale;
   }
+  add_alibi(a);
   softmax(a.scores, a.n_keys);
   std::memset(a.out, 0, sizeof(float) * hd);
   for (int j = 0; j < a.n_keys; ++j) {

@@ -23,6 +23,9 @@ struct AttendArgs {
   int n_keys;            // positions 0 .. n_keys-1 are attended
   int head_dim;
   float scale;           // 1 / sqrt(head_dim)
+  // ALiBi (bloom): key j's scaled score gets slope * (j - (n_keys - 1)), minus the slope times
+  // its distance from the query, which is the last key. 0: no position bias.
+  float alibi_slope = 0;
   float* scores;         // scratch, n_keys floats
   float* out;            // [head_dim]
   // The query is the only token of its batch: llama.cpp then sums in its single-token order
@@ -34,6 +37,10 @@ struct AttendArgs {
 };
 
 using AttendFn = void (*)(const AttendArgs& a);
+
+// Adds the ALiBi biases to a.scores (already scaled), as ggml's soft_max adds slope * mask; every
+// variant calls it between the scores and the softmax.
+void add_alibi(const AttendArgs& a);
 
 void attend_head_scalar(const AttendArgs& a);
 void attend_head_avx512(const AttendArgs& a);  // attention_avx512.cc; head_dim % 16 == 0

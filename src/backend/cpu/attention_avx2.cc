@@ -47,6 +47,7 @@ void attend_head_avx2(const AttendArgs& a) {
     for (int i = 0; i < nv; ++i) s = _mm256_fmadd_ps(q[i], load_f16x8(kj + 8 * i), s);
     a.scores[j] = hsum(s) * a.scale;
   }
+  add_alibi(a);
   softmax(a.scores, a.n_keys);
   // Outputs: each element sums its keys in order, as the scalar path does.
   __m256 o[kMaxVecs];

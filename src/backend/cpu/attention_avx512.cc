@@ -164,6 +164,7 @@ void attend_head_avx512(const AttendArgs& a) {
     _mm512_store_ps(q16 + 16 * c, q[c]);
   }
   scores_qk(a, q, q16);
+  add_alibi(a);
   softmax_f16_probs(a.scores, a.n_keys);
   for (int c = 0; c < nv; ++c)
     _mm512_storeu_ps(a.out + 16 * c, weighted_values(a, 16 * c));

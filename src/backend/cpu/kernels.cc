@@ -20,7 +20,10 @@ const TypeKernels* KernelSet::for_type(DType w) const {
     case DType::kQ4_1: return &kernels.q4_1;
     case DType::kQ5_0: return &kernels.q5_0;
     case DType::kQ5_1: return &kernels.q5_1;
+    case DType::kQ2_K: return &kernels.q2_k;
+    case DType::kQ3_K: return &kernels.q3_k;
     case DType::kQ4_K: return &kernels.q4_k;
+    case DType::kQ5_K: return &kernels.q5_k;
     case DType::kQ6_K: return &kernels.q6_k;
     case DType::kI8_CH: return &kernels.i8_ch;
     case DType::kI8_DYN: return &kernels.i8_dyn;
@@ -39,11 +42,13 @@ const KernelSet* avx2_kernels() {
 
 const KernelSet* avx512_kernels() {
   if (!cpu_features().has_avx512_level()) return nullptr;
-  // Q5_0 and Q5_1 have no AVX-512 kernels yet: the set takes AVX2's, which every AVX-512 CPU runs.
+  // Q2_K, Q3_K and Q5_K take AVX2's kernels, which every AVX-512 CPU runs (kernels_avx512.cc says
+  // why).
   static const KernelSet set = [] {
     KernelSet s = avx512_table();
-    s.kernels.q5_0 = avx2_table().kernels.q5_0;
-    s.kernels.q5_1 = avx2_table().kernels.q5_1;
+    s.kernels.q2_k = avx2_table().kernels.q2_k;
+    s.kernels.q3_k = avx2_table().kernels.q3_k;
+    s.kernels.q5_k = avx2_table().kernels.q5_k;
     return s;
   }();
   return &set;

@@ -39,7 +39,8 @@ constexpr int kPackRows = 16;
 
 // One entry per weight type joule multiplies by; every set covers all of them.
 struct WeightKernels {
-  TypeKernels f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q6_k, i8_ch, i8_dyn, f16_s24, q4_g128, q4_g128z, q5_0, q5_1;
+  TypeKernels f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q6_k, i8_ch, i8_dyn, f16_s24, q4_g128, q4_g128z, q5_0, q5_1,
+      q2_k, q3_k, q5_k;
 };
 
 struct KernelSet {

@@ -556,13 +556,14 @@ struct Q8_0Kernel {
   }
 };
 
-// ---- k-quants (Q4_K, Q6_K) x Q8_K activations -------------------------------------------------
+// ---- k-quants (Q2_K .. Q6_K) x Q8_K activations ----------------------------------------------
 //
 // The unpacked weights of a super-block do not fit 16 registers, so each row's super-block is
 // unpacked once into an L1 buffer (u8 values in activation order plus ready int16 scale vectors)
 // and every token of the tile reads it back: per 32 values, vpmaddubsw (u8 x s8), vpmaddwd with
-// the sub-block scales, and an int32 add. The offsets (Q4_K mins, Q6_K's -32) use the Q8_K
-// 16-value sums (bsums); activations are used in place.
+// the sub-block scales, and an int32 add. The offsets (mins, Q3_K's -4, Q6_K's -32) use the Q8_K
+// 16-value sums (bsums); activations are used in place. Q4_K and Q6_K unpack with their own
+// vector code; Q2_K, Q3_K and Q5_K through kquants_unpack.inc.
 
 constexpr int kQ8KBytes = 4 + 256 + 32;  // sizeof(BlockQ8_K)
 
@@ -571,6 +572,26 @@ struct alignas(32) KUnpacked {
   int16_t sc[8][16];  // per 32 values: the int16 scale of each vpmaddubsw lane
   int16_t m[16];      // pairs with the 16 bsums (Q4_K: m_{j/2}; Q6_K: -32 sc_j)
   float d, dmin;      // Q6_K: dmin unused (its offset shares d)
+  int16_t sc16[16];   // kquants_unpack.inc's per-group scales, before they become sc
+};
+
+#include "backend/cpu/kquants_unpack.inc"
+
+// Per-group scales (sc16) spread to the vpmaddubsw lanes: the 16 values of group 2j are lanes
+// 0..7 of sc[j], group 2j + 1 lanes 8..15.
+void spread_group_scales(KUnpacked& u) {
+  for (int j = 0; j < 8; ++j)
+    _mm256_store_si256(reinterpret_cast<__m256i*>(u.sc[j]),
+                       _mm256_set_m128i(_mm_set1_epi16(u.sc16[2 * j + 1]), _mm_set1_epi16(u.sc16[2 * j])));
+}
+
+// A kquants_unpack.inc type.
+template <class P>
+struct PortableKBase : P {
+  static void unpack(const uint8_t* p, KUnpacked& u) {
+    P::unpack(p, u);
+    spread_group_scales(u);
+  }
 };
 
 // Q4_K: 144-byte super-blocks {f16 d, dmin; u8 scales[12]; u8 qs[128]}.
@@ -578,17 +599,8 @@ struct Q4_KBase {
   static constexpr int kBlockBytes = 144;
   static constexpr bool kOffsetSharesScale = false;
   static void unpack(const uint8_t* p, KUnpacked& u) {
-    // The 6-bit scales and mins (ggml's kmask trick): bytes 0..7 scales, 8..15 mins.
-    uint32_t s[4];
-    std::memcpy(s, p + 4, 12);
-    constexpr uint32_t kMask1 = 0x3f3f3f3f, kMask2 = 0x0f0f0f0f, kMask3 = 0x03030303;
-    s[3] = ((s[2] >> 4) & kMask2) | (((s[1] >> 6) & kMask3) << 4);
-    const uint32_t m_lo = s[1] & kMask1;
-    s[1] = (s[2] & kMask2) | (((s[0] >> 6) & kMask3) << 4);
-    s[2] = m_lo;
-    s[0] &= kMask1;
-    uint8_t b[16];
-    std::memcpy(b, s, 16);
+    uint8_t b[16];  // 0..7 scales, 8..15 mins
+    k4_scales_mins(p + 4, b);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int c = 0; c < 4; ++c) {  // chunk c: sub-blocks 2c (low nibbles), 2c+1 (high)
       const __m256i x = loadu256(p + 16 + 32 * c);
@@ -628,11 +640,11 @@ struct Q6_KBase {
     }
     int8_t sc[16];
     std::memcpy(sc, p + 192, 16);
-    for (int j = 0; j < 8; ++j)  // 32 values = groups 2j (lanes 0..7), 2j+1 (lanes 8..15)
-      _mm256_store_si256(
-          reinterpret_cast<__m256i*>(u.sc[j]),
-          _mm256_set_m128i(_mm_set1_epi16(sc[2 * j + 1]), _mm_set1_epi16(sc[2 * j])));
-    for (int j = 0; j < 16; ++j) u.m[j] = static_cast<int16_t>(-32 * sc[j]);
+    for (int j = 0; j < 16; ++j) {
+      u.sc16[j] = sc[j];
+      u.m[j] = static_cast<int16_t>(-32 * sc[j]);
+    }
+    spread_group_scales(u);
     u.d = half_to_float(load_u16(p + 208));
   }
 };
@@ -813,7 +825,10 @@ using Q4_1 = Q4Kernel<Q4_1Kernel>;
 using Q5_0 = Q4Kernel<Q5_0Kernel>;
 using Q5_1 = Q4Kernel<Q5_1Kernel>;
 using Q8_0 = Q8_0Kernel;
+using Q2_K = SuperBlockKernel<PortableKBase<Q2_KUnpack>>;
+using Q3_K = SuperBlockKernel<PortableKBase<Q3_KUnpack>>;
 using Q4_K = SuperBlockKernel<Q4_KBase>;
+using Q5_K = SuperBlockKernel<PortableKBase<Q5_KUnpack>>;
 using Q6_K = SuperBlockKernel<Q6_KBase>;
 
 constexpr TypeKernels kF32{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadF32>>};
@@ -824,7 +839,10 @@ constexpr TypeKernels kQ4_0{DType::kQ8_0, &convert_q8_0, &gemm<Q4_0>};
 constexpr TypeKernels kQ4_1{DType::kQ8_1, &convert_q8_1, &gemm<Q4_1>};
 constexpr TypeKernels kQ5_0{DType::kQ8_0, &convert_q8_0, &gemm<Q5_0>};
 constexpr TypeKernels kQ5_1{DType::kQ8_1, &convert_q8_1, &gemm<Q5_1>};
+constexpr TypeKernels kQ2_K{DType::kQ8_K, &convert_q8_k, &gemm<Q2_K>};
+constexpr TypeKernels kQ3_K{DType::kQ8_K, &convert_q8_k, &gemm<Q3_K>};
 constexpr TypeKernels kQ4_K{DType::kQ8_K, &convert_q8_k, &gemm<Q4_K>};
+constexpr TypeKernels kQ5_K{DType::kQ8_K, &convert_q8_k, &gemm<Q5_K>};
 constexpr TypeKernels kQ6_K{DType::kQ8_K, &convert_q8_k, &gemm<Q6_K>};
 
 constexpr TypeKernels kI8_CH{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadI8>>};
@@ -835,7 +853,7 @@ constexpr TypeKernels kQ4_G128Z{DType::kQ8_1, &convert_q8_1, &gemm<Q4Kernel<Q4G1
 
 constexpr KernelSet kAvx2{"avx2",
                           {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN,
-                           kF16_S24, kQ4_G128, kQ4_G128Z, kQ5_0, kQ5_1}};
+                           kF16_S24, kQ4_G128, kQ4_G128Z, kQ5_0, kQ5_1, kQ2_K, kQ3_K, kQ5_K}};
 
 }  // namespace
 

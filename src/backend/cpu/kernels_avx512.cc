@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "backend/cpu/kernels_internal.h"
 #include "backend/cpu/simd_avx512.h"
@@ -255,7 +256,7 @@ struct I8DynKernel {
   }
 };
 
-// ---- 32-value blocks (Q4_0, Q4_1, Q8_0) x Q8_0 / Q8_1 activations ---------------------------
+// ---- 32-value blocks (Q4_0, Q5_0, Q5_1, Q8_0, g128) x Q8_0 / Q8_1 activations ---------------------------
 //
 // Groups of 4 blocks (128 values) are processed per step in "nibble order": zmm lane b (16 bytes)
 // holds block b's values 0..15 in one register and values 16..31 in another. That is exactly
@@ -464,6 +465,27 @@ struct alignas(64) ActQ8x4S {
   ActQ8x4 q;
   float s[16];  // lane 4b: block b's s = d_b * sum(a_b); other lanes 0
 };
+using Q8_1Group = Q8Group<36, 4>;
+
+// Rearranges a Q8_1 row into ActQ8x4S groups (the last one zero-padded), with no correction.
+void prep_q8_1_s(const uint8_t* a, int64_t n, uint8_t* dst) {
+  // Word index of each block's s (bytes 2-3 of its 36) in lanes 4b; other lanes masked to 0.
+  static constexpr WordIdx kS = make_idx([](int i) { return i < 16 ? 18 * (i / 4) + 1 : 0; });
+  auto* g = reinterpret_cast<ActQ8x4S*>(dst);
+  const int64_t nb = n / 32;
+  for (int64_t i = 0; i < groups_of(n); ++i) {
+    const uint8_t* p = a + 36 * kGroup * i;
+    const int64_t left = nb - kGroup * i;
+    const Q8_1Group q = left >= kGroup ? Q8_1Group::load(p) : Q8_1Group::load_tail(p, static_cast<int>(left));
+    _mm512_store_si512(g[i].q.lo, q.lo);
+    _mm512_store_si512(g[i].q.hi, q.hi);
+    _mm512_store_si512(g[i].q.corr, _mm512_setzero_si512());
+    _mm512_store_ps(g[i].q.d, _mm512_cvtph_ps(q.d));
+    const __m512i s = _mm512_maskz_permutex2var_epi16(0x11111111, q.raw[0], kS.load(), q.raw[1]);
+    _mm512_store_ps(g[i].s, _mm512_cvtph_ps(_mm512_castsi512_si256(s)));
+  }
+}
+
 struct Q4G128ZKernel {
   static constexpr bool kPrepared = true;
   static constexpr int kR = 4;
@@ -471,22 +493,8 @@ struct Q4G128ZKernel {
   static constexpr int kRDecode = 6;
   static constexpr size_t kGroupBytes = sizeof(BlockQ4G128Z);
   using Act = ActQ8x4S;
-  using Q8_1Group = Q8Group<36, 4>;
-  // Word index of each block's s (bytes 2-3 of its 36) in lanes 4b; other lanes masked to 0.
-  static constexpr WordIdx kS = make_idx([](int i) { return i < 16 ? 18 * (i / 4) + 1 : 0; });
   static size_t prep_bytes(int64_t n) { return groups_of(n) * sizeof(Act); }
-  static void prep(const uint8_t* a, int64_t n, uint8_t* dst) {
-    auto* g = reinterpret_cast<Act*>(dst);
-    for (int64_t i = 0; i < groups_of(n); ++i) {  // rows are whole g128 blocks: whole groups
-      const Q8_1Group q = Q8_1Group::load(a + 36 * kGroup * i);
-      _mm512_store_si512(g[i].q.lo, q.lo);
-      _mm512_store_si512(g[i].q.hi, q.hi);
-      _mm512_store_si512(g[i].q.corr, _mm512_setzero_si512());
-      _mm512_store_ps(g[i].q.d, _mm512_cvtph_ps(q.d));
-      const __m512i s = _mm512_maskz_permutex2var_epi16(0x11111111, q.raw[0], kS.load(), q.raw[1]);
-      _mm512_store_ps(g[i].s, _mm512_cvtph_ps(_mm512_castsi512_si256(s)));
-    }
-  }
+  static void prep(const uint8_t* a, int64_t n, uint8_t* dst) { prep_q8_1_s(a, n, dst); }
 
   struct W {
     Q4_0Kernel::W q;
@@ -505,6 +513,78 @@ struct Q4G128ZKernel {
   static A act(const Act& g) { return A{Q4_0Kernel::act(g.q), _mm512_load_ps(g.s)}; }
   static __m512 madd(const W& w, const A& a, __m512 acc) {
     return _mm512_fmadd_ps(w.m, a.s, Q4_0Kernel::madd(w.q, a.q, acc));
+  }
+};
+
+// Q5_0 / Q5_1: 22-byte {f16 d; u8 qh[4]; u8 qs[16]} / 24-byte {f16 d, m; u8 qh[4]; u8 qs[16]}
+// blocks: Q4's nibbles in the same lane order, plus bit 4 of value j from bit j of qh, added as
+// 16 under a byte mask (lo: bits 0..15 of each block's qh, hi: bits 16..31). Q5_0's x = d (q - 16)
+// uses the correction -16 sum(a); Q5_1's x = d q + m adds m s per block, as g128z does.
+template <bool kMin>
+struct Q5Kernel {
+  static constexpr bool kPrepared = true;
+  static constexpr int kR = 4;
+  static constexpr int kT = 4;
+  static constexpr int kRDecode = 6;
+  static constexpr int kBlockBytes = kMin ? 24 : 22;
+  static constexpr int kQh = kMin ? 4 : 2;  // offset of qh; qs follows it
+  static constexpr size_t kGroupBytes = kGroup * kBlockBytes;
+  using Act = std::conditional_t<kMin, ActQ8x4S, ActQ8x4>;
+  static size_t prep_bytes(int64_t n) { return groups_of(n) * sizeof(Act); }
+  static void prep(const uint8_t* a, int64_t n, uint8_t* dst) {
+    if constexpr (kMin)
+      prep_q8_1_s(a, n, dst);
+    else
+      prep_q8_0<-16>(a, n, dst);
+  }
+
+  struct W {
+    Q4_0Kernel::W q;
+    __m512 m;  // Q5_1: lanes 4b..4b+3 = block b's m
+  };
+  static W load(const uint8_t* p) {
+    __m512i q = _mm512_castsi128_si512(loadu128(p + kQh + 4));
+    q = _mm512_inserti32x4(q, loadu128(p + kBlockBytes + kQh + 4), 1);
+    q = _mm512_inserti32x4(q, loadu128(p + 2 * kBlockBytes + kQh + 4), 2);
+    q = _mm512_inserti32x4(q, loadu128(p + 3 * kBlockBytes + kQh + 4), 3);
+    uint64_t lo_bits = 0, hi_bits = 0;
+    float d[4], m[4] = {};
+    for (int b = 0; b < 4; ++b) {
+      uint32_t h;
+      std::memcpy(&h, p + b * kBlockBytes + kQh, 4);
+      lo_bits |= uint64_t(h & 0xFFFF) << (16 * b);
+      hi_bits |= uint64_t(h >> 16) << (16 * b);
+      d[b] = half_to_float(load_u16(p + b * kBlockBytes));
+      if constexpr (kMin) m[b] = half_to_float(load_u16(p + b * kBlockBytes + 2));
+    }
+    const __m512i m4 = _mm512_set1_epi8(0x0F), b16 = _mm512_set1_epi8(0x10);
+    const __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+    auto spread = [](const float (&v)[4]) {  // lanes 4b..4b+3 = v[b]
+      return _mm512_set_ps(v[3], v[3], v[3], v[3], v[2], v[2], v[2], v[2], v[1], v[1], v[1], v[1], v[0], v[0],
+                           v[0], v[0]);
+    };
+    return W{{_mm512_mask_add_epi8(lo, lo_bits, lo, b16), _mm512_mask_add_epi8(hi, hi_bits, hi, b16), spread(d)},
+             spread(m)};
+  }
+  // 1..3 blocks at a row's end: copied after zero blocks' worth of padding (d = 0: no contribution).
+  static W load_tail(const uint8_t* p, int nb) {
+    uint8_t buf[kGroupBytes] = {};
+    std::memcpy(buf, p, size_t(nb) * kBlockBytes);
+    return load(buf);
+  }
+
+  using A = std::conditional_t<kMin, Q4G128ZKernel::A, Q4_0Kernel::A>;
+  static A act(const Act& g) {
+    if constexpr (kMin)
+      return Q4G128ZKernel::act(g);
+    else
+      return Q4_0Kernel::act(g);
+  }
+  static __m512 madd(const W& w, const A& a, __m512 acc) {
+    if constexpr (kMin)
+      return _mm512_fmadd_ps(w.m, a.s, Q4_0Kernel::madd(w.q, a.q, acc));
+    else
+      return Q4_0Kernel::madd(w.q, a, acc);
   }
 };
 
@@ -753,7 +833,7 @@ struct Q4_1Exact {
   }
 };
 
-// ---- k-quants (Q4_K, Q6_K) x Q8_K activations -------------------------------------------------
+// ---- k-quants (Q2_K .. Q6_K) x Q8_K activations ----------------------------------------------
 //
 // One super-block (256 values) per step, following ggml's AVX approach: weights are unpacked to
 // u8 in activation order (64 per zmm), vpmaddubsw multiplies them with the Q8_K int8 values into
@@ -761,9 +841,20 @@ struct Q4_1Exact {
 // in int32. The per-sub-block offsets (Q4_K mins, Q6_K's -32) are applied with the activation's
 // 16-value sums (bsums), so nothing is scaled per value in float. Activations are used in place.
 // The unpacked weights of one row take ~11 registers, so the tile loops over rows inside a
-// super-block and over T tokens for each row.
+// super-block and over T tokens for each row. Q2_K, Q3_K and Q5_K use the AVX2 set's kernels
+// (kernels.cc): unpacked through kquants_unpack.inc into a buffer and loaded back as zmm, they
+// measured 2-3x slower in decode than the AVX2 kernels on Zen 4 (576x1536, one token: q2_k 112 vs
+// 34 us, q3_k 105 vs 63, q5_k 89 vs 50; 2026-12-06).
 
 constexpr int kQ8KBytes = 4 + 256 + 32;  // sizeof(BlockQ8_K): f32 d, s8 qs[256], s16 bsums[16]
+
+// vpmaddubsw over 64 values (chunk c) gives 32 int16 lanes, lane i covering values 2i and 2i + 1
+// of 16-value group 4c + i / 8: these indices spread 16 per-group scales (Q6_K's) to those lanes.
+constexpr WordIdx kGroupScale[4] = {
+    make_idx([](int i) { return 0 + i / 8; }), make_idx([](int i) { return 4 + i / 8; }),
+    make_idx([](int i) { return 8 + i / 8; }), make_idx([](int i) { return 12 + i / 8; })};
+
+#include "backend/cpu/kquants_unpack.inc"
 
 template <class K>
 struct SuperBlockKernel : K {
@@ -812,15 +903,8 @@ struct Q4_KBase {
   static constexpr WordIdx kMin = make_idx([](int i) { return 8 + (i % 16) / 2; });
 
   static W load(const uint8_t* p) {
-    // Unpack the 6-bit scales and mins (ggml's kmask trick): bytes 0..7 scales, 8..15 mins.
-    uint32_t u[4];
-    std::memcpy(u, p + 4, 12);
-    constexpr uint32_t kMask1 = 0x3f3f3f3f, kMask2 = 0x0f0f0f0f, kMask3 = 0x03030303;
-    u[3] = ((u[2] >> 4) & kMask2) | (((u[1] >> 6) & kMask3) << 4);
-    const uint32_t m_lo = u[1] & kMask1;
-    u[1] = (u[2] & kMask2) | (((u[0] >> 6) & kMask3) << 4);
-    u[2] = m_lo;
-    u[0] &= kMask1;
+    uint8_t u[16];  // 0..7 scales, 8..15 mins
+    k4_scales_mins(p + 4, u);
     const __m512i s16 = _mm512_zextsi256_si512(
         _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u))));
     W w;
@@ -866,9 +950,6 @@ struct Q6_KBase {
     __m256i m32;    // int16 -32 * sc_j, pairs with the 16 bsums
     __m512 d;
   };
-  static constexpr WordIdx kScale[4] = {
-      make_idx([](int i) { return 0 + i / 8; }), make_idx([](int i) { return 4 + i / 8; }),
-      make_idx([](int i) { return 8 + i / 8; }), make_idx([](int i) { return 12 + i / 8; })};
 
   static W load(const uint8_t* p) {
     W w;
@@ -889,7 +970,7 @@ struct Q6_KBase {
     const __m256i s16 = _mm256_cvtepi8_epi16(loadu128(p + 192));
 #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c)
-      w.sc[c] = _mm512_permutexvar_epi16(kScale[c].load(), _mm512_zextsi256_si512(s16));
+      w.sc[c] = _mm512_permutexvar_epi16(kGroupScale[c].load(), _mm512_zextsi256_si512(s16));
     w.m32 = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(s16, 5));
     w.d = _mm512_set1_ps(half_to_float(load_u16(p + 208)));
     return w;
@@ -1042,10 +1123,13 @@ constexpr TypeKernels kI8_DYN{DType::kI8_ACT, &convert_i8_act, &gemm_i8_dyn};
 constexpr TypeKernels kF16_S24{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadS24>>};
 constexpr TypeKernels kQ4_G128{DType::kQ8_0, &convert_q8_0, &gemm<BlockKernel<Q4G128Kernel>>};
 constexpr TypeKernels kQ4_G128Z{DType::kQ8_1, &convert_q8_1, &gemm<BlockKernel<Q4G128ZKernel>>};
+constexpr TypeKernels kQ5_0{DType::kQ8_0, &convert_q8_0, &gemm<BlockKernel<Q5Kernel<false>>>};
+constexpr TypeKernels kQ5_1{DType::kQ8_1, &convert_q8_1, &gemm<BlockKernel<Q5Kernel<true>>>};
 
 constexpr KernelSet kAvx512{"avx512",
                             {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN,
-                             kF16_S24, kQ4_G128, kQ4_G128Z, /*q5_0, q5_1: AVX2's (kernels.cc)*/ {}, {}}};
+                             kF16_S24, kQ4_G128, kQ4_G128Z, kQ5_0, kQ5_1,
+                             /*q2_k, q3_k, q5_k: AVX2's (kernels.cc)*/ {}, {}, {}}};
 
 }  // namespace
 

@@ -4,7 +4,7 @@
 //   F32, F16, BF16 weights -> F32 activations: weights widen exactly to f32 and the activations
 //     are not rounded (ggml rounds them to F16 / BF16; this is more accurate and, with the
 //     conversion on the weight side only, no slower); f32 accumulation;
-//   Q8_0, Q4_0 -> Q8_0; Q4_1 -> Q8_1; Q4_K, Q6_K -> Q8_K (as ggml);
+//   Q8_0, Q4_0, Q5_0 -> Q8_0; Q4_1, Q5_1 -> Q8_1; the k-quants (Q2_K..Q6_K) -> Q8_K (as ggml);
 //   I8_CH -> F32 (weight-only int8); I8_DYN -> I8_ACT (the whole row quantized with one scale);
 //   F16_S24 -> F32; Q4_G128 -> Q8_0, Q4_G128Z -> Q8_1.
 // Each gemm is a plain loop of dot products; quantized dots sum each block in int32 and scale it
@@ -126,37 +126,64 @@ float dot_q8_0(int64_t n, const void* w, const void* a) {
   return sum;
 }
 
-// Unpacks the 8 six-bit scales and mins of a Q4_K super-block (see get_scale_min_k4 in ggml).
-void q4_k_scales(const uint8_t* s, uint8_t* sc, uint8_t* m) {
-  for (int j = 0; j < 4; ++j) {
-    sc[j] = s[j] & 63;
-    m[j] = s[j + 4] & 63;
-    sc[j + 4] = static_cast<uint8_t>((s[j + 8] & 0xF) | ((s[j] >> 6) << 4));
-    m[j + 4] = static_cast<uint8_t>((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
-  }
-}
-
-// x = d sc_j q - dmin m_j per 32-value sub-block j:
-//   dot = d da sum_j sc_j (q . qa)_j - dmin da sum_j m_j (bsums[2j] + bsums[2j+1]).
-float dot_q4_k(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ4_K*>(w);
+// The k-quants with a scale and a min per sub-block (Q2_K: groups of 16, 4-bit; Q4_K, Q5_K:
+// sub-blocks of 32, 6-bit): x = d sc_j q - dmin m_j, so
+//   dot = d da sum_j sc_j (q . qa)_j - dmin da sum_j m_j (sum of qa over sub-block j, from bsums).
+template <class Block, int kSub>
+float dot_k_scale_min(int64_t n, const void* w, const void* a, int (*value)(const Block&, int),
+                      void (*scale_min)(const Block&, int, uint8_t*, uint8_t*)) {
+  const auto* x = static_cast<const Block*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
   float sum = 0.0f;
   for (int64_t b = 0; b < n / kQK_K; ++b) {
-    uint8_t sc[8], m[8];
-    q4_k_scales(x[b].scales, sc, m);
     int sumi = 0, summ = 0;
-    for (int j = 0; j < 8; ++j) {
-      const uint8_t* q = x[b].qs + 32 * (j / 2);
-      const int shift = 4 * (j % 2);
-      const int8_t* qa = y[b].qs + 32 * j;
-      int dot = 0;
-      for (int l = 0; l < 32; ++l) dot += ((q[l] >> shift) & 0xF) * qa[l];
-      sumi += sc[j] * dot;
-      summ += m[j] * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
+    for (int j = 0; j < kQK_K / kSub; ++j) {
+      uint8_t sc, m;
+      scale_min(x[b], j, &sc, &m);
+      int dot = 0, bsum = 0;
+      for (int l = kSub * j; l < kSub * (j + 1); ++l) dot += value(x[b], l) * y[b].qs[l];
+      for (int g = kSub / 16 * j; g < kSub / 16 * (j + 1); ++g) bsum += y[b].bsums[g];
+      sumi += sc * dot;
+      summ += m * bsum;
     }
     sum += f16_to_f32(x[b].d) * y[b].d * static_cast<float>(sumi) -
            f16_to_f32(x[b].dmin) * y[b].d * static_cast<float>(summ);
+  }
+  return sum;
+}
+
+void q2_k_scale_min(const BlockQ2_K& b, int g, uint8_t* sc, uint8_t* m) {
+  *sc = b.scales[g] & 0xF;
+  *m = b.scales[g] >> 4;
+}
+template <class Block>
+void k4_block_scale_min(const Block& b, int j, uint8_t* sc, uint8_t* m) {
+  k4_scale_min(b.scales, j, sc, m);
+}
+
+float dot_q2_k(int64_t n, const void* w, const void* a) {
+  return dot_k_scale_min<BlockQ2_K, 16>(n, w, a, q2_k_value, q2_k_scale_min);
+}
+float dot_q4_k(int64_t n, const void* w, const void* a) {
+  return dot_k_scale_min<BlockQ4_K, 32>(n, w, a, q4_k_value, k4_block_scale_min<BlockQ4_K>);
+}
+float dot_q5_k(int64_t n, const void* w, const void* a) {
+  return dot_k_scale_min<BlockQ5_K, 32>(n, w, a, q5_k_value, k4_block_scale_min<BlockQ5_K>);
+}
+
+// x = d sc_g q per 16-value group g, sc in [-32, 31], q in [-4, 3]: dot = d da sum_g sc_g (q . qa)_g.
+float dot_q3_k(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ3_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    int sumi = 0;
+    for (int g = 0; g < kQK_K / 16; ++g) {
+      int dot = 0;
+      for (int l = 16 * g; l < 16 * (g + 1); ++l) dot += q3_k_value(x[b], l) * y[b].qs[l];
+      sumi += q3_k_scale(x[b], g) * dot;
+    }
+    sum += f16_to_f32(x[b].d) * y[b].d * static_cast<float>(sumi);
   }
   return sum;
 }
@@ -316,7 +343,10 @@ constexpr TypeKernels kQ4_0{DType::kQ8_0, &convert_q8_0_act, &gemm<dot_q4_0>};
 constexpr TypeKernels kQ4_1{DType::kQ8_1, &convert_q8_1_act, &gemm<dot_q4_1>};
 constexpr TypeKernels kQ5_0{DType::kQ8_0, &convert_q8_0_act, &gemm<dot_q5_0>};
 constexpr TypeKernels kQ5_1{DType::kQ8_1, &convert_q8_1_act, &gemm<dot_q5_1>};
+constexpr TypeKernels kQ2_K = entry<DType::kQ8_K, dot_q2_k>();
+constexpr TypeKernels kQ3_K = entry<DType::kQ8_K, dot_q3_k>();
 constexpr TypeKernels kQ4_K = entry<DType::kQ8_K, dot_q4_k>();
+constexpr TypeKernels kQ5_K = entry<DType::kQ8_K, dot_q5_k>();
 constexpr TypeKernels kQ6_K = entry<DType::kQ8_K, dot_q6_k>();
 constexpr TypeKernels kI8_CH = entry<DType::kF32, dot_i8_ch>();
 constexpr TypeKernels kI8_DYN = entry<DType::kI8_ACT, dot_i8_dyn>();
@@ -326,7 +356,7 @@ constexpr TypeKernels kQ4_G128Z{DType::kQ8_1, &convert_q8_1_act, &gemm<dot_q4_g1
 
 constexpr KernelSet kScalar{"scalar",
                             {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K, kI8_CH, kI8_DYN,
-                             kF16_S24, kQ4_G128, kQ4_G128Z, kQ5_0, kQ5_1}};
+                             kF16_S24, kQ4_G128, kQ4_G128Z, kQ5_0, kQ5_1, kQ2_K, kQ3_K, kQ5_K}};
 
 }  // namespace
 

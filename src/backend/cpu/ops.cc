@@ -21,6 +21,22 @@ void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
 }
 
+void layernorm(const float* x, const float* w, const float* b, int64_t n, float eps, float* out) {
+  // ggml_norm (sums in double as ggml_vec_sum_f32 does; its centred variance sums per SIMD lane,
+  // so the last bits can differ), then the weight and the bias as separate ops.
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]);
+  const float mean = static_cast<float>(sum / static_cast<double>(n));
+  double sum_sq = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i] - mean;
+    sum_sq += static_cast<double>(v * v);
+  }
+  const float variance = static_cast<float>(sum_sq / static_cast<double>(n));
+  const float scale = 1.0f / std::sqrt(variance + eps);
+  for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - mean) * scale * w[i] + b[i];
+}
+
 void rope_angles(int64_t pos, const RopeParams& p, float* cos_out, float* sin_out) {
   // The angle of pair i is pos * base^(-2i/rope_dim). Like ggml, build base^(-2i/rope_dim) by
   // repeated multiplication in float, so positions get the same rounding as llama.cpp's.
@@ -69,21 +85,32 @@ void silu_mul(float* gate, const float* up, int64_t n) {
   for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
-void gelu_tanh_mul(float* gate, const float* up, int64_t n) {
-  // ggml_gelu_f32 at every f16 value, rounded to f16 (ggml_table_gelu_f16), built once.
+namespace {
+
+// ggml's tanh GELU on the CPU: ggml_gelu_f32 at every f16 value, rounded to f16
+// (ggml_table_gelu_f16, built once) and looked up by the input rounded to f16; 0 below -10 and the
+// identity above 10.
+float gelu_f16_table(float x) {
   static const std::vector<f16_bits> table = [] {
     constexpr float kCoefA = 0.044715f, kSqrt2OverPi = 0.79788456080286535587989211986876f;
     std::vector<f16_bits> t(1 << 16);
     for (uint32_t i = 0; i < t.size(); ++i) {
-      const float x = f16_to_f32(static_cast<f16_bits>(i));
-      t[i] = f32_to_f16(0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoefA * x * x))));
+      const float v = f16_to_f32(static_cast<f16_bits>(i));
+      t[i] = f32_to_f16(0.5f * v * (1.0f + std::tanh(kSqrt2OverPi * v * (1.0f + kCoefA * v * v))));
     }
     return t;
   }();
-  for (int64_t i = 0; i < n; ++i) {
-    const float x = gate[i];
-    gate[i] = x <= -10.0f ? 0.0f : x >= 10.0f ? x * up[i] : f16_to_f32(table[f32_to_f16(x)]) * up[i];
-  }
+  return x <= -10.0f ? 0.0f : x >= 10.0f ? x : f16_to_f32(table[f32_to_f16(x)]);
+}
+
+}  // namespace
+
+void gelu_tanh_mul(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) gate[i] = gelu_f16_table(gate[i]) * up[i];
+}
+
+void gelu_tanh(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = gelu_f16_table(x[i]);
 }
 
 SiluMulFn best_silu_mul() {

@@ -12,6 +12,9 @@ namespace joule::cpu {
 // out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i]; out may alias x.
 void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* out);
 
+// LayerNorm: out[i] = (x[i] - mean) / sqrt(var + eps) * w[i] + b[i]; out may alias x.
+void layernorm(const float* x, const float* w, const float* b, int64_t n, float eps, float* out);
+
 enum class RopePairs { kAdjacent, kHalves };  // (2i, 2i+1) as llama GGUF, or (i, i + dim/2)
 
 struct RopeParams {
@@ -40,6 +43,8 @@ void silu_mul_avx512(float* gate, const float* up, int64_t n);  // ops_avx512.cc
 // gate[i] = gelu(gate[i]) * up[i] with the tanh GELU as ggml computes it on the CPU: looked up
 // in a table of f16 inputs (ggml's GGML_GELU_FP16), 0 below -10 and the identity above 10.
 void gelu_tanh_mul(float* gate, const float* up, int64_t n);
+// x[i] = gelu(x[i]), the same GELU (a feed-forward without a gate: bloom).
+void gelu_tanh(float* x, int64_t n);
 
 using SiluMulFn = void (*)(float* gate, const float* up, int64_t n);
 // The fastest variant for this CPU (follows best_kernels(), so JOULE_ISA caps it).

@@ -20,7 +20,8 @@ namespace {
 constexpr DType kWeightTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16,  DType::kQ8_0,
                                   DType::kQ4_0, DType::kQ4_1, DType::kQ4_K,  DType::kQ6_K,
                                   DType::kI8_CH, DType::kI8_DYN, DType::kF16_S24,
-                                  DType::kQ4_G128, DType::kQ4_G128Z, DType::kQ5_0, DType::kQ5_1};
+                                  DType::kQ4_G128, DType::kQ4_G128Z, DType::kQ5_0, DType::kQ5_1,
+                                  DType::kQ2_K, DType::kQ3_K, DType::kQ5_K};
 
 std::vector<const KernelSet*> fast_sets() {
   std::vector<const KernelSet*> sets;
@@ -403,7 +404,8 @@ TEST(ScalarOracle, QuantizationErrorIsSmall) {
     double want = 0;
     for (int64_t i = 0; i < n; ++i) want += double(wx[i]) * ax[i];
     // |error| relative to ||w|| ||a|| (the dot of random vectors is ~ sqrt(n), far smaller).
-    EXPECT_LT(std::fabs(got - want) / n, 0.01) << dtype_name(type);
+    // Q2_K's weights carry ~30 % rms error (nmse 0.09), so its bound is wider.
+    EXPECT_LT(std::fabs(got - want) / n, type == DType::kQ2_K ? 0.03 : 0.01) << dtype_name(type);
   }
 }
 

@@ -97,6 +97,55 @@ TEST(AttendFastVsScalar, PeakedScoresGiveOneHot) {
   for (float o : out) EXPECT_FLOAT_EQ(o, 7.0f);
 }
 
+// The bias penalizes distance: with equal keys the nearest key weighs most, and the weights fall
+// by exp(-slope) per position.
+TEST(Alibi, WeighsKeysByDistance) {
+  const int hd = 16, n = 4;
+  std::vector<float> q(hd, 0.0f), out(hd), scores(n);
+  std::vector<f16_bits> k(size_t(n) * hd, f32_to_f16(0.0f)), v(size_t(n) * hd);
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < hd; ++i) v[size_t(j) * hd + i] = f32_to_f16(i == j ? 1.0f : 0.0f);
+  std::vector<size_t> rows = {0, 16, 32, 48};
+  const float slope = 0.5f;
+  for (AttendFn attend : {attend_head_scalar, best_attend(hd)}) {
+    attend({.q = q.data(), .k = k.data(), .v = v.data(), .rows = rows.data(), .n_keys = n, .head_dim = hd,
+            .scale = 0.25f, .alibi_slope = slope, .scores = scores.data(), .out = out.data()});
+    double z = 0;
+    for (int j = 0; j < n; ++j) z += std::exp(-slope * (n - 1 - j));
+    for (int j = 0; j < n; ++j) EXPECT_NEAR(out[j], std::exp(-slope * (n - 1 - j)) / z, 1e-3) << j;
+  }
+}
+
+// LayerNorm against its definition in double.
+TEST(LayerNorm, MatchesDefinition) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> dist(0.5f, 2.0f);
+  const int n = 384;
+  std::vector<float> x(n), w(n), b(n), out(n);
+  for (int i = 0; i < n; ++i) x[i] = dist(rng), w[i] = dist(rng), b[i] = dist(rng);
+  layernorm(x.data(), w.data(), b.data(), n, 1e-5f, out.data());
+  double mean = 0, var = 0;
+  for (float v : x) mean += v;
+  mean /= n;
+  for (float v : x) var += (v - mean) * (v - mean);
+  var /= n;
+  for (int i = 0; i < n; ++i)
+    EXPECT_NEAR(out[i], (x[i] - mean) / std::sqrt(var + 1e-5) * w[i] + b[i], 1e-4 * (1 + std::fabs(out[i]))) << i;
+  layernorm(x.data(), w.data(), b.data(), n, 1e-5f, x.data());  // in place
+  EXPECT_EQ(x, out);
+}
+
+// The ungated GELU equals the gated one with up = 1.
+TEST(Gelu, UngatedIsGatedTimesOne) {
+  std::vector<float> x = {-12.0f, -3.0f, -0.5f, 0.0f, 0.25f, 1.0f, 4.0f, 11.0f}, g = x, ones(x.size(), 1.0f);
+  gelu_tanh(x.data(), int64_t(x.size()));
+  gelu_tanh_mul(g.data(), ones.data(), int64_t(g.size()));
+  EXPECT_EQ(x, g);
+  EXPECT_EQ(x[0], 0.0f);
+  EXPECT_EQ(x[7], 11.0f);
+  EXPECT_NEAR(x[5], 0.8412f, 1e-3);
+}
+
 TEST(SiluMul, Avx512MatchesScalar) {
   if (!has_avx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
   for (int64_t n : {1, 15, 16, 17, 100, 1536}) {

@@ -57,8 +57,8 @@ TEST(Cli, UsageErrorsAreOneLine) {
     EXPECT_EQ(r.output.rfind("joule: error: ", 0), 0u) << args << ": " << r.output;
     EXPECT_EQ(r.output.find('\n'), r.output.size() - 1) << args << ": " << r.output;
   }
-  expect_error(run_joule("frobnicate"), "run, chat, info, bench, power, quantize, perplexity, init-random, eval, "
-                                        "study, report, recommend", 2);
+  expect_error(run_joule("frobnicate"), "run, chat, info, bench, power, quantize, perplexity, init-random, convert, "
+                                        "eval, study, report, recommend", 2);
 }
 
 TEST(Cli, ModelAndDataFromTheEnvironmentAreNamedWhenMissing) {

@@ -170,6 +170,9 @@ void round_trip_tensors(size_t alignment) {
       {"q4_1", DType::kQ4_1, {64, 1, 2, 1}},
       {"q5_0", DType::kQ5_0, {32, 2}},
       {"q5_1", DType::kQ5_1, {64, 3}},
+      {"q2_k", DType::kQ2_K, {256, 2}},
+      {"q3_k", DType::kQ3_K, {512, 1}},
+      {"q5_k", DType::kQ5_K, {256, 3}},
   };
   Writer w(3, alignment);
   w.set_string("general.architecture", "test");

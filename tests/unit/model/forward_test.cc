@@ -83,7 +83,7 @@ TEST_P(ForwardArchTest, InternalBatchSplitIsInvisible) {
   EXPECT_LT(rel_err(last, std::vector<float>(a.end() - nv, a.end())), 1e-6);
 }
 
-INSTANTIATE_TEST_SUITE_P(Archs, ForwardArchTest, ::testing::Values("llama", "qwen2", "gemma3"));
+INSTANTIATE_TEST_SUITE_P(Archs, ForwardArchTest, ::testing::Values("llama", "qwen2", "gemma3", "bloom"));
 
 // Every weight type runs through the model; quantized logits stay close to f32 logits.
 TEST(Forward, EveryWeightTypeTracksF32) {
@@ -142,12 +142,12 @@ std::vector<std::vector<std::vector<float>>> run_alone(const Model& m, ThreadPoo
 
 // A request's numbers must not depend on what else is in the batch: sequences run together as the
 // columns of one step, on a paged cache with interleaved blocks, give bit for bit the logits they
-// give alone, for every weight type. Checked for the scalar and AVX2 kernel sets; the AVX-512 set
-// (tiles, AMX for int8-dynamic prompts) is not verified yet: no AVX-512 machine was at hand when
-// this was written.
+// give alone, for every weight type and every kernel set this CPU has (AMX, for int8-dynamic
+// prompts, only where the CPU has it).
 void expect_each_sequence_equals_itself_alone(const testing::TinyModelSpec& base, const std::vector<DType>& types) {
   std::vector<const cpu::KernelSet*> kernel_sets = {&cpu::scalar_kernels()};
   if (cpu::avx2_kernels() != nullptr) kernel_sets.push_back(cpu::avx2_kernels());
+  if (cpu::avx512_kernels() != nullptr) kernel_sets.push_back(cpu::avx512_kernels());
   for (DType t : types) {
     testing::TinyModelSpec spec = base;
     spec.d_model = 256;  // k-quants need rows that are multiples of 256
@@ -184,9 +184,10 @@ void expect_each_sequence_equals_itself_alone(const testing::TinyModelSpec& base
 }
 
 TEST(ForwardBatch, EachSequenceEqualsItselfAlone) {
-  expect_each_sequence_equals_itself_alone({}, {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
-                                                DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ4_K, DType::kQ6_K,
-                                                DType::kI8_CH, DType::kI8_DYN});
+  expect_each_sequence_equals_itself_alone(
+      {}, {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0,
+           DType::kQ5_1, DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kI8_CH,
+           DType::kI8_DYN, DType::kF16_S24, DType::kQ4_G128, DType::kQ4_G128Z});
 }
 
 // gemma3's extra norms, GeGLU and sliding-window layers (window 3 over sequences of up to 12
@@ -197,6 +198,26 @@ TEST(ForwardBatch, Gemma3SequenceEqualsItselfAlone) {
   spec.n_layers = 6;
   spec.sliding_window = 3;
   expect_each_sequence_equals_itself_alone(spec, {DType::kF32, DType::kQ4_K});
+}
+
+// bloom's LayerNorms, fused QKV, ALiBi and biased GELU feed-forward keep a sequence's numbers its own.
+TEST(ForwardBatch, BloomSequenceEqualsItselfAlone) {
+  testing::TinyModelSpec spec;
+  spec.arch = "bloom";
+  spec.n_kv_heads = spec.n_heads;
+  expect_each_sequence_equals_itself_alone(spec, {DType::kF32, DType::kQ8_0, DType::kQ4_K});
+}
+
+// ALiBi's slopes as ggml's soft_max makes them: 2^(-8 (h + 1) / n) for the largest power of two
+// n <= n_heads, then the odd powers of 2^(-4 / n) for the heads beyond it.
+TEST(Bloom, AlibiSlopesAreGgmls) {
+  ModelConfig c;
+  c.alibi_max_bias = 8.0f;
+  c.n_heads = 8;
+  for (int h = 0; h < 8; ++h) EXPECT_FLOAT_EQ(c.alibi_slope(h), std::pow(2.0f, -float(h + 1))) << h;
+  c.n_heads = 12;
+  EXPECT_FLOAT_EQ(c.alibi_slope(7), std::pow(2.0f, -8.0f));
+  for (int h = 8; h < 12; ++h) EXPECT_FLOAT_EQ(c.alibi_slope(h), std::pow(2.0f, -0.5f * float(2 * (h - 8) + 1))) << h;
 }
 
 // With every layer local (window W, L layers), the last position sees at most L * (W - 1) tokens

@@ -14,7 +14,7 @@
 namespace joule::testing {
 
 struct TinyModelSpec {
-  std::string arch = "llama";  // llama, qwen2 or gemma3
+  std::string arch = "llama";  // llama, qwen2, gemma3 or bloom
   int sliding_window = 0;       // gemma3: its attention.sliding_window (local layers il % 6 != 5)
   int n_layers = 2;
   int d_model = 64;
@@ -60,8 +60,13 @@ inline void write_tiny_model(const std::string& path, const TinyModelSpec& s) {
   w.set_u32(a + ".attention.head_count", s.n_heads);
   w.set_u32(a + ".attention.head_count_kv", s.n_kv_heads);
   w.set_u32(a + ".context_length", 256);
-  w.set_f32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
-  w.set_f32(a + ".rope.freq_base", 10000.0f);
+  const bool bloom = a == "bloom";
+  if (bloom) {
+    w.set_f32(a + ".attention.layer_norm_epsilon", 1e-5f);
+  } else {
+    w.set_f32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
+    w.set_f32(a + ".rope.freq_base", 10000.0f);
+  }
   if (s.sliding_window > 0) w.set_u32(a + ".attention.sliding_window", s.sliding_window);
   w.set_string("tokenizer.ggml.model", "gpt2");
   w.set_string("tokenizer.ggml.pre", "gpt-2");
@@ -71,12 +76,30 @@ inline void write_tiny_model(const std::string& path, const TinyModelSpec& s) {
   const int64_t d = s.d_model, hd = d / s.n_heads, kv = hd * s.n_kv_heads, f = s.d_ff;
   const float sd = 1.0f / std::sqrt(static_cast<float>(d));
   const DType m = s.matrix_type;
+  // bloom's LayerNorms carry a bias; bloom's layers are laid out on their own below.
+  auto norm = [&](const std::string& name, float scale = 1.0f) {
+    add_random(w, s, rng, name + ".weight", {d}, DType::kF32, 0.1f * scale, scale);
+    if (bloom) add_random(w, s, rng, name + ".bias", {d}, DType::kF32, 0.1f);
+  };
   add_random(w, s, rng, "token_embd.weight", {d, s.n_vocab}, m, 1.0f);
-  add_random(w, s, rng, "output_norm.weight", {d}, DType::kF32, 0.1f * s.logit_scale, s.logit_scale);
+  if (bloom) norm("token_embd_norm");
+  norm("output_norm", s.logit_scale);
   if (!s.tied_output) add_random(w, s, rng, "output.weight", {d, s.n_vocab}, m, sd);
   for (int i = 0; i < s.n_layers; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
-    add_random(w, s, rng, p + "attn_norm.weight", {d}, DType::kF32, 0.1f, 1.0f);
+    norm(p + "attn_norm");
+    if (bloom) {
+      add_random(w, s, rng, p + "attn_qkv.weight", {d, d + 2 * kv}, m, sd);
+      add_random(w, s, rng, p + "attn_qkv.bias", {d + 2 * kv}, DType::kF32, 0.1f);
+      add_random(w, s, rng, p + "attn_output.weight", {d, d}, m, sd);
+      add_random(w, s, rng, p + "attn_output.bias", {d}, DType::kF32, 0.1f);
+      norm(p + "ffn_norm");
+      add_random(w, s, rng, p + "ffn_up.weight", {d, f}, m, sd);
+      add_random(w, s, rng, p + "ffn_up.bias", {f}, DType::kF32, 0.1f);
+      add_random(w, s, rng, p + "ffn_down.weight", {f, d}, m, 1.0f / std::sqrt(float(f)));
+      add_random(w, s, rng, p + "ffn_down.bias", {d}, DType::kF32, 0.1f);
+      continue;
+    }
     add_random(w, s, rng, p + "attn_q.weight", {d, d}, m, sd);
     add_random(w, s, rng, p + "attn_k.weight", {d, kv}, m, sd);
     add_random(w, s, rng, p + "attn_v.weight", {d, kv}, m, sd);

@@ -126,7 +126,10 @@ TEST(Precision, NamesInAnyCaseAndLlamaCppPresets) {
   note.clear();
   EXPECT_EQ(find_precision("q6_k", &note)->type, DType::kQ6_K);
   EXPECT_EQ(note, "");  // an exact name needs no note
-  EXPECT_FALSE(find_precision("Q5_K_M"));
+  EXPECT_EQ(find_precision("Q5_K_M", &note)->type, DType::kQ5_K);
+  EXPECT_NE(note.find("Q5_K_M is taken as q5_k"), std::string::npos) << note;
+  EXPECT_EQ(find_precision("Q3_K_L")->type, DType::kQ3_K);
+  EXPECT_FALSE(find_precision("IQ4_XS"));  // a type joule does not have
 }
 
 }  // namespace

@@ -84,6 +84,9 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, RoundTrip,
                                            Bound{DType::kI8_ACT, 2e-4},
                                            Bound{DType::kQ6_K, 6e-4},     // 3.2e-4
                                            Bound{DType::kQ4_K, 1e-2},     // 5.3e-3
+                                           Bound{DType::kQ2_K, 0.18},      // 9.0e-2
+                                           Bound{DType::kQ3_K, 5e-2},      // 2.3e-2
+                                           Bound{DType::kQ5_K, 2.7e-3},    // 1.3e-3
                                            Bound{DType::kQ4_1, 1.2e-2},   // 6.2e-3
                                            Bound{DType::kQ5_0, 4e-3},
                                            Bound{DType::kQ5_1, 3e-3},
@@ -164,6 +167,23 @@ TEST(Q8_K, BsumsAreSumsOfSixteen) {
   }
 }
 
+// The 6-bit scales and mins of Q4_K / Q5_K packed as ggml's quantize_row_q4_K_ref packs them.
+void pack_k4_scales(const uint8_t (&sc)[8], const uint8_t (&m)[8], uint8_t* out) {
+  for (int j = 0; j < 4; ++j) {
+    out[j] = static_cast<uint8_t>((sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
+    out[j + 4] = static_cast<uint8_t>((m[j] & 63) | ((m[j + 4] >> 4) << 6));
+    out[j + 8] = static_cast<uint8_t>((sc[j + 4] & 15) | ((m[j + 4] & 15) << 4));
+  }
+}
+
+// Q2_K / Q3_K low bits as ggml packs them: four 2-bit planes per 128 values.
+void pack_2bit(const int* q, uint8_t* qs) {
+  for (int j = 0; j < 256; j += 128)
+    for (int l = 0; l < 32; ++l)
+      qs[j / 4 + l] = static_cast<uint8_t>((q[j + l] & 3) | ((q[j + l + 32] & 3) << 2) |
+                                           ((q[j + l + 64] & 3) << 4) | ((q[j + l + 96] & 3) << 6));
+}
+
 TEST(Q6_K, DequantizeMatchesLayout) {
   // A hand-built super-block: every 6-bit value q = (i * 7) % 64, scales sc_j = j - 8, d = 0.5.
   BlockQ6_K b{};
@@ -193,11 +213,7 @@ TEST(Q4_K, DequantizeMatchesLayout) {
     sc[j] = static_cast<uint8_t>(2 * j + 1 + (j >= 4 ? 32 : 0));
     m[j] = static_cast<uint8_t>(40 + j);
   }
-  for (int j = 0; j < 4; ++j) {
-    b.scales[j] = static_cast<uint8_t>((sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
-    b.scales[j + 4] = static_cast<uint8_t>((m[j] & 63) | ((m[j + 4] >> 4) << 6));
-    b.scales[j + 8] = static_cast<uint8_t>((sc[j + 4] & 15) | ((m[j + 4] & 15) << 4));
-  }
+  pack_k4_scales(sc, m, b.scales);
   for (int c = 0; c < 4; ++c)
     for (int l = 0; l < 32; ++l)
       b.qs[32 * c + l] =
@@ -210,6 +226,65 @@ TEST(Q4_K, DequantizeMatchesLayout) {
     const int j = i / 32;
     EXPECT_EQ(y[i], 0.25f * sc[j] * static_cast<float>(i % 16) - 0.125f * m[j]) << i;
   }
+}
+
+TEST(Q2_K, DequantizeMatchesLayout) {
+  // q = 5i % 4, group g's scale g and min 15 - g, d = 0.5, dmin = 0.25.
+  BlockQ2_K b{};
+  int q[256];
+  for (int i = 0; i < 256; ++i) q[i] = (5 * i) % 4;
+  pack_2bit(q, b.qs);
+  for (int g = 0; g < 16; ++g) b.scales[g] = static_cast<uint8_t>(g | ((15 - g) << 4));
+  b.d = f32_to_f16(0.5f);
+  b.dmin = f32_to_f16(0.25f);
+  float y[256];
+  dequantize_row_ref(DType::kQ2_K, &b, y, 256);
+  for (int i = 0; i < 256; ++i) EXPECT_EQ(y[i], 0.5f * (i / 16) * q[i] - 0.25f * (15 - i / 16)) << i;
+}
+
+TEST(Q3_K, DequantizeMatchesLayout) {
+  // q = 3i % 8 (value q - 4; bit 2 in hmask), group g's scale 4g - 32 (stored 4g), d = 0.5.
+  BlockQ3_K b{};
+  int q[256];
+  for (int i = 0; i < 256; ++i) q[i] = (3 * i) % 8;
+  pack_2bit(q, b.qs);
+  for (int i = 0; i < 256; ++i) b.hmask[i % 32] |= static_cast<uint8_t>(((q[i] >> 2) & 1) << (i / 32));
+  for (int g = 0; g < 16; ++g) {  // as quantize_row_q3_K_ref stores l = sc + 32
+    const int l = 4 * g;
+    if (g < 8)
+      b.scales[g] = static_cast<uint8_t>(l & 0xF);
+    else
+      b.scales[g - 8] |= static_cast<uint8_t>((l & 0xF) << 4);
+    b.scales[g % 4 + 8] |= static_cast<uint8_t>((l >> 4) << (2 * (g / 4)));
+  }
+  b.d = f32_to_f16(0.5f);
+  float y[256];
+  dequantize_row_ref(DType::kQ3_K, &b, y, 256);
+  for (int i = 0; i < 256; ++i) EXPECT_EQ(y[i], 0.5f * (4 * (i / 16) - 32) * (q[i] - 4)) << i;
+}
+
+TEST(Q5_K, DequantizeMatchesLayout) {
+  // Q4_K's scales and mins, q = 7i % 32 with bit 4 in qh as quantize_row_q5_K_ref puts it.
+  BlockQ5_K b{};
+  uint8_t sc[8], m[8];
+  for (int j = 0; j < 8; ++j) {
+    sc[j] = static_cast<uint8_t>(2 * j + 1 + (j >= 4 ? 32 : 0));
+    m[j] = static_cast<uint8_t>(40 + j);
+  }
+  pack_k4_scales(sc, m, b.scales);
+  int q[256];
+  for (int i = 0; i < 256; ++i) q[i] = (7 * i) % 32;
+  for (int c = 0; c < 4; ++c)
+    for (int l = 0; l < 32; ++l) {
+      const int l1 = q[64 * c + l], l2 = q[64 * c + l + 32];
+      b.qh[l] |= static_cast<uint8_t>(((l1 >> 4) << (2 * c)) | ((l2 >> 4) << (2 * c + 1)));
+      b.qs[32 * c + l] = static_cast<uint8_t>((l1 & 15) | ((l2 & 15) << 4));
+    }
+  b.d = f32_to_f16(0.25f);
+  b.dmin = f32_to_f16(0.125f);
+  float y[256];
+  dequantize_row_ref(DType::kQ5_K, &b, y, 256);
+  for (int i = 0; i < 256; ++i) EXPECT_EQ(y[i], 0.25f * sc[i / 32] * static_cast<float>(q[i]) - 0.125f * m[i / 32]) << i;
 }
 
 // ggml's Q5 packing: the value of largest magnitude (-16, first) sets d = 1, so q[j] = j; low
@@ -246,7 +321,8 @@ TEST(Q5_1, RampBlockIsExact) {  // min 0, max 31: d = 1, m = 0, q[j] = j
 TEST(Quantize, RowsOfSeveralBlocksAreIndependent) {
   // Quantizing a row equals quantizing each block on its own.
   const std::vector<float> x = gaussian(1024, 77);
-  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
+  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ2_K, DType::kQ3_K,
+                  DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     const int bs = traits(t).block_size;
     std::vector<uint8_t> whole(row_bytes(t, 1024));
     quantize_row_ref(t, x.data(), whole.data(), 1024);

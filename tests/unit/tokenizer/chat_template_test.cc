@@ -80,7 +80,8 @@ TEST(ChatTemplate, Llama3) {
 
 TEST(ChatTemplate, Llama2) {
   auto t = detect_chat_template(
-      "{% if messages[0]['role'] == 'system' %}...{{ bos_token + '[INST] ' + content.strip() + "
+      "{% if messages[0]['role'] == 'system' %}{% set system_message = '<<SYS>>\\n' + "
+      "messages[0]['content'] + '\\n<</SYS>>\\n\\n' %}...{{ bos_token + '[INST] ' + content.strip() + "
       "' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + "
       "eos_token }}{% endif %}{% endfor %}");
   ASSERT_TRUE(t.ok());
@@ -95,8 +96,38 @@ TEST(ChatTemplate, Llama2) {
   EXPECT_EQ(apply_chat_template(*t, {{"user", "Hi"}}, true), "<s>[INST] Hi [/INST]");
 }
 
+// Mistral-7B-Instruct-v0.1's template (no <<SYS>>): answers follow [/INST] directly.
+TEST(ChatTemplate, Mistral) {
+  auto t = detect_chat_template(
+      "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}{{ '[INST] ' + "
+      "message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ message['content'] + "
+      "eos_token}}{% endif %}{% endfor %}");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->format, ChatFormat::kMistral);
+  EXPECT_EQ(apply_chat_template(*t, kConversation, true),
+            "<s>[INST] Hi! [/INST]Hello. How can I help?</s>[INST] Tell me a joke. [/INST]");
+  EXPECT_EQ(apply_chat_template(*t, {{"system", "Be brief."}, {"user", "Hi"}}, true),
+            "<s>[INST] Be brief.\n\nHi [/INST]");
+}
+
+// Gemma 3's template: "model" turns, contents trimmed, the system prompt opening the first user turn.
+TEST(ChatTemplate, Gemma) {
+  auto t = detect_chat_template(
+      "{{ bos_token }}{%- for message in loop_messages -%}{{ '<start_of_turn>' + role + '\n' + "
+      "(first_user_prefix if loop.first else \"\") }}{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}"
+      "{%- endfor -%}{%- if add_generation_prompt -%}{{'<start_of_turn>model\n'}}{%- endif -%}");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->format, ChatFormat::kGemma);
+  EXPECT_EQ(apply_chat_template(*t, kConversation, true),
+            "<start_of_turn>user\nHi!<end_of_turn>\n<start_of_turn>model\nHello. How can I help?<end_of_turn>\n"
+            "<start_of_turn>user\nTell me a joke.<end_of_turn>\n<start_of_turn>model\n");
+  EXPECT_EQ(apply_chat_template(*t, {{"system", " Be brief. "}, {"user", "Hi "}}, false),
+            "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n");
+}
+
 TEST(ChatTemplate, NamesAndErrors) {
-  for (ChatFormat f : {ChatFormat::kChatML, ChatFormat::kLlama2, ChatFormat::kLlama3}) {
+  for (ChatFormat f : {ChatFormat::kChatML, ChatFormat::kLlama2, ChatFormat::kLlama3, ChatFormat::kMistral,
+                       ChatFormat::kGemma}) {
     auto t = chat_template_from_name(chat_format_name(f));
     ASSERT_TRUE(t.ok());
     EXPECT_EQ(t->format, f);
