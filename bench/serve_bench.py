@@ -278,8 +278,9 @@ def loadgen(url, concurrency, requests, max_tokens, prompts, logf):
 
 def start_server(kind, a, peer, n_slots, slot_ctx, logpath):
     if kind == "joule":
+        # FCFS: llama-server has no classes, and a reserve would hold back a share of the slots.
         s = Server(kind, [JOULE, "serve", "-m", a.model, "-t", str(a.threads), "--max-sequences", str(n_slots),
-                          "--port", "0"], logpath)
+                          "--scheduler", "fcfs", "--port", "0"], logpath)
         s.wait_ready(url_from_log=r"\[joule\] serving .* at (http://127\.0\.0\.1:\d+/v1)")
     else:
         port = free_port()
@@ -424,7 +425,7 @@ def render(R, raw_path):
         f"same {cfg['n_prompts']} prompts (`{cfg['prompts']}`{pt_txt}), max_tokens {cfg['max_tokens']}, temperature 0, "
         f"{cfg['threads']} threads each; `joule loadgen` (streaming chat, closed loop) at each concurrency. Every "
         f"(level, server) on a freshly started server after one warmup request, the order alternating per level; "
-        f"joule serve `--max-sequences {cfg['slots']}`, llama-server `-np {cfg['slots']} -c {cfg['slots'] * cfg['slot_ctx']}` "
+        f"joule serve `--max-sequences {cfg['slots']} --scheduler fcfs`, llama-server `-np {cfg['slots']} -c {cfg['slots'] * cfg['slot_ctx']}` "
         f"({cfg['slot_ctx']} tokens per slot; continuous batching is its default).",
         "",
         "| streams | server | requests | output tok/s | joule / llama-server | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | J/token (both, same method) | J/token (joule's answers) |",

@@ -7,6 +7,8 @@
 #include "common.h"
 #include "energy_cli.h"
 #include "core/cpu_features.h"
+#include "govern/controls.h"
+#include "govern/thermal.h"
 #include "tokenizer/chat_template.h"
 
 namespace joule::cli {
@@ -65,6 +67,27 @@ nlohmann::json model_json(const LoadedModel& lm, const std::string& path) {
           {"load_ms", lm.load_ms}};
 }
 
+// What joule serve's governor could turn (and why anything is missing), and the temperatures.
+nlohmann::json controls_json(energy::Detection& d) {
+  energy::NvmlSensor* nvml = nullptr;
+  for (auto& s : d.sensors)
+    if (auto* n = dynamic_cast<energy::NvmlSensor*>(s.get())) nvml = n;
+  const govern::Controls c = govern::discover_controls(nvml);
+  nlohmann::json out = {{"controls", nlohmann::json::array()}, {"missing", c.missing},
+                        {"temperatures", nlohmann::json::array()}};
+  for (const auto& ctl : c.found) {
+    const govern::ControlInfo& i = ctl->info();
+    out["controls"].push_back({{"name", i.name}, {"kind", govern::kind_name(i.kind)}, {"unit", i.unit},
+                               {"value", i.original}, {"min", i.min}, {"max", i.max}, {"writable", i.writable},
+                               {"why_not", i.why_not}, {"description", i.description}});
+  }
+  const govern::ThermalSensors thermal = govern::ThermalSensors::discover();
+  for (const govern::Temperature& t : thermal.read())
+    out["temperatures"].push_back({{"sensor", t.sensor}, {"celsius", t.celsius}});
+  for (const std::string& m : thermal.missing()) out["missing"].push_back(m);
+  return out;
+}
+
 int run(const InfoOptions& o) {
   nlohmann::json out = {{"machine", machine_json()}};
   const Expected<std::string> model_file = model_path(o.model);  // -m's, else the default model
@@ -74,7 +97,9 @@ int run(const InfoOptions& o) {
     if (!lm.ok()) return report_error(lm.status());
     out["model"] = model_json(*lm, lm->path);
   }
-  out["sensors"] = sensors_json(energy::detect_sensors(o.estimate));
+  energy::Detection detection = energy::detect_sensors(o.estimate);
+  out["sensors"] = sensors_json(detection);
+  out["controls"] = controls_json(detection);
   if (o.json) {
     std::cout << out.dump(2) << "\n";
     return 0;
@@ -95,6 +120,15 @@ int run(const InfoOptions& o) {
                   d["power_limit_w"]["min"].get<double>(), d["power_limit_w"]["max"].get<double>());
   }
   for (const auto& m : out["sensors"]["missing"]) std::printf("  missing: %s\n", m.get<std::string>().c_str());
+  std::printf("controls (joule serve --power-cap-w / --max-temp-c / --governor energy)\n");
+  for (const auto& c : out["controls"]["controls"])
+    std::printf("  %-16s %s %g %s (range %g-%g)%s%s\n", c["name"].get<std::string>().c_str(),
+                c["kind"].get<std::string>().c_str(), c["value"].get<double>(), c["unit"].get<std::string>().c_str(),
+                c["min"].get<double>(), c["max"].get<double>(), c["writable"].get<bool>() ? "" : "; not writable: ",
+                c["why_not"].get<std::string>().c_str());
+  for (const auto& t : out["controls"]["temperatures"])
+    std::printf("  %-16s %.1f C\n", t["sensor"].get<std::string>().c_str(), t["celsius"].get<double>());
+  for (const auto& m : out["controls"]["missing"]) std::printf("  missing: %s\n", m.get<std::string>().c_str());
   if (!have_model) {
     std::printf("model\n  (none: %s)\n", model_file.status().message().c_str());
     return 0;

@@ -1,10 +1,13 @@
 // joule loadgen: load an OpenAI-compatible server and report latency, throughput and the energy
 // its answers carry (src/serve/loadgen.h). Works against joule serve, llama-server, vLLM, ...
+#include <algorithm>
+#include <array>
 #include <fstream>
 #include <iostream>
 
 #include "common.h"
 #include "core/clock.h"
+#include "core/strings.h"
 #include "serve/loadgen.h"
 
 namespace joule::cli {
@@ -15,6 +18,7 @@ struct LoadgenOptions {
   std::string prompts_file;
   std::string endpoint = "chat";
   std::string goodput;
+  std::string mix;
   bool json = false;
 };
 
@@ -58,20 +62,14 @@ Expected<std::vector<std::string>> read_prompts(const std::string& path) {
 
 // "ttft:MS,tpot:MS" (either or both), as vllm bench serve's --goodput.
 Status parse_goodput(const std::string& s, serve::LoadgenConfig* c) {
-  size_t pos = 0;
-  while (pos < s.size()) {
-    const size_t end = std::min(s.find(',', pos), s.size());
-    const std::string part = s.substr(pos, end - pos);
-    const size_t colon = part.find(':');
-    char* stop = nullptr;
-    const double ms = colon == std::string::npos ? 0 : std::strtod(part.c_str() + colon + 1, &stop);
-    if (colon == std::string::npos || stop == part.c_str() + colon + 1 || *stop != '\0' || !(ms > 0))
-      return InvalidArgument("--goodput takes ttft:MS,tpot:MS (positive milliseconds), got '" + s + "'");
-    const std::string key = part.substr(0, colon);
+  const Status malformed = InvalidArgument("--goodput takes ttft:MS,tpot:MS (positive milliseconds), got '" + s + "'");
+  const auto items = parse_named_numbers(s, "--goodput");
+  if (!items.ok()) return malformed;
+  for (const auto& [key, ms] : *items) {
+    if (!(ms > 0)) return malformed;
     if (key == "ttft") c->goodput_ttft_ms = ms;
     else if (key == "tpot") c->goodput_tpot_ms = ms;
     else return InvalidArgument("--goodput knows ttft and tpot, got '" + key + "'");
-    pos = end + 1;
   }
   return Status::Ok();
 }
@@ -84,6 +82,15 @@ int loadgen(LoadgenOptions o) {
   if (c.requests <= 0 && c.duration_s <= 0) return report_error(InvalidArgument("give --requests N or --duration S"));
   if (c.max_tokens < 1) return report_error(InvalidArgument("--max-tokens must be at least 1"));
   if (Status s = parse_goodput(o.goodput, &c); !s.ok()) return report_error(s);
+  if (!o.mix.empty()) {
+    auto m = sched::parse_per_class(o.mix, "--mix");
+    if (!m.ok()) return report_error(m.status());
+    std::array<double, sched::kNumPriorities> w{};
+    for (size_t i = 0; i < w.size(); ++i) w[i] = (*m)[i].value_or(0);
+    if (*std::min_element(w.begin(), w.end()) < 0 || w[0] + w[1] + w[2] <= 0)
+      return report_error(InvalidArgument("--mix: shares must be >= 0 and not all 0, e.g. urgent:0.1,normal:0.6,low:0.3"));
+    c.mix = w;
+  }
   if (auto parts = serve::split_url(c.url); !parts.ok()) return report_error(parts.status());
   c.prompts = kDefaultPrompts;
   if (!o.prompts_file.empty()) {
@@ -111,7 +118,8 @@ int loadgen(LoadgenOptions o) {
     j["config"] = {{"url", c.url},         {"model", c.model},           {"endpoint", o.endpoint},
                    {"concurrency", c.rate > 0 ? nlohmann::json(nullptr) : nlohmann::json(c.concurrency)},
                    {"rate", c.rate > 0 ? nlohmann::json(c.rate) : nlohmann::json(nullptr)},
-                   {"max_tokens", c.max_tokens}, {"temperature", c.temperature}};
+                   {"max_tokens", c.max_tokens}, {"temperature", c.temperature},
+                   {"mix", c.mix ? nlohmann::json(*c.mix) : nlohmann::json(nullptr)}};
     j["provenance"] = provenance();
     std::cout << j.dump(2) << "\n";
   } else {
@@ -138,7 +146,10 @@ void register_loadgen(CLI::App& app, Action& action) {
   cmd->add_option("--max-tokens", o->config.max_tokens, "tokens to generate per request")->capture_default_str();
   cmd->add_option("--temp", o->config.temperature, "sampling temperature (0: greedy)")->capture_default_str();
   cmd->add_option("--goodput", o->goodput, "SLOs for goodput, e.g. ttft:500,tpot:50 (ms)");
-  cmd->add_option("--seed", o->config.seed, "seed of the arrival times")->capture_default_str();
+  cmd->add_option("--mix", o->mix,
+                  "send joule's 'priority' field in these shares, e.g. urgent:0.1,normal:0.6,low:0.3 (figures per "
+                  "class follow)");
+  cmd->add_option("--seed", o->config.seed, "seed of the arrival times and the classes")->capture_default_str();
   cmd->add_option("--timeout", o->config.timeout_s, "seconds per request before it counts as failed")->capture_default_str();
   cmd->add_flag("--json", o->json, "print one JSON object instead of the table");
   cmd->callback([o, &action] { action = [o] { return loadgen(*o); }; });

@@ -1,9 +1,14 @@
 // Small string helpers shared by the text parsers and the report writers.
 #pragma once
 
+#include <charconv>
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
 
 namespace joule {
 
@@ -21,6 +26,28 @@ inline std::string format_number(const char* fmt, double v) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), fmt, v);
   return buf;
+}
+
+// "name:number,name:number" (spaces around either allowed) as (name, number) pairs in order;
+// kInvalidArgument, starting with `what`, for an item that is not NAME:NUMBER. Flags such as
+// --goodput ttft:500,tpot:50 and --mix urgent:0.1,normal:0.9 are written so.
+inline Expected<std::vector<std::pair<std::string, double>>> parse_named_numbers(std::string_view text,
+                                                                                 std::string_view what) {
+  std::vector<std::pair<std::string, double>> out;
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    const std::string_view item = trim(text.substr(0, comma));
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    const size_t colon = item.find(':');
+    const std::string_view name = trim(item.substr(0, colon));
+    const std::string_view num = colon == std::string_view::npos ? std::string_view{} : trim(item.substr(colon + 1));
+    double v = 0;
+    const auto [end, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
+    if (name.empty() || num.empty() || ec != std::errc() || end != num.data() + num.size())
+      return InvalidArgument(std::string(what) + ": '" + std::string(item) + "' is not NAME:NUMBER");
+    out.emplace_back(std::string(name), v);
+  }
+  return out;
 }
 
 }  // namespace joule

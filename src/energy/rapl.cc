@@ -1,52 +1,16 @@
 #include "energy/rapl.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <regex>
+
+#include "core/sysfs.h"
 
 namespace joule::energy {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Reads the first line of a small sysfs file (POSIX calls, so errno says why it failed).
-Expected<std::string> read_line(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    if (err == EACCES || err == EPERM)
-      return Status(ErrorCode::kPermission, path + ": permission denied");
-    return IoError(path + ": " + std::strerror(err));
-  }
-  char buf[128];
-  const ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
-  const int err = errno;
-  ::close(fd);
-  if (n < 0) {
-    if (err == EACCES || err == EPERM) return Status(ErrorCode::kPermission, path + ": permission denied");
-    return IoError(path + ": " + std::strerror(err));
-  }
-  std::string line(buf, static_cast<size_t>(n));
-  if (const size_t nl = line.find('\n'); nl != std::string::npos) line.resize(nl);
-  return line;
-}
-
-Expected<uint64_t> read_u64(const std::string& path) {
-  JOULE_ASSIGN_OR_RETURN(std::string s, read_line(path));
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
-  if (s.empty() || errno != 0 || (end && *end != '\0'))
-    return FormatError(path + ": expected an unsigned integer, got '" + s + "'");
-  return static_cast<uint64_t>(v);
-}
 
 // Zone names become domain names in tables, JSON and traces: keep them to a safe alphabet.
 std::string sanitize(std::string s) {
@@ -72,8 +36,7 @@ uint64_t counter_delta_uj(uint64_t prev, uint64_t now, uint64_t max_range_uj) {
 }
 
 Expected<std::unique_ptr<RaplSensor>> RaplSensor::open() {
-  const char* env = std::getenv("JOULE_POWERCAP_ROOT");
-  const fs::path root = env && *env ? env : "/sys/class/powercap";
+  const fs::path root = sysfs_root("JOULE_POWERCAP_ROOT", "/sys/class/powercap");
   std::error_code ec;
   if (!fs::is_directory(root, ec)) return NotFound(root.string() + " does not exist (no powercap/RAPL driver; typical in VMs)");
   // Top-level zones "intel-rapl:N" and subzones "intel-rapl:N:M"; intel-rapl-mmio duplicates
@@ -91,25 +54,25 @@ Expected<std::unique_ptr<RaplSensor>> RaplSensor::open() {
   auto s = std::unique_ptr<RaplSensor>(new RaplSensor());
   for (const std::string& n : names) {
     const std::string dir = (root / n).string();
-    JOULE_ASSIGN_OR_RETURN(std::string zone_name, read_line(dir + "/name"));
+    JOULE_ASSIGN_OR_RETURN(std::string zone_name, read_sysfs_line(dir + "/name"));
     zone_name = sanitize(zone_name);
     std::string domain = zone_name;
     std::smatch m;
     std::regex_match(n, m, kZone);
     if (m[2].matched) {  // a subzone: name it after its package, e.g. "package-0/dram"
-      auto parent = read_line((root / ("intel-rapl:" + m[1].str())).string() + "/name");
+      auto parent = read_sysfs_line((root / ("intel-rapl:" + m[1].str())).string() + "/name");
       domain = (parent.ok() ? sanitize(*parent) : "package-" + m[1].str()) + "/" + zone_name;
     }
     Zone z;
     z.energy_path = dir + "/energy_uj";
-    auto first = read_u64(z.energy_path);
+    auto first = read_sysfs_u64(z.energy_path);
     if (!first.ok()) {
       if (first.status().code() == ErrorCode::kPermission)
         return Status(ErrorCode::kPermission, permission_help(z.energy_path));
       return first.status();
     }
     z.last_uj = *first;
-    JOULE_ASSIGN_OR_RETURN(z.max_range_uj, read_u64(dir + "/max_energy_range_uj"));
+    JOULE_ASSIGN_OR_RETURN(z.max_range_uj, read_sysfs_u64(dir + "/max_energy_range_uj"));
     s->zones_.push_back(std::move(z));
     s->domains_.push_back(DomainInfo{.name = domain,
                                      .description = "RAPL " + n + " (" + dir + ")",
@@ -125,7 +88,7 @@ Status RaplSensor::read(std::span<Reading> out) {
   for (size_t i = 0; i < zones_.size(); ++i) {
     Zone& z = zones_[i];
     out[i] = Reading{};
-    auto now = read_u64(z.energy_path);
+    auto now = read_sysfs_u64(z.energy_path);
     if (!now.ok()) continue;  // transient: this reading has no energy
     z.total_j += counter_delta_uj(z.last_uj, *now, z.max_range_uj) * 1e-6;
     z.last_uj = *now;

@@ -1,6 +1,8 @@
 #include "sched/scheduler.h"
 
 #include <algorithm>
+#include <cmath>
+#include <numeric>
 #include <string>
 #include <utility>
 
@@ -15,10 +17,27 @@ Status validate(const SchedulerConfig& c) {
     return InvalidArgument("max_batch_tokens (" + std::to_string(c.max_batch_tokens) +
                            ") must be at least max_sequences (" + std::to_string(c.max_sequences) +
                            "), so every running sequence's next token fits in a step");
-  if (c.max_waiting < 1)
-    return InvalidArgument("max_waiting must be at least 1, got " + std::to_string(c.max_waiting));
+  for (int i = 0; i < kNumPriorities; ++i)
+    if (c.max_waiting[size_t(i)] < 1)
+      return InvalidArgument("max_waiting (" + std::string(priority_name(Priority(i))) + ") must be at least 1, got " +
+                             std::to_string(c.max_waiting[size_t(i)]));
   return Status::Ok();
 }
+
+namespace {
+
+// `share` of `total`, rounded to the nearest whole and at least one.
+int share_of(int total, double share) {
+  if (share >= 1) return total;
+  return std::max(1, total - int(std::lround((1 - share) * total)));
+}
+
+UnreservedCapacity unreserved_capacity(const SchedulerConfig& c, const KvBlockPool& pool, double share) {
+  JOULE_CHECK(share > 0 && share <= 1);
+  return {share_of(c.max_sequences, share), share_of(c.max_batch_tokens, share), share_of(pool.n_blocks(), share)};
+}
+
+}  // namespace
 
 int StepPlan::prefill_tokens() const {
   int n = 0;
@@ -33,7 +52,11 @@ int StepPlan::decode_tokens() const {
 }
 
 Scheduler::Scheduler(const SchedulerConfig& config, KvBlockPool& pool, const SchedulingPolicy& policy, Clock clock)
-    : config_(config), pool_(pool), policy_(policy), clock_(std::move(clock)) {
+    : config_(config),
+      pool_(pool),
+      policy_(policy),
+      clock_(std::move(clock)),
+      unreserved_(unreserved_capacity(config, pool, policy.unreserved_share())) {
   JOULE_CHECK(validate(config).ok());
 }
 
@@ -52,9 +75,19 @@ Status Scheduler::submit(Request request) {
                            std::to_string(pool_.blocks_for(most_tokens)) + " KV blocks of " +
                            std::to_string(pool_.block_tokens()) + " tokens; the pool has " +
                            std::to_string(pool_.n_blocks()));
-  if (int(waiting_.size()) >= config_.max_waiting) {
-    ++rejected_;
-    return ResourceExhausted("the waiting queue is full (" + std::to_string(waiting_.size()) + " requests)");
+  if (reserved_from(request) && pool_.blocks_for(most_tokens) > unreserved_.kv_blocks)
+    return InvalidArgument(name + ": " + std::to_string(request.tokens.size()) + " prompt tokens and max_tokens " +
+                           std::to_string(request.max_tokens) + " need " +
+                           std::to_string(pool_.blocks_for(most_tokens)) + " KV blocks; " +
+                           std::string(priority_name(request.priority)) + " requests may hold " +
+                           std::to_string(unreserved_.kv_blocks) + " (the rest is reserved for urgent ones)");
+  const size_t cls = size_t(index_of(request.priority));
+  const auto queued = std::count_if(waiting_.begin(), waiting_.end(),
+                                    [&](const Request* w) { return w->priority == request.priority; });
+  if (queued >= config_.max_waiting[cls]) {
+    ++rejected_[cls];
+    return ResourceExhausted("the waiting queue for " + std::string(priority_name(request.priority)) +
+                             " requests is full (" + std::to_string(queued) + " requests)");
   }
   // Only the submitter's fields are taken; the scheduler's start from their defaults.
   Request r;
@@ -63,6 +96,7 @@ Status Scheduler::submit(Request request) {
   r.max_tokens = request.max_tokens;
   r.arrival_s = request.arrival_s;
   r.priority = request.priority;
+  r.served_as = request.priority;
   r.skip_prefix_cache = request.skip_prefix_cache;
   r.prompt_tokens = r.num_tokens();
   const uint64_t id = r.id;
@@ -83,14 +117,30 @@ void Scheduler::sort_by_policy(std::vector<Request*>& list) const {
                    [this](const Request* a, const Request* b) { return policy_.before(*a, *b); });
 }
 
+int Scheduler::tokens_for(const Request& r, int want, const Budget& b) const {
+  return std::min({want, b.tokens, reserved_from(r) ? b.unreserved_tokens : b.tokens});
+}
+
+int Scheduler::unreserved_running() const {
+  return int(std::count_if(running_.begin(), running_.end(), [this](const Request* r) { return reserved_from(*r); }));
+}
+
+int Scheduler::unreserved_blocks_held() const {
+  int n = 0;
+  for (const Request* r : running_) n += reserved_from(*r) ? int(r->blocks.size()) : 0;
+  return n;
+}
+
 StepPlan Scheduler::plan() {
   JOULE_CHECK(!planned_);
   planned_ = true;
   StepPlan plan;
   plan.step = ++step_;
   plan.block_tokens = pool_.block_tokens();
-  int budget = config_.max_batch_tokens;
-  const int64_t preemptions_before = preemptions_;
+  Budget budget{config_.max_batch_tokens, unreserved_.step_tokens};
+  preempted_in_step_.clear();
+  const double now_s = clock_();
+  for (auto& [id, r] : requests_) r.served_as = std::min(r.served_as, policy_.served_as(r, now_s));
 
   // Running requests: one token for each decoding sequence first, so every stream advances every
   // step (inter-token latency), then the remaining prompt chunks; each pass in policy order.
@@ -98,30 +148,38 @@ StepPlan Scheduler::plan() {
   for (const bool decode_pass : {true, false}) {
     const std::vector<Request*> order = running_;  // a copy: preemption edits running_
     for (Request* r : order) {
+      if (budget.tokens == 0) break;
       if (r->state != RequestState::kRunning) continue;  // preempted earlier in this step
       const int left = r->num_tokens() - r->num_computed;
       if ((left == 1) != decode_pass) continue;
-      const int n = std::min(left, budget);
-      if (n == 0) break;
-      if (grow(*r, r->num_computed + n, plan, budget)) add_item(plan, *r, n, budget);
+      const int n = tokens_for(*r, left, budget);
+      if (n > 0 && grow(*r, r->num_computed + n, plan, budget)) add_item(plan, *r, n, budget);
     }
   }
 
-  // Waiting requests in policy order while sequences, tokens and blocks last. None after a
-  // preemption: the blocks just freed are what the running requests need next (as vLLM).
-  if (preemptions_ == preemptions_before) {
-    sort_by_policy(waiting_);
-    for (Request* w : waiting_) {
-      if (int(running_.size()) >= config_.max_sequences || budget == 0) break;
-      const AdmissionView view{running_, config_.max_sequences, budget, pool_.available_blocks()};
-      if (!policy_.may_admit(*w, view)) continue;
-      // Out of blocks: the rest wait too, so a long prompt is not overtaken forever by short ones.
-      if (!admit(*w, plan, budget)) break;
-    }
-    std::erase_if(waiting_, [](const Request* r) { return r->state == RequestState::kRunning; });
+  // Waiting requests in policy order while sequences, tokens and blocks last. After a preemption
+  // only those the policy lets displace its victims start: the blocks just freed are what the
+  // running requests need next (as vLLM). The first that cannot start stops admission, so a long
+  // prompt is not overtaken forever by short ones.
+  sort_by_policy(waiting_);
+  const std::vector<Request*> queue = waiting_;  // a copy: preemption adds to waiting_
+  for (Request* w : queue) {
+    if (budget.tokens == 0) break;
+    const bool may_follow = std::all_of(preempted_in_step_.begin(), preempted_in_step_.end(),
+                                        [&](const Request* v) { return policy_.may_preempt_for(*w, *v); });
+    if (!may_follow) break;
+    if (!admit_[size_t(index_of(w->priority))]) continue;  // paused: later classes may still start
+    if (reserved_from(*w) && (unreserved_running() >= unreserved_.sequences || budget.unreserved_tokens == 0)) break;
+    bool started = false;
+    do {
+      started = int(running_.size()) < config_.max_sequences && admit(*w, plan, budget);
+    } while (!started && preempt_for(*w, plan, budget));
+    if (!started) break;
   }
+  std::erase_if(waiting_, [](const Request* r) { return r->state == RequestState::kRunning; });
 
-  JOULE_CHECK(budget >= 0 && int(running_.size()) <= config_.max_sequences);
+  JOULE_CHECK(budget.tokens >= 0 && budget.unreserved_tokens >= 0 && int(running_.size()) <= config_.max_sequences);
+  JOULE_CHECK(unreserved_running() <= unreserved_.sequences && unreserved_blocks_held() <= unreserved_.kv_blocks);
   in_flight_.clear();
   for (const StepItem& it : plan.items) in_flight_.push_back({it.request_id, it.begin, it.end, it.logits});
   last_prefill_tokens_ = plan.prefill_tokens();
@@ -129,31 +187,36 @@ StepPlan Scheduler::plan() {
   return plan;
 }
 
-bool Scheduler::grow(Request& r, int end, StepPlan& plan, int& budget) {
+bool Scheduler::grow(Request& r, int end, StepPlan& plan, Budget& budget) {
   const int need = pool_.blocks_for(end) - int(r.blocks.size());
   if (need <= 0) return true;
   for (;;) {
-    if (auto fresh = pool_.allocate(need)) {
-      r.blocks.insert(r.blocks.end(), fresh->begin(), fresh->end());
-      return true;
+    // Past its share, only requests outside the reserve can free what it may use (r among them).
+    const bool over_share = reserved_from(r) && unreserved_blocks_held() + need > unreserved_.kv_blocks;
+    if (!over_share) {
+      if (auto fresh = pool_.allocate(need)) {
+        r.blocks.insert(r.blocks.end(), fresh->begin(), fresh->end());
+        return true;
+      }
     }
-    const Request& chosen = policy_.preemption_victim(running_);
-    const auto victim = std::find(running_.begin(), running_.end(), &chosen);
-    JOULE_CHECK(victim != running_.end());  // the policy must name a running request
-    Request& v = **victim;
-    preempt(v, plan, budget);
-    if (&v == &r) return false;
+    // r itself is always a candidate, so there is always a victim.
+    const Request* v = preempt_one([&](const Request& x) { return !over_share || reserved_from(x); }, plan, budget);
+    JOULE_CHECK(v != nullptr);
+    if (v == &r) return false;
   }
 }
 
-bool Scheduler::admit(Request& r, StepPlan& plan, int& budget) {
+bool Scheduler::admit(Request& r, StepPlan& plan, Budget& budget) {
   // The last token is computed even when its block is cached: its logits give the next token.
   const int n_tokens = r.num_tokens();
   const PrefixMatch match =
       r.skip_prefix_cache ? PrefixMatch{} : pool_.find_prefix(std::span(r.tokens).first(size_t(n_tokens - 1)));
   const int begin = int(match.blocks.size()) * pool_.block_tokens();
-  const int n = std::min(n_tokens - begin, budget);
-  auto table = pool_.allocate_with_prefix(match, pool_.blocks_for(begin + n) - int(match.blocks.size()));
+  const int n = tokens_for(r, n_tokens - begin, budget);
+  if (n == 0) return false;
+  const int table_blocks = pool_.blocks_for(begin + n);
+  if (reserved_from(r) && unreserved_blocks_held() + table_blocks > unreserved_.kv_blocks) return false;
+  auto table = pool_.allocate_with_prefix(match, table_blocks - int(match.blocks.size()));
   if (!table) return false;
   r.blocks = std::move(*table);
   r.num_computed = begin;
@@ -169,7 +232,25 @@ bool Scheduler::admit(Request& r, StepPlan& plan, int& budget) {
   return true;
 }
 
-void Scheduler::add_item(StepPlan& plan, const Request& r, int n_tokens, int& budget) {
+const Request* Scheduler::preempt_one(const std::function<bool(const Request&)>& eligible, StepPlan& plan,
+                                      Budget& budget) {
+  sort_by_policy(running_);  // requests admitted in this step are at its end
+  std::vector<const Request*> candidates;
+  for (const Request* x : running_)
+    if (eligible(*x)) candidates.push_back(x);
+  if (candidates.empty()) return nullptr;
+  const auto victim = std::find(running_.begin(), running_.end(), &policy_.preemption_victim(candidates));
+  JOULE_CHECK(victim != running_.end());  // the policy must name a running request
+  Request* v = *victim;
+  preempt(*v, plan, budget);
+  return v;
+}
+
+bool Scheduler::preempt_for(const Request& candidate, StepPlan& plan, Budget& budget) {
+  return preempt_one([&](const Request& x) { return policy_.may_preempt_for(candidate, x); }, plan, budget) != nullptr;
+}
+
+void Scheduler::add_item(StepPlan& plan, const Request& r, int n_tokens, Budget& budget) {
   StepItem item;
   item.request_id = r.id;
   item.begin = r.num_computed;
@@ -179,16 +260,18 @@ void Scheduler::add_item(StepPlan& plan, const Request& r, int n_tokens, int& bu
   item.tokens.assign(r.tokens.begin() + item.begin, r.tokens.begin() + item.end);
   JOULE_CHECK(int(r.blocks.size()) == pool_.blocks_for(item.end));
   item.blocks = r.blocks;
-  budget -= n_tokens;
+  budget.tokens -= n_tokens;
+  if (reserved_from(r)) budget.unreserved_tokens -= n_tokens;
   plan.items.push_back(std::move(item));
 }
 
-void Scheduler::preempt(Request& victim, StepPlan& plan, int& budget) {
+void Scheduler::preempt(Request& victim, StepPlan& plan, Budget& budget) {
   // Its share of this step, if it had one already, goes back to the budget.
   const auto planned = std::find_if(plan.items.begin(), plan.items.end(),
                                     [&](const StepItem& it) { return it.request_id == victim.id; });
   if (planned != plan.items.end()) {
-    budget += planned->end - planned->begin;
+    budget.tokens += planned->end - planned->begin;
+    if (reserved_from(victim)) budget.unreserved_tokens += planned->end - planned->begin;
     plan.items.erase(planned);
   }
   pool_.release(victim.blocks);  // its published blocks stay cached: the recompute may find them
@@ -198,7 +281,8 @@ void Scheduler::preempt(Request& victim, StepPlan& plan, int& budget) {
   victim.last_block_hash = kRootHash;
   victim.state = RequestState::kWaiting;
   ++victim.preemptions;
-  ++preemptions_;
+  ++preemptions_[size_t(index_of(victim.priority))];
+  preempted_in_step_.push_back(&victim);
   std::erase(running_, &victim);
   waiting_.push_back(&victim);
 }
@@ -267,10 +351,14 @@ SchedulerStats Scheduler::stats() const {
   SchedulerStats s;
   s.waiting = int(waiting_.size());
   s.running = int(running_.size());
+  for (const Request* r : waiting_) ++s.waiting_by_class[size_t(index_of(r->priority))];
+  for (const Request* r : running_) ++s.running_by_class[size_t(index_of(r->priority))];
   s.step_prefill_tokens = last_prefill_tokens_;
   s.step_decode_tokens = last_decode_tokens_;
-  s.preemptions = preemptions_;
-  s.rejected = rejected_;
+  s.preemptions_by_class = preemptions_;
+  s.rejected_by_class = rejected_;
+  s.preemptions = std::accumulate(preemptions_.begin(), preemptions_.end(), int64_t{0});
+  s.rejected = std::accumulate(rejected_.begin(), rejected_.end(), int64_t{0});
   s.kv = pool_.stats();
   return s;
 }

@@ -2,19 +2,28 @@
 // step computes one token of each decoding sequence first, then chunks of prompts, within a token
 // budget and a sequence limit. The scheduler decides what runs and owns the KV block tables; the
 // engine runs a StepPlan (one batched forward pass), samples, decides which requests end, and
-// reports back with complete(). Policy (order, preemption victim, admission) is a SchedulingPolicy.
+// reports back with complete(). Policy (order, aging, preemption victims, who may use the reserve
+// and displace others) is a SchedulingPolicy; the scheduler keeps its rules.
 //
 // KV blocks: a request is admitted only when the blocks for its first chunk can be had (after a
 // prefix-cache hit, which it computes from); it grows block by block as it runs. When a running
 // request cannot get a block, the policy's victim (FCFS: the newest) is preempted: its blocks are
 // released and it goes back to the waiting queue to be recomputed from its prompt and the tokens
 // it generated, usually largely from the prefix cache (vLLM's recompute preemption). The most
-// urgent request can always proceed, as submit() refuses any request the whole pool cannot hold.
+// urgent request can always proceed, as submit() refuses any request the whole pool (or its
+// class's share of it) cannot hold.
+//
+// Reserve: requests the policy keeps out of the reserve hold together at most its unreserved
+// share of the running sequences, of each step's tokens and of the KV blocks (each rounded to the
+// nearest whole, at least one); a block shared by several of them counts once per holder, so the
+// reserve is never entered. A waiting request the policy lets displace others preempts running
+// ones in the same step when it cannot otherwise start.
 //
 // Not thread-safe: one thread (the engine loop) calls everything; a server posts submissions and
 // cancellations to that thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <unordered_map>
@@ -31,9 +40,9 @@ namespace joule::sched {
 struct SchedulerConfig {
   int max_sequences = 8;      // running at once (llama-server's -np, vLLM's max_num_seqs)
   int max_batch_tokens = 512;  // tokens per step, decode and prefill (vLLM's max_num_batched_tokens)
-  // Waiting requests at most; submit() refuses more (HTTP 429). Preempted requests return to the
-  // queue regardless, so it can exceed this by up to max_sequences.
-  int max_waiting = 64;
+  // Waiting requests at most per priority class; submit() refuses more (HTTP 429). Preempted
+  // requests return to the queue regardless, so it can exceed this by up to max_sequences.
+  std::array<int, kNumPriorities> max_waiting = {64, 64, 64};
 };
 // kInvalidArgument naming the bad field; max_batch_tokens >= max_sequences, so every running
 // sequence's decode token fits in a step.
@@ -73,14 +82,27 @@ struct StepResult {
 };
 
 // What the server exports (vLLM's num_requests_waiting/running, kv_cache_usage_perc, ...).
+// Per priority class where an array is indexed by index_of(Priority).
 struct SchedulerStats {
   int waiting = 0;
   int running = 0;
+  std::array<int, kNumPriorities> waiting_by_class{};
+  std::array<int, kNumPriorities> running_by_class{};
   int step_prefill_tokens = 0;  // in the last plan
   int step_decode_tokens = 0;
   int64_t preemptions = 0;  // since start
   int64_t rejected = 0;     // submissions refused with a full queue
+  std::array<int64_t, kNumPriorities> preemptions_by_class{};
+  std::array<int64_t, kNumPriorities> rejected_by_class{};
   KvPoolStats kv;
+};
+
+// What requests outside the policy's reserve may hold together (all of it when nothing is
+// reserved).
+struct UnreservedCapacity {
+  int sequences = 0;
+  int step_tokens = 0;
+  int kv_blocks = 0;
 };
 
 class Scheduler {
@@ -92,8 +114,8 @@ class Scheduler {
             Clock clock = monotonic_seconds);
 
   // Queues a request. kInvalidArgument: duplicate live id, empty prompt, max_tokens < 1, or more
-  // tokens than the whole KV pool holds (it could never run). kResourceExhausted: the waiting
-  // queue is full (answer 429, retry later).
+  // tokens than the whole KV pool (or its share of it) holds: it could never run.
+  // kResourceExhausted: its class's waiting queue is full (answer 429, retry later).
   Status submit(Request request);
 
   // Ends a waiting or running request now and releases its blocks; reason is kCancelled or
@@ -117,15 +139,34 @@ class Scheduler {
   SchedulerStats stats() const;
   const SchedulerConfig& config() const { return config_; }
   const KvBlockPool& pool() const { return pool_; }
+  const UnreservedCapacity& unreserved() const { return unreserved_; }
+  // Classes whose waiting requests may start (all by default); a paused class waits in its queue
+  // (the governor pauses low, then normal work under a power cap or when hot).
+  void set_admission(const std::array<bool, kNumPriorities>& admit) { admit_ = admit; }
 
  private:
+  // Tokens left in the step being planned: in all, and for requests outside the reserve.
+  struct Budget {
+    int tokens = 0;
+    int unreserved_tokens = 0;
+  };
+  bool reserved_from(const Request& r) const { return !policy_.may_use_reserve(r); }
+  int tokens_for(const Request& r, int want, const Budget& b) const;
+  int unreserved_running() const;
+  int unreserved_blocks_held() const;
   void sort_by_policy(std::vector<Request*>& list) const;
   // Makes r's block table cover [0, end), preempting policy victims while blocks are short.
   // False when r itself was the victim.
-  bool grow(Request& r, int end, StepPlan& plan, int& budget);
-  bool admit(Request& r, StepPlan& plan, int& budget);
-  void add_item(StepPlan& plan, const Request& r, int n_tokens, int& budget);
-  void preempt(Request& victim, StepPlan& plan, int& budget);
+  bool grow(Request& r, int end, StepPlan& plan, Budget& budget);
+  // Starts r with the blocks of its first chunk; false when they cannot be had.
+  bool admit(Request& r, StepPlan& plan, Budget& budget);
+  // Preempts the policy's victim among the running requests that are `eligible`; the victim, or
+  // null when none is.
+  const Request* preempt_one(const std::function<bool(const Request&)>& eligible, StepPlan& plan, Budget& budget);
+  // Preempts one running request the policy lets `candidate` displace; false when there is none.
+  bool preempt_for(const Request& candidate, StepPlan& plan, Budget& budget);
+  void add_item(StepPlan& plan, const Request& r, int n_tokens, Budget& budget);
+  void preempt(Request& victim, StepPlan& plan, Budget& budget);
   void publish_full_blocks(Request& r);
   void end_request(Request& r, FinishReason reason);
 
@@ -133,6 +174,7 @@ class Scheduler {
   KvBlockPool& pool_;
   const SchedulingPolicy& policy_;
   const Clock clock_;
+  const UnreservedCapacity unreserved_;
   std::unordered_map<uint64_t, Request> requests_;  // live requests; nodes keep their addresses
   std::vector<Request*> waiting_;
   std::vector<Request*> running_;
@@ -148,8 +190,10 @@ class Scheduler {
   uint64_t step_ = 0;
   int last_prefill_tokens_ = 0;
   int last_decode_tokens_ = 0;
-  int64_t preemptions_ = 0;
-  int64_t rejected_ = 0;
+  std::vector<const Request*> preempted_in_step_;  // victims of the plan being made
+  std::array<bool, kNumPriorities> admit_ = {true, true, true};
+  std::array<int64_t, kNumPriorities> preemptions_{};
+  std::array<int64_t, kNumPriorities> rejected_{};
 };
 
 }  // namespace joule::sched

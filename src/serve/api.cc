@@ -167,6 +167,11 @@ std::optional<ApiError> parse_fields(Endpoint ep, const json& body, const ParseL
     if (!it->is_string()) return bad("model", "'model' must be a string");
     out->model = it->get<std::string>();
   }
+  if (auto it = body.find("priority"); it != body.end() && !it->is_null()) {
+    const auto p = it->is_string() ? sched::parse_priority(it->get<std::string>()) : std::nullopt;
+    if (!p) return bad("priority", "'priority' must be \"urgent\", \"normal\" or \"low\"");
+    out->priority = *p;
+  }
   if (ep == Endpoint::kChat) {
     if (auto e = read_messages(body, &out->messages)) return e;
   } else {

@@ -24,6 +24,7 @@ struct ApiError {
   std::string message;
   std::string param;  // the offending field ("temperature", "messages[2].content"); "" if none
   std::string code;   // a machine-readable code where one helps ("context_length_exceeded")
+  int retry_after_s = 1;  // 429: when to try again (the Retry-After header)
 };
 std::string_view error_type(int status);
 nlohmann::json error_json(const ApiError& e);
@@ -47,6 +48,9 @@ struct CompletionRequest {
   // `logprobs`: 0-5; chat's `logprobs: true` with `top_logprobs`: 0-20); nullopt: none.
   std::optional<int> logprobs;
   bool echo = false;  // completions: the prompt is repeated in the answer (with its logprobs)
+  // A joule extension: the request's class, "urgent" | "normal" | "low"; nullopt when absent
+  // (the X-Priority header, else normal).
+  std::optional<sched::Priority> priority;
 };
 
 struct ParseLimits {

@@ -39,7 +39,7 @@ BatchEngine::BatchEngine(const Model& model, const Tokenizer& tok, sched::Schedu
       scratch_(model.config(), scheduler.config().max_batch_tokens, model.config().ctx_train) {}
 
 Status BatchEngine::submit(uint64_t id, std::vector<TokenId> prompt, const GenerationParams& params,
-                           double arrival_s) {
+                           double arrival_s, sched::Priority priority) {
   JOULE_RETURN_IF_ERROR(validate(params.sampler));
   const int64_t most = int64_t(prompt.size()) + params.max_tokens;
   if (most > model_.config().ctx_train)
@@ -51,6 +51,7 @@ Status BatchEngine::submit(uint64_t id, std::vector<TokenId> prompt, const Gener
   r.tokens = std::move(prompt);
   r.max_tokens = params.max_tokens;
   r.arrival_s = arrival_s;
+  r.priority = priority;
   r.skip_prefix_cache = params.prompt_logprobs;
   JOULE_RETURN_IF_ERROR(scheduler_.submit(std::move(r)));
   streams_.insert_or_assign(id, Stream{.sampler = Sampler(params.sampler),

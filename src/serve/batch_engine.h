@@ -5,6 +5,7 @@
 // sequence), so either can be tested alone.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <unordered_map>
@@ -59,11 +60,13 @@ class BatchEngine {
               const cpu::KernelSet& ks);
 
   // Queues a request (the scheduler's errors: kInvalidArgument, kResourceExhausted).
-  Status submit(uint64_t id, std::vector<TokenId> prompt, const GenerationParams& params, double arrival_s);
+  Status submit(uint64_t id, std::vector<TokenId> prompt, const GenerationParams& params, double arrival_s,
+                sched::Priority priority = sched::Priority::kNormal);
   // Ends a request now (a client that went away).
   Status cancel(uint64_t id);
 
   bool idle() const { return scheduler_.idle(); }  // no live request
+  void set_admission(const std::array<bool, sched::kNumPriorities>& admit) { scheduler_.set_admission(admit); }
   sched::SchedulerStats stats() const { return scheduler_.stats(); }
 
   // Runs one step; what each request produced in it (an empty list when nothing could run).

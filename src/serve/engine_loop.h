@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "energy/meter.h"
+#include "govern/governor.h"
 #include "serve/api.h"
 #include "serve/batch_engine.h"
 #include "serve/energy_ledger.h"
@@ -27,6 +28,7 @@ namespace joule::serve {
 // What a finished request reports (the JSON log line, the usage, the latency histograms).
 struct FinishedRequest {
   uint64_t id = 0;
+  sched::Priority priority = sched::Priority::kNormal;
   sched::FinishReason finish = sched::FinishReason::kNone;
   int prompt_tokens = 0;
   int completion_tokens = 0;
@@ -39,7 +41,7 @@ struct FinishedRequest {
   std::optional<RequestEnergy> energy;  // when the meter is on
 };
 
-// The JSON log line: id, finish reason, prompt and output tokens, prefix-cache hits, preemptions,
+// The JSON log line: id, priority, finish reason, prompt and output tokens, prefix-cache hits, preemptions,
 // queue / TTFT / TPOT / end-to-end ms, energy J with its split and source.
 nlohmann::json finished_json(const FinishedRequest& f);
 
@@ -95,6 +97,20 @@ struct Submission {
   std::vector<TokenId> prompt;
   GenerationParams params;
   double arrival_s = 0;
+  sched::Priority priority = sched::Priority::kNormal;
+};
+
+// The governor as the loop drives it: updated every interval_s with the interval's average power
+// (from the ledger), the hottest temperature (temperature_c, and the meter's GPU readings) and
+// the p90 latency of the requests that finished in it; its throttle pauses admission per class and
+// paces steps (rest after each, counted as idle energy).
+struct LoopGovernor {
+  govern::Governor* governor = nullptr;
+  double interval_s = 1;
+  std::function<std::optional<double>()> temperature_c;  // may be empty
+  // Engine thread: after each update, with its decisions (metrics, the log).
+  std::function<void(const govern::GovernorSample&, const govern::Throttle&, const std::vector<govern::Decision>&)>
+      on_update;
 };
 
 // Called on the engine thread: after each step (the scheduler's state, the step's prompt and
@@ -111,8 +127,10 @@ class EngineLoop {
   EngineLoop(BatchEngine& engine, energy::Meter* meter, LoopHooks hooks, size_t max_inbox = 64);
   ~EngineLoop();  // stops the thread; requests still live are cancelled
 
+  void set_governor(LoopGovernor g) { gov_ = std::move(g); }  // before start()
   void start();
-  // Thread-safe. The channel's first event is kAccepted or kRejected (429 when full).
+  // Thread-safe. The channel's first event is kAccepted or kRejected (429 when full, with a
+  // Retry-After from the class's queue and the rate requests finish at).
   std::shared_ptr<Channel> submit(uint64_t id, Submission s);
   void cancel(uint64_t id);  // thread-safe; a no-op for an id that already ended
   // Thread-safe: waits until no request is live or timeout_s passes; true when idle.
@@ -142,6 +160,9 @@ class EngineLoop {
   void read_meter(bool step_ran, double step_s);
   void finish_requests();
   void release_live(int n);  // n live requests ended: wakes wait_idle
+  void govern_if_due();
+  void pace(double step_s);
+  ApiError queue_full(std::string message, int queued) const;
 
   BatchEngine& engine_;
   energy::Meter* meter_;
@@ -162,11 +183,18 @@ class EngineLoop {
   bool stop_ = false;
   EnergyTotals totals_;
   std::atomic<int> live_{0};
+  std::atomic<double> finish_rate_hz_{0};  // requests ending per second, recently
 
   // Engine thread only (metered_j_ is read after the thread has ended).
   std::unordered_map<uint64_t, std::shared_ptr<Channel>> channels_;
   std::optional<double> metered_j_;
   double last_read_s_ = 0;
+  std::deque<double> finish_times_s_;  // of the last requests that ended, for finish_rate_hz_
+  LoopGovernor gov_;
+  govern::Throttle throttle_;
+  double gov_last_s_ = 0, gov_last_j_ = 0;
+  std::optional<double> meter_temp_c_;             // hottest in the last meter reading (GPUs)
+  std::vector<double> interval_tpot_ms_, interval_ttft_ms_;  // finished in this interval (bounded)
   std::thread thread_;
 };
 

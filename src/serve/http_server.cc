@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -69,7 +70,7 @@ struct HttpServer::Impl {
 
   void reply_error(httplib::Response& res, const std::string& endpoint, const ApiError& e) {
     set_json(res, e.status, error_json(e));
-    if (e.status == 429) res.set_header("Retry-After", "1");
+    if (e.status == 429) res.set_header("Retry-After", std::to_string(std::max(1, e.retry_after_s)));
     metrics.on_http(endpoint, e.status);
   }
 
@@ -79,9 +80,8 @@ struct HttpServer::Impl {
     svr.set_read_timeout(cfg.read_timeout_s, 0);
     svr.set_write_timeout(cfg.write_timeout_s, 0);
     svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (cfg.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
-      if (same_secret(req.get_header_value("Authorization"), "Bearer " + cfg.api_key))
-        return httplib::Server::HandlerResponse::Unhandled;
+      if (cfg.api_keys.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
+      if (key_of(req)) return httplib::Server::HandlerResponse::Unhandled;
       reply_error(res, route_label(req.path), {401, "a valid API key is required: 'Authorization: Bearer KEY'", "", "invalid_api_key"});
       return httplib::Server::HandlerResponse::Handled;
     });
@@ -128,6 +128,31 @@ struct HttpServer::Impl {
              [this](const httplib::Request& req, httplib::Response& res) { completions(req, res, Endpoint::kChat); });
     svr.Post("/v1/completions",
              [this](const httplib::Request& req, httplib::Response& res) { completions(req, res, Endpoint::kCompletions); });
+  }
+
+  // The configured key the request carries, if any.
+  const ApiKey* key_of(const httplib::Request& req) const {
+    const std::string given = req.get_header_value("Authorization");
+    const ApiKey* found = nullptr;
+    for (const ApiKey& k : cfg.api_keys)  // every key compared, so the time tells nothing
+      if (same_secret(given, "Bearer " + k.key) && !found) found = &k;
+    return found;
+  }
+
+  // The class a request is served as: its `priority` field, else the X-Priority header, else
+  // normal; no more urgent than its API key allows.
+  std::optional<ApiError> priority_of(const httplib::Request& req, const CompletionRequest& r, sched::Priority* out) const {
+    sched::Priority p = sched::Priority::kNormal;
+    if (r.priority) {
+      p = *r.priority;
+    } else if (req.has_header("X-Priority")) {
+      const auto h = sched::parse_priority(req.get_header_value("X-Priority"));
+      if (!h) return ApiError{400, "the X-Priority header must be urgent, normal or low", "X-Priority", ""};
+      p = *h;
+    }
+    if (const ApiKey* k = key_of(req)) p = std::max(p, k->max_class);
+    *out = p;
+    return std::nullopt;
   }
 
   ApiError unknown_model(const std::string& name) const {
@@ -246,6 +271,9 @@ struct HttpServer::Impl {
     if (auto e = parse_request(ep, req.body, cfg.limits, &r)) return reply_error(res, endpoint, *e);
     Prepared p;
     if (auto e = prepare(r, &p)) return reply_error(res, endpoint, *e);
+    sched::Priority priority = sched::Priority::kNormal;
+    if (auto e = priority_of(req, r, &priority)) return reply_error(res, endpoint, *e);
+    res.set_header("X-Priority", std::string(sched::priority_name(priority)));
 
     const uint64_t id = next_id.fetch_add(1);
     // Without a seed each request samples its own way, as OpenAI's API does.
@@ -259,7 +287,7 @@ struct HttpServer::Impl {
     // The first prompt token has no log-probability; the others come from the engine.
     if (p.gen.prompt_logprobs) a->answer.echo_logprobs.push_back({tok.token_to_piece(p.prompt[0], true), 0, {}});
     auto peer = std::make_shared<PeerSocket>(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
-    std::shared_ptr<Channel> ch = loop.submit(id, {std::move(p.prompt), p.gen, monotonic_seconds()});
+    std::shared_ptr<Channel> ch = loop.submit(id, {std::move(p.prompt), p.gen, monotonic_seconds(), priority});
 
     // Accepted or refused (a full queue: 429), before any byte of the answer.
     std::optional<Event> first = next_event(id, *ch, *peer);

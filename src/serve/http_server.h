@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "serve/api.h"
@@ -16,10 +17,17 @@
 
 namespace joule::serve {
 
+// A key for /v1/ routes; requests made with it are served at most as `max_class` (a more urgent
+// `priority` is lowered to it; the answer's X-Priority header says which class served it).
+struct ApiKey {
+  std::string key;
+  sched::Priority max_class = sched::Priority::kUrgent;
+};
+
 struct HttpConfig {
   std::string host = "127.0.0.1";
   int port = 8080;             // 0: any free port (port() tells which)
-  std::string api_key;         // non-empty: /v1/ routes need "Authorization: Bearer KEY"
+  std::vector<ApiKey> api_keys;  // non-empty: /v1/ routes need "Authorization: Bearer KEY"
   std::string model_id;        // the name /v1/models lists and requests may name
   int context_tokens = 0;      // the model's context: prompt + max_tokens must fit
   size_t max_body_bytes = size_t{4} << 20;

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/clock.h"
+#include "core/strings.h"
 #include "metrics/stats.h"
 
 namespace joule::serve {
@@ -31,13 +32,16 @@ httplib::Headers auth_headers(const LoadgenConfig& c) {
 }
 
 // One streaming request; SSE lines parsed as they arrive.
-RequestRecord one_request(const LoadgenConfig& c, const Target& t, const std::string& prompt, double run_t0_s) {
+RequestRecord one_request(const LoadgenConfig& c, const Target& t, const std::string& prompt, int index,
+                          double run_t0_s) {
   RequestRecord rec;
+  rec.priority = class_of(c, index);
   json body = {{"model", c.model},
                {"max_tokens", c.max_tokens},
                {"temperature", c.temperature},
                {"stream", true},
                {"stream_options", {{"include_usage", true}}}};
+  if (rec.priority) body["priority"] = sched::priority_name(*rec.priority);
   if (c.chat) body["messages"] = json::array({{{"role", "user"}, {"content", prompt}}});
   else body["prompt"] = prompt;
 
@@ -61,6 +65,7 @@ RequestRecord one_request(const LoadgenConfig& c, const Target& t, const std::st
   bool ok_status = true;
   req.response_handler = [&](const httplib::Response& r) {
     ok_status = r.status == 200;
+    rec.retry_after = r.has_header("Retry-After");
     return true;
   };
   req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
@@ -125,6 +130,26 @@ RequestRecord one_request(const LoadgenConfig& c, const Target& t, const std::st
   if (rec.output_tokens == 0) rec.output_tokens = content_chunks;  // a server without usage
   return rec;
 }
+
+}  // namespace
+
+std::optional<sched::Priority> class_of(const LoadgenConfig& c, int index) {
+  if (!c.mix) return std::nullopt;
+  // splitmix64 of (seed, index): a uniform draw per request, independent of timing and threads.
+  uint64_t z = c.seed * 0x9e3779b97f4a7c15ULL + uint64_t(index) + 1;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  const std::array<double, sched::kNumPriorities>& w = *c.mix;
+  double u = double(z >> 11) * 0x1.0p-53 * (w[0] + w[1] + w[2]);
+  for (int i = 0; i < sched::kNumPriorities - 1; ++i) {
+    if (u < w[size_t(i)]) return sched::Priority(i);
+    u -= w[size_t(i)];
+  }
+  return sched::Priority::kLow;
+}
+
+namespace {
 
 LoadgenSummary::Dist dist_ms(const std::vector<double>& s) {
   std::vector<double> ms;
@@ -194,7 +219,7 @@ Expected<std::vector<RequestRecord>> run_load(const LoadgenConfig& c, bool progr
     return now;
   };
   auto run_one = [&](int index) {
-    RequestRecord r = one_request(c, target, c.prompts[size_t(index) % c.prompts.size()], t0);
+    RequestRecord r = one_request(c, target, c.prompts[size_t(index) % c.prompts.size()], index, t0);
     std::lock_guard<std::mutex> lk(mu);
     records.push_back(std::move(r));
     --inflight;
@@ -277,6 +302,16 @@ Expected<std::vector<RequestRecord>> run_load(const LoadgenConfig& c, bool progr
 
 LoadgenSummary summarize(const std::vector<RequestRecord>& records, const LoadgenConfig& c, double duration_s) {
   LoadgenSummary s;
+  if (c.mix) {
+    for (int i = 0; i < sched::kNumPriorities; ++i) {
+      std::vector<RequestRecord> of_class;
+      for (const RequestRecord& r : records)
+        if (r.priority == sched::Priority(i)) of_class.push_back(r);
+      LoadgenConfig one = c;
+      one.mix.reset();
+      s.by_priority.emplace_back(sched::priority_name(sched::Priority(i)), summarize(of_class, one, duration_s));
+    }
+  }
   s.duration_s = duration_s;
   std::vector<double> ttft, tpot, itl, e2el;
   int good = 0;
@@ -286,6 +321,7 @@ LoadgenSummary summarize(const std::vector<RequestRecord>& records, const Loadge
     if (r.status != 200 || !r.error.empty()) {
       ++s.failed;
       ++s.errors[r.status == 0 ? "connection" : r.status == 200 ? "stream error" : std::to_string(r.status)];
+      if (r.status == 429 && !r.retry_after) ++s.rejected_without_retry_after;
       continue;
     }
     ++s.completed;
@@ -330,9 +366,12 @@ LoadgenSummary summarize(const std::vector<RequestRecord>& records, const Loadge
 
 json summary_json(const LoadgenSummary& s) {
   auto opt = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
+  json by_priority = json::object();
+  for (const auto& [name, sub] : s.by_priority) by_priority[name] = summary_json(sub);
   return {{"completed", s.completed},
           {"failed", s.failed},
           {"errors", s.errors},
+          {"rejected_without_retry_after", s.rejected_without_retry_after},
           {"duration_s", s.duration_s},
           {"request_throughput", s.request_throughput},
           {"output_throughput", s.output_throughput},
@@ -347,7 +386,8 @@ json summary_json(const LoadgenSummary& s) {
           {"energy_j", opt(s.energy_j)},
           {"j_per_request", opt(s.j_per_request)},
           {"j_per_output_token", opt(s.j_per_output_token)},
-          {"energy_source", s.energy_source.empty() ? json(nullptr) : json(s.energy_source)}};
+          {"energy_source", s.energy_source.empty() ? json(nullptr) : json(s.energy_source)},
+          {"by_priority", s.by_priority.empty() ? json(nullptr) : by_priority}};
 }
 
 std::string summary_text(const LoadgenSummary& s) {
@@ -376,6 +416,15 @@ std::string summary_text(const LoadgenSummary& s) {
     if (s.j_per_output_token) line("%-32s %.4f\n", "J per output token", *s.j_per_output_token);
   } else {
     out += "energy: the server's answers carry none (only joule serve reports it per request)\n";
+  }
+  if (s.by_priority.empty()) return out;
+  line("\n%-8s %9s %7s %7s %9s %9s %9s %9s %9s %9s %9s\n", "priority", "completed", "failed", "429", "TTFT p50",
+       "TTFT p99", "TPOT p50", "TPOT p99", "E2EL p50", "E2EL p99", "J/request");
+  for (const auto& [name, c] : s.by_priority) {
+    const auto r429 = c.errors.find("429");
+    line("%-8s %9d %7d %7d %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9s\n", name.c_str(), c.completed, c.failed,
+         r429 == c.errors.end() ? 0 : r429->second, c.ttft_ms.median, c.ttft_ms.p99, c.tpot_ms.median, c.tpot_ms.p99,
+         c.e2el_ms.median, c.e2el_ms.p99, c.j_per_request ? format_number("%.3f", *c.j_per_request).c_str() : "-");
   }
   return out;
 }

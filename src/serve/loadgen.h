@@ -4,6 +4,7 @@
 // percentiles, goodput under SLOs, errors by status, and the energy the server's answers carry.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+#include "sched/request.h"
 
 namespace joule::serve {
 
@@ -33,7 +35,13 @@ struct LoadgenConfig {
   std::optional<double> goodput_ttft_ms;
   std::optional<double> goodput_tpot_ms;
   double timeout_s = 600;       // per request
+  // Shares of urgent, normal and low requests (joule's `priority` field, drawn per request from
+  // `seed`); nullopt sends no priority.
+  std::optional<std::array<double, sched::kNumPriorities>> mix;
 };
+
+// The class of request `index` under c.mix (nullopt without a mix): the same for a given seed.
+std::optional<sched::Priority> class_of(const LoadgenConfig& c, int index);
 
 // One request as the client saw it.
 struct RequestRecord {
@@ -47,12 +55,15 @@ struct RequestRecord {
   int output_tokens = 0;  // from usage; else the content chunks counted
   std::optional<double> energy_j;
   std::string energy_source;
+  std::optional<sched::Priority> priority;  // as sent
+  bool retry_after = false;  // the answer had a Retry-After header (429s should)
 };
 
 struct LoadgenSummary {
   int completed = 0;
   int failed = 0;
   std::map<std::string, int> errors;  // "429", "connection", ...
+  int rejected_without_retry_after = 0;  // 429s that did not say when to retry
   double duration_s = 0;
   double request_throughput = 0;  // completed / s
   double output_throughput = 0;   // output tokens / s
@@ -69,6 +80,8 @@ struct LoadgenSummary {
   std::optional<double> j_per_request;
   std::optional<double> j_per_output_token;
   std::string energy_source;  // "estimated", ... ("mixed" if answers disagree)
+  // With a mix: the same figures for each class's requests (throughputs over the whole run).
+  std::vector<std::pair<std::string, LoadgenSummary>> by_priority;
 };
 
 // The server's first model (for LoadgenConfig::model left empty).

@@ -47,7 +47,8 @@ std::vector<TokenId> prompt_of(int n, TokenId first) {
   return t;
 }
 
-Request request(uint64_t id, std::vector<TokenId> prompt, int max_tokens, double arrival_s = 0, int priority = 0) {
+Request request(uint64_t id, std::vector<TokenId> prompt, int max_tokens, double arrival_s = 0,
+                Priority priority = Priority::kNormal) {
   Request r;
   r.id = id;
   r.tokens = std::move(prompt);
@@ -71,11 +72,11 @@ TEST(Scheduler, ConfigIsValidated) {
   const Status s = validate(SchedulerConfig{.max_sequences = 8, .max_batch_tokens = 4});
   EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(s.message().find("max_batch_tokens"), std::string::npos);
-  EXPECT_FALSE(validate(SchedulerConfig{.max_waiting = 0}).ok());
+  EXPECT_FALSE(validate(SchedulerConfig{.max_waiting = {64, 64, 0}}).ok());
 }
 
 TEST(Scheduler, DecodesFirstThenChunkedPrefillWithinTheTokenBudget) {
-  Harness h({.max_sequences = 4, .max_batch_tokens = 8, .max_waiting = 8}, 64, 4);
+  Harness h({.max_sequences = 4, .max_batch_tokens = 8, .max_waiting = {8, 8, 8}}, 64, 4);
   ASSERT_TRUE(h.sched.submit(request(1, prompt_of(3, 0), 10)).ok());
   EXPECT_EQ(items(h.step()), (std::vector<Item>{{1, 0, 3, true, false}}));
 
@@ -97,7 +98,7 @@ TEST(Scheduler, DecodesFirstThenChunkedPrefillWithinTheTokenBudget) {
 }
 
 TEST(Scheduler, DecodesComeBeforeAMoreUrgentRequestsPrefill) {
-  Harness h({.max_sequences = 4, .max_batch_tokens = 8, .max_waiting = 8}, 64, 4);
+  Harness h({.max_sequences = 4, .max_batch_tokens = 8, .max_waiting = {8, 8, 8}}, 64, 4);
   ASSERT_TRUE(h.sched.submit(request(1, prompt_of(2, 0), 10, /*arrival_s=*/1)).ok());
   h.step();
   // Arrived earlier (the server stamped it before tokenizing) but queued later.
@@ -107,7 +108,7 @@ TEST(Scheduler, DecodesComeBeforeAMoreUrgentRequestsPrefill) {
 }
 
 TEST(Scheduler, ALongPromptIsSplitOverSeveralSteps) {
-  Harness h({.max_sequences = 2, .max_batch_tokens = 16, .max_waiting = 8}, 64, 4);
+  Harness h({.max_sequences = 2, .max_batch_tokens = 16, .max_waiting = {8, 8, 8}}, 64, 4);
   ASSERT_TRUE(h.sched.submit(request(1, prompt_of(50, 0), 1)).ok());
   std::vector<Item> seen;
   std::vector<size_t> table_sizes;
@@ -139,7 +140,7 @@ TEST(Scheduler, AdmitsInArrivalOrder) {
   EXPECT_TRUE(fcfs.before(a, b));  // equal arrival: by id
   EXPECT_FALSE(fcfs.before(b, a));
 
-  Harness h({.max_sequences = 1, .max_batch_tokens = 16, .max_waiting = 8}, 64, 4);
+  Harness h({.max_sequences = 1, .max_batch_tokens = 16, .max_waiting = {8, 8, 8}}, 64, 4);
   ASSERT_TRUE(h.sched.submit(request(1, prompt_of(2, 0), 1, 3.0)).ok());
   ASSERT_TRUE(h.sched.submit(request(2, prompt_of(2, 10), 1, 1.0)).ok());
   ASSERT_TRUE(h.sched.submit(request(3, prompt_of(2, 20), 1, 2.0)).ok());
@@ -153,7 +154,7 @@ TEST(Scheduler, AdmitsInArrivalOrder) {
 }
 
 TEST(Scheduler, AdmissionWaitsForBlocksAndProceedsWhenFreed) {
-  Harness h({.max_sequences = 4, .max_batch_tokens = 64, .max_waiting = 8}, 4, 4);
+  Harness h({.max_sequences = 4, .max_batch_tokens = 64, .max_waiting = {8, 8, 8}}, 4, 4);
   ASSERT_TRUE(h.sched.submit(request(1, prompt_of(12, 0), 4)).ok());    // 15 tokens: all 4 blocks
   ASSERT_TRUE(h.sched.submit(request(2, prompt_of(8, 100), 1)).ok());  // 2 blocks
   EXPECT_EQ(items(h.step()), (std::vector<Item>{{1, 0, 12, true, false}}));
@@ -170,7 +171,7 @@ TEST(Scheduler, AdmissionWaitsForBlocksAndProceedsWhenFreed) {
 }
 
 TEST(Scheduler, TheWaitingQueueIsBoundedAndRequestsAreValidated) {
-  Harness h({.max_sequences = 1, .max_batch_tokens = 16, .max_waiting = 2}, 4, 4);
+  Harness h({.max_sequences = 1, .max_batch_tokens = 16, .max_waiting = {2, 2, 2}}, 4, 4);
   ASSERT_TRUE(h.sched.submit(request(1, prompt_of(4, 0), 1)).ok());
   ASSERT_TRUE(h.sched.submit(request(2, prompt_of(4, 0), 1)).ok());
   const Status full = h.sched.submit(request(3, prompt_of(4, 0), 1));
@@ -190,7 +191,7 @@ TEST(Scheduler, TheWaitingQueueIsBoundedAndRequestsAreValidated) {
 }
 
 TEST(Scheduler, CancelReleasesBlocksAtOnce) {
-  Harness h({.max_sequences = 1, .max_batch_tokens = 16, .max_waiting = 8}, 16, 4);
+  Harness h({.max_sequences = 1, .max_batch_tokens = 16, .max_waiting = {8, 8, 8}}, 16, 4);
   ASSERT_TRUE(h.sched.submit(request(1, prompt_of(10, 0), 5)).ok());
   ASSERT_TRUE(h.sched.submit(request(2, prompt_of(10, 100), 5)).ok());
   h.step();
@@ -212,7 +213,7 @@ TEST(Scheduler, CancelReleasesBlocksAtOnce) {
 }
 
 TEST(Scheduler, CancelWhileAStepRunsDropsThatStepsWork) {
-  Harness h({.max_sequences = 2, .max_batch_tokens = 16, .max_waiting = 8}, 16, 4);
+  Harness h({.max_sequences = 2, .max_batch_tokens = 16, .max_waiting = {8, 8, 8}}, 16, 4);
   ASSERT_TRUE(h.sched.submit(request(1, prompt_of(6, 0), 5)).ok());
   ASSERT_TRUE(h.sched.submit(request(2, prompt_of(6, 100), 5)).ok());
   const StepPlan p = h.sched.plan();
@@ -229,7 +230,7 @@ TEST(Scheduler, CancelWhileAStepRunsDropsThatStepsWork) {
 }
 
 TEST(Scheduler, PrefixReuseSkipsCachedFullBlocks) {
-  Harness h({.max_sequences = 4, .max_batch_tokens = 32, .max_waiting = 8}, 16, 4);
+  Harness h({.max_sequences = 4, .max_batch_tokens = 32, .max_waiting = {8, 8, 8}}, 16, 4);
   const std::vector<TokenId> a = prompt_of(10, 0);
   ASSERT_TRUE(h.sched.submit(request(1, a, 1)).ok());
   h.step();
@@ -260,7 +261,7 @@ TEST(Scheduler, PrefixReuseSkipsCachedFullBlocks) {
 }
 
 TEST(Scheduler, ARunningRequestWithoutABlockPreemptsTheNewest) {
-  Harness h({.max_sequences = 2, .max_batch_tokens = 16, .max_waiting = 8}, 4, 4);
+  Harness h({.max_sequences = 2, .max_batch_tokens = 16, .max_waiting = {8, 8, 8}}, 4, 4);
   ASSERT_TRUE(h.sched.submit(request(1, prompt_of(4, 0), 8, 0.0)).ok());
   ASSERT_TRUE(h.sched.submit(request(2, prompt_of(4, 100), 8, 1.0)).ok());
   h.step();                                       // both prompts: a block each
@@ -294,7 +295,7 @@ TEST(Scheduler, ARunningRequestWithoutABlockPreemptsTheNewest) {
 }
 
 TEST(Scheduler, APreemptedRequestLosesItsShareOfTheStep) {
-  Harness h({.max_sequences = 2, .max_batch_tokens = 8, .max_waiting = 8}, 6, 4);
+  Harness h({.max_sequences = 2, .max_batch_tokens = 8, .max_waiting = {8, 8, 8}}, 6, 4);
   ASSERT_TRUE(h.sched.submit(request(2, prompt_of(4, 100), 20, 1.0)).ok());
   h.step();
   ASSERT_TRUE(h.sched.submit(request(1, prompt_of(20, 0), 1, 0.0)).ok());  // older, queued later
@@ -309,7 +310,7 @@ TEST(Scheduler, APreemptedRequestLosesItsShareOfTheStep) {
 }
 
 TEST(Scheduler, RecordsTheEnginesStopAndTimestamps) {
-  Harness h({.max_sequences = 2, .max_batch_tokens = 16, .max_waiting = 8}, 16, 4);
+  Harness h({.max_sequences = 2, .max_batch_tokens = 16, .max_waiting = {8, 8, 8}}, 16, 4);
   h.now_s = 10;
   ASSERT_TRUE(h.sched.submit(request(1, prompt_of(3, 0), 10, 10.0)).ok());
   h.now_s = 11;
@@ -330,34 +331,164 @@ TEST(Scheduler, RecordsTheEnginesStopAndTimestamps) {
   EXPECT_EQ(finish_reason_name(FinishReason::kCancelled), "cancelled");
 }
 
-// Issue 17's shape: lower priority value first, and the last sequence kept for priority 0.
-class UrgentFirstWithReserve final : public SchedulingPolicy {
+constexpr Priority kUrgent = Priority::kUrgent, kNormal = Priority::kNormal, kLow = Priority::kLow;
+
+TEST(Priority, NamesRoundTrip) {
+  for (const Priority p : {kUrgent, kNormal, kLow}) EXPECT_EQ(parse_priority(priority_name(p)), p);
+  EXPECT_FALSE(parse_priority("high").has_value());
+  EXPECT_FALSE(parse_priority("Urgent").has_value());
+}
+
+TEST(Priority, PerClassValues) {
+  auto v = parse_per_class("urgent:0.1, low:0.3", "--mix");
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ((*v)[0], 0.1);
+  EXPECT_FALSE((*v)[1].has_value());
+  EXPECT_EQ((*v)[2], 0.3);
+  for (const char* bad : {"urgent", "high:1", "urgent:x", "urgent:1,urgent:2", "urgent:1e"}) {
+    auto e = parse_per_class(bad, "--mix");
+    EXPECT_EQ(e.status().code(), ErrorCode::kInvalidArgument) << bad;
+    EXPECT_NE(e.status().message().find("--mix"), std::string::npos);
+  }
+}
+
+TEST(PriorityScheduling, UrgentFirstThenNormalThenLowEachFcfs) {
+  const PriorityPolicy policy(0.0, 1e9);
+  Harness h({.max_sequences = 1, .max_batch_tokens = 32, .max_waiting = {8, 8, 8}}, 64, 4, &policy);
+  ASSERT_TRUE(h.sched.submit(request(1, prompt_of(4, 0), 1, 0.0, kLow)).ok());
+  ASSERT_TRUE(h.sched.submit(request(2, prompt_of(4, 10), 1, 1.0, kNormal)).ok());
+  ASSERT_TRUE(h.sched.submit(request(3, prompt_of(4, 20), 1, 2.0, kNormal)).ok());
+  ASSERT_TRUE(h.sched.submit(request(4, prompt_of(4, 30), 1, 3.0, kUrgent)).ok());
+  std::vector<uint64_t> order;
+  for (int i = 0; i < 4; ++i) order.push_back(h.step().items.at(0).request_id);
+  EXPECT_EQ(order, (std::vector<uint64_t>{4, 2, 3, 1}));
+}
+
+TEST(PriorityScheduling, TheReserveIsKeptForUrgentRequestsEvenWhenNoneWait) {
+  // 5 sequences, 40 tokens per step, 40 blocks; 20 % reserved: normal and low get 4, 32, 32.
+  const PriorityPolicy policy(0.2, 1e9);
+  Harness h({.max_sequences = 5, .max_batch_tokens = 40, .max_waiting = {8, 8, 8}}, 40, 4, &policy);
+  EXPECT_EQ(h.sched.unreserved().sequences, 4);
+  EXPECT_EQ(h.sched.unreserved().step_tokens, 32);
+  EXPECT_EQ(h.sched.unreserved().kv_blocks, 32);
+  for (uint64_t id = 1; id <= 6; ++id)
+    ASSERT_TRUE(h.sched.submit(request(id, prompt_of(12, TokenId(100 * id)), 20, double(id), id % 2 ? kLow : kNormal)).ok());
+  StepPlan p = h.step();
+  EXPECT_EQ(p.prefill_tokens(), 32);  // 2 whole prompts and 8 tokens of a third, within 32 of 40
+  EXPECT_EQ(h.sched.stats().running, 3);
+  for (int i = 0; i < 5; ++i) h.step();
+  EXPECT_EQ(h.sched.stats().running, 4);  // never the fifth sequence
+  EXPECT_EQ(h.sched.stats().waiting, 2);
+  // An urgent arrival starts at once, in the reserve, preempting nobody.
+  ASSERT_TRUE(h.sched.submit(request(7, prompt_of(12, 700), 4, 7.0, kUrgent)).ok());
+  p = h.step();
+  EXPECT_EQ(h.state(7), RequestState::kRunning);
+  EXPECT_EQ(h.sched.stats().preemptions, 0);
+}
+
+TEST(PriorityScheduling, NormalWorkNeverHoldsReservedKvBlocks) {
+  // 10 blocks of 4 tokens, half reserved: normal requests may hold 5 blocks (20 tokens).
+  const PriorityPolicy policy(0.5, 1e9);
+  Harness h({.max_sequences = 4, .max_batch_tokens = 64, .max_waiting = {8, 8, 8}}, 10, 4, &policy);
+  EXPECT_EQ(h.sched.submit(request(9, prompt_of(20, 0), 2, 0.0, kNormal)).code(), ErrorCode::kInvalidArgument);
+  ASSERT_TRUE(h.sched.submit(request(1, prompt_of(8, 0), 10, 0.0, kNormal)).ok());
+  ASSERT_TRUE(h.sched.submit(request(2, prompt_of(8, 50), 10, 1.0, kNormal)).ok());
+  for (int i = 0; i < 12 && h.sched.stats().kv.used_blocks < 10; ++i) {
+    h.step();
+    int held = 0;
+    for (uint64_t id : {1, 2})
+      if (const Request* r = h.sched.find(id)) held += int(r->blocks.size());
+    EXPECT_LE(held, 5);
+  }
+  EXPECT_GE(h.sched.stats().preemptions, 1);  // the two outgrew the share and took turns
+  EXPECT_EQ(h.sched.stats().preemptions_by_class[size_t(index_of(kNormal))], h.sched.stats().preemptions);
+}
+
+TEST(PriorityScheduling, AnUrgentRequestPreemptsTheLeastUrgentNewestWithinOneStep) {
+  const PriorityPolicy policy(0.0, 1e9);  // no reserve: urgent must displace
+  Harness h({.max_sequences = 3, .max_batch_tokens = 64, .max_waiting = {8, 8, 8}}, 64, 4, &policy);
+  ASSERT_TRUE(h.sched.submit(request(1, prompt_of(4, 0), 50, 0.0, kLow)).ok());
+  ASSERT_TRUE(h.sched.submit(request(2, prompt_of(4, 10), 50, 1.0, kNormal)).ok());
+  ASSERT_TRUE(h.sched.submit(request(3, prompt_of(4, 20), 50, 2.0, kLow)).ok());
+  h.step();
+  h.step();
+  ASSERT_TRUE(h.sched.submit(request(4, prompt_of(4, 30), 5, 3.0, kUrgent)).ok());
+  const StepPlan p = h.step();
+  EXPECT_EQ(h.state(4), RequestState::kRunning);
+  EXPECT_EQ(h.state(3), RequestState::kWaiting);  // low and newest
+  EXPECT_EQ(h.state(1), RequestState::kRunning);
+  EXPECT_EQ(h.state(2), RequestState::kRunning);
+  for (const StepItem& it : p.items) EXPECT_NE(it.request_id, 3u);  // its decode token was taken back
+  // A second urgent request takes the other low one; a third finds only normal and urgent work
+  // and takes the normal one; a fourth waits: urgent requests never preempt each other.
+  for (uint64_t id = 5; id <= 7; ++id) ASSERT_TRUE(h.sched.submit(request(id, prompt_of(4, TokenId(10 * id)), 5, double(id), kUrgent)).ok());
+  h.step();
+  EXPECT_EQ(h.state(5), RequestState::kRunning);
+  EXPECT_EQ(h.state(6), RequestState::kRunning);
+  EXPECT_EQ(h.state(7), RequestState::kWaiting);
+  EXPECT_EQ(h.state(1), RequestState::kWaiting);
+  EXPECT_EQ(h.state(2), RequestState::kWaiting);
+}
+
+TEST(PriorityScheduling, LowRequestsAgeToNormalAfterMaxWait) {
+  const PriorityPolicy policy(0.0, 10.0);
+  Harness h({.max_sequences = 1, .max_batch_tokens = 32, .max_waiting = {8, 8, 8}}, 64, 4, &policy);
+  ASSERT_TRUE(h.sched.submit(request(1, prompt_of(4, 0), 1, 0.0, kLow)).ok());
+  h.now_s = 5;
+  ASSERT_TRUE(h.sched.submit(request(2, prompt_of(4, 10), 1, 5.0, kNormal)).ok());
+  EXPECT_EQ(h.step().items.at(0).request_id, 2u);  // at 5 s the low one is still low
+  h.now_s = 10;
+  ASSERT_TRUE(h.sched.submit(request(3, prompt_of(4, 20), 1, 10.0, kNormal)).ok());
+  EXPECT_EQ(h.step().items.at(0).request_id, 1u);  // now it is served as normal, and it came first
+  EXPECT_EQ(h.sched.take_finished().back().served_as, kNormal);
+}
+
+TEST(PriorityScheduling, EachClassHasItsOwnQueueBound) {
+  const PriorityPolicy policy(0.2, 1e9);
+  Harness h({.max_sequences = 1, .max_batch_tokens = 32, .max_waiting = {1, 2, 1}}, 64, 4, &policy);
+  ASSERT_TRUE(h.sched.submit(request(1, prompt_of(4, 0), 5, 0.0, kLow)).ok());
+  EXPECT_EQ(h.sched.submit(request(2, prompt_of(4, 0), 5, 0.0, kLow)).code(), ErrorCode::kResourceExhausted);
+  ASSERT_TRUE(h.sched.submit(request(3, prompt_of(4, 0), 5, 0.0, kNormal)).ok());
+  ASSERT_TRUE(h.sched.submit(request(4, prompt_of(4, 0), 5, 0.0, kNormal)).ok());
+  const Status full = h.sched.submit(request(5, prompt_of(4, 0), 5, 0.0, kNormal));
+  EXPECT_EQ(full.code(), ErrorCode::kResourceExhausted);
+  EXPECT_NE(full.message().find("normal"), std::string::npos);
+  ASSERT_TRUE(h.sched.submit(request(6, prompt_of(4, 0), 5, 0.0, kUrgent)).ok());
+  const SchedulerStats s = h.sched.stats();
+  EXPECT_EQ(s.rejected, 2);
+  EXPECT_EQ(s.rejected_by_class, (std::array<int64_t, 3>{0, 1, 1}));
+  EXPECT_EQ(s.waiting_by_class, (std::array<int, 3>{1, 2, 1}));
+}
+
+TEST(PriorityScheduling, PausedClassesWaitWhileOthersStart) {
+  const PriorityPolicy policy(0.0, 1e9);
+  Harness h({.max_sequences = 4, .max_batch_tokens = 32, .max_waiting = {8, 8, 8}}, 64, 4, &policy);
+  h.sched.set_admission({true, true, false});  // low paused
+  ASSERT_TRUE(h.sched.submit(request(1, prompt_of(4, 0), 5, 0.0, kLow)).ok());
+  ASSERT_TRUE(h.sched.submit(request(2, prompt_of(4, 10), 5, 1.0, kNormal)).ok());
+  h.step();
+  EXPECT_EQ(h.state(1), RequestState::kWaiting);
+  EXPECT_EQ(h.state(2), RequestState::kRunning);
+  h.sched.set_admission({true, true, true});
+  h.step();
+  EXPECT_EQ(h.state(1), RequestState::kRunning);
+}
+
+// FCFS-shaped custom policies still plug in: one that prefers the most urgent and names its
+// preemption victim without touching the scheduler.
+class OldestFirstVictim final : public SchedulingPolicy {
  public:
   bool before(const Request& a, const Request& b) const override {
     return std::tie(a.priority, a.arrival_s, a.id) < std::tie(b.priority, b.arrival_s, b.id);
   }
-  bool may_admit(const Request& candidate, const AdmissionView& view) const override {
-    return candidate.priority == 0 || int(view.running.size()) < view.max_sequences - 1;
-  }
 };
 
-TEST(Scheduler, APolicyCanReserveSequencesForUrgentRequests) {
-  const UrgentFirstWithReserve policy;
-  Harness h({.max_sequences = 2, .max_batch_tokens = 32, .max_waiting = 8}, 64, 4, &policy);
-  ASSERT_TRUE(h.sched.submit(request(1, prompt_of(4, 0), 10, 0.0, /*priority=*/1)).ok());
-  ASSERT_TRUE(h.sched.submit(request(2, prompt_of(4, 10), 10, 1.0, 1)).ok());
-  EXPECT_EQ(items(h.step()), (std::vector<Item>{{1, 0, 4, true, false}}));  // 2 held back
-  ASSERT_TRUE(h.sched.submit(request(3, prompt_of(4, 20), 10, 2.0, 0)).ok());
-  EXPECT_EQ(items(h.step()), (std::vector<Item>{{1, 4, 5, true, true}, {3, 0, 4, true, false}}));
-  EXPECT_EQ(h.state(2), RequestState::kWaiting);
-}
-
 TEST(Scheduler, APolicyChoosesWhomToPreempt) {
-  const UrgentFirstWithReserve policy;
-  Harness h({.max_sequences = 2, .max_batch_tokens = 32, .max_waiting = 8}, 3, 4, &policy);
-  ASSERT_TRUE(h.sched.submit(request(1, prompt_of(4, 0), 8, 0.0, /*priority=*/1)).ok());
+  const OldestFirstVictim policy;
+  Harness h({.max_sequences = 2, .max_batch_tokens = 32, .max_waiting = {8, 8, 8}}, 3, 4, &policy);
+  ASSERT_TRUE(h.sched.submit(request(1, prompt_of(4, 0), 8, 0.0, kNormal)).ok());
   h.step();
-  ASSERT_TRUE(h.sched.submit(request(2, prompt_of(4, 10), 8, 1.0, 0)).ok());
+  ASSERT_TRUE(h.sched.submit(request(2, prompt_of(4, 10), 8, 1.0, kUrgent)).ok());
   h.step();  // 1 decodes into its second block, 2 takes the last
   EXPECT_EQ(h.pool.available_blocks(), 0);
   // 2 needs a block: the older but less urgent 1 gives way.

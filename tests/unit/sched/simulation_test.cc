@@ -7,6 +7,7 @@
 // request has finished or been cancelled, with exactly the tokens the engine sampled for it.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdio>
 #include <map>
 #include <random>
@@ -24,16 +25,17 @@ uint64_t fingerprint(uint64_t prefix, TokenId t) {  // splitmix64 over the prefi
   return z ^ (z >> 31);
 }
 
-TEST(SchedulerSimulation, RandomLoadKeepsEveryInvariant) {
+// With `classes`, requests get random priority classes and the policy's reserve is checked too.
+void simulate(const SchedulingPolicy& policy, bool classes) {
   constexpr int kBlocks = 48, kBlockTokens = 4, kVocab = 64;  // a small vocabulary: blocks often repeat
   constexpr int kArrivalSteps = 3000, kMaxSteps = 6000;
   constexpr uint64_t kRootFingerprint = 1, kGarbage = 0xdead;
-  const SchedulerConfig config{.max_sequences = 6, .max_batch_tokens = 24, .max_waiting = 10};
+  const SchedulerConfig config{.max_sequences = 6, .max_batch_tokens = 24, .max_waiting = {10, 10, 10}};
 
   double now_s = 0;
   KvBlockPool pool(kBlocks, kBlockTokens);
-  const FcfsPolicy fcfs;
-  Scheduler sched(config, pool, fcfs, [&] { return now_s; });
+  Scheduler sched(config, pool, policy, [&] { return now_s; });
+  const UnreservedCapacity cap = sched.unreserved();
 
   std::mt19937_64 rng(20261201);
   auto chance = [&](double p) { return std::uniform_real_distribution<double>(0, 1)(rng) < p; };
@@ -54,6 +56,8 @@ TEST(SchedulerSimulation, RandomLoadKeepsEveryInvariant) {
   std::map<uint64_t, int> max_tokens_of;
   std::vector<std::vector<TokenId>> answered;  // finished conversations, continued by later prompts
   std::map<FinishReason, int> reasons;
+  std::array<double, kNumPriorities> queue_s{};  // summed over finished requests, per class
+  std::array<int, kNumPriorities> finished{};
   uint64_t next_id = 1;
   int rejected = 0;
 
@@ -72,6 +76,7 @@ TEST(SchedulerSimulation, RandomLoadKeepsEveryInvariant) {
     r.tokens = prompt;
     r.max_tokens = uniform(1, 24);
     r.arrival_s = now_s;
+    if (classes) r.priority = chance(0.2) ? Priority::kUrgent : chance(0.5) ? Priority::kNormal : Priority::kLow;
     const Status s = sched.submit(r);
     if (s.code() == ErrorCode::kResourceExhausted) {
       ++rejected;
@@ -119,6 +124,20 @@ TEST(SchedulerSimulation, RandomLoadKeepsEveryInvariant) {
       EXPECT_EQ(int(it.blocks.size()), pool.blocks_for(it.end));
     }
     EXPECT_LE(step_tokens, config.max_batch_tokens);
+    // The reserve: work that may not use it stays within its share of tokens, sequences, blocks.
+    int unreserved_tokens = 0, unreserved_running = 0, unreserved_blocks = 0;
+    for (const StepItem& it : plan.items)
+      if (!policy.may_use_reserve(*sched.find(it.request_id))) unreserved_tokens += it.end - it.begin;
+    for (const auto& [id, tokens] : expected) {
+      const Request* r = sched.find(id);
+      if (r && r->state == RequestState::kRunning && !policy.may_use_reserve(*r)) {
+        ++unreserved_running;
+        unreserved_blocks += int(r->blocks.size());
+      }
+    }
+    EXPECT_LE(unreserved_tokens, cap.step_tokens);
+    EXPECT_LE(unreserved_running, cap.sequences);
+    EXPECT_LE(unreserved_blocks, cap.kv_blocks);
     EXPECT_LE(int(plan.items.size()), config.max_sequences);
     EXPECT_EQ(sched.stats().step_prefill_tokens + sched.stats().step_decode_tokens, step_tokens);
 
@@ -163,6 +182,10 @@ TEST(SchedulerSimulation, RandomLoadKeepsEveryInvariant) {
         EXPECT_EQ(r.generated_tokens(), max_tokens_of[r.id]);
       }
       ++reasons[r.finish];
+      if (r.scheduled_s) {
+        queue_s[size_t(index_of(r.priority))] += *r.scheduled_s - r.arrival_s;
+        ++finished[size_t(index_of(r.priority))];
+      }
       if (r.finish != FinishReason::kCancelled && r.num_tokens() <= 70) answered.push_back(r.tokens);
       expected.erase(r.id);
     }
@@ -188,7 +211,8 @@ TEST(SchedulerSimulation, RandomLoadKeepsEveryInvariant) {
     EXPECT_EQ(s.kv.used_blocks + s.kv.free_blocks + s.kv.evictable_blocks, kBlocks);
     EXPECT_LE(s.kv.evictable_blocks, s.kv.cached_blocks);
     EXPECT_LE(s.running, config.max_sequences);
-    EXPECT_LE(s.waiting, config.max_waiting + config.max_sequences);
+    for (int c = 0; c < kNumPriorities; ++c)
+      EXPECT_LE(s.waiting_by_class[size_t(c)], config.max_waiting[size_t(c)] + config.max_sequences);
     EXPECT_EQ(s.waiting + s.running, int(expected.size()));
     ASSERT_FALSE(::testing::Test::HasFailure()) << "at step " << step;
   }
@@ -208,6 +232,19 @@ TEST(SchedulerSimulation, RandomLoadKeepsEveryInvariant) {
               step, int(next_id - 1), rejected, reasons[FinishReason::kStop], reasons[FinishReason::kLength],
               reasons[FinishReason::kCancelled], (long long)s.preemptions, (long long)s.kv.prefix_hit_tokens,
               (long long)s.kv.prefix_query_tokens);
+  if (!classes) return;
+  // Urgent requests wait least, low ones most (aged ones are served as normal).
+  const auto mean_queue_s = [&](Priority p) { return queue_s[size_t(index_of(p))] / finished[size_t(index_of(p))]; };
+  std::printf("mean queue time: urgent %.3f s, normal %.3f s, low %.3f s\n", mean_queue_s(Priority::kUrgent),
+              mean_queue_s(Priority::kNormal), mean_queue_s(Priority::kLow));
+  EXPECT_LT(mean_queue_s(Priority::kUrgent), mean_queue_s(Priority::kNormal));
+  EXPECT_LT(mean_queue_s(Priority::kNormal), mean_queue_s(Priority::kLow));
+}
+
+TEST(SchedulerSimulation, RandomLoadKeepsEveryInvariant) { simulate(FcfsPolicy(), false); }
+
+TEST(SchedulerSimulation, RandomLoadWithPriorityClassesKeepsTheReserve) {
+  simulate(PriorityPolicy(/*reserve_urgent=*/0.25, /*max_wait_s=*/0.5), true);
 }
 
 }  // namespace

@@ -66,6 +66,17 @@ TEST(Api, DefaultsFollowLlamaServer) {
   EXPECT_EQ(r.logprobs, 0);
   ASSERT_FALSE(parse(Endpoint::kChat, R"({"messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 3})", &r));
   EXPECT_EQ(r.gen.max_tokens, 3);
+  EXPECT_FALSE(r.priority.has_value());  // the X-Priority header, else normal
+}
+
+TEST(Api, PriorityIsAClassName) {
+  CompletionRequest r;
+  ASSERT_FALSE(parse(Endpoint::kCompletions, R"({"prompt": "x", "priority": "urgent"})", &r));
+  EXPECT_EQ(r.priority, sched::Priority::kUrgent);
+  ASSERT_FALSE(parse(Endpoint::kCompletions, R"({"prompt": "x", "priority": "low"})", &r));
+  EXPECT_EQ(r.priority, sched::Priority::kLow);
+  EXPECT_EQ(refused_field(Endpoint::kCompletions, R"({"prompt": "x", "priority": 0})"), "priority");
+  EXPECT_EQ(refused_field(Endpoint::kCompletions, R"({"prompt": "x", "priority": "high"})"), "priority");
 }
 
 TEST(Api, RefusalsNameTheField) {

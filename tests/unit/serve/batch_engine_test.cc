@@ -77,7 +77,7 @@ TEST_F(BatchEngineTest, EachRequestGetsTheTokensItGetsAlone) {
     params.push_back(p);
   }
   // Small steps (chunked prefill, prompts and decodes mixed) and a roomy cache.
-  const auto served = together(prompts, params, {.max_sequences = 4, .max_batch_tokens = 16, .max_waiting = 8}, 64);
+  const auto served = together(prompts, params, {.max_sequences = 4, .max_batch_tokens = 16, .max_waiting = {8, 8, 8}}, 64);
   ASSERT_EQ(served.size(), prompts.size());
   size_t generated = 0;
   for (size_t i = 0; i < prompts.size(); ++i) {
@@ -98,7 +98,7 @@ TEST_F(BatchEngineTest, PreemptedRequestsFinishWithTheirOwnTokens) {
     p.sampler.temperature = 0;
     params.push_back(p);
   }
-  const auto served = together(prompts, params, {.max_sequences = 4, .max_batch_tokens = 32, .max_waiting = 8}, 14);
+  const auto served = together(prompts, params, {.max_sequences = 4, .max_batch_tokens = 32, .max_waiting = {8, 8, 8}}, 14);
   ASSERT_EQ(served.size(), prompts.size());
   EXPECT_GT(preemptions_, 0);
   for (size_t i = 0; i < prompts.size(); ++i)
@@ -126,7 +126,7 @@ TEST_F(BatchEngineTest, StopStringsCutTheStreamedText) {
   p.stop = {stop, "a stop that never comes"};
   sched::KvBlockPool blocks(32, 8);
   sched::FcfsPolicy fcfs;
-  sched::Scheduler scheduler({.max_sequences = 2, .max_batch_tokens = 8, .max_waiting = 4}, blocks, fcfs);
+  sched::Scheduler scheduler({.max_sequences = 2, .max_batch_tokens = 8, .max_waiting = {4, 4, 4}}, blocks, fcfs);
   BatchEngine engine(*model_, *tok_, scheduler, pool_, cpu::best_kernels());
   ASSERT_TRUE(engine.submit(1, prompt, p, 0).ok());
   std::string text;
@@ -144,7 +144,7 @@ TEST_F(BatchEngineTest, StopStringsCutTheStreamedText) {
 TEST_F(BatchEngineTest, ErrorsAreReturnedAndTheLoopGoesOn) {
   sched::KvBlockPool blocks(16, 8);
   sched::FcfsPolicy fcfs;
-  sched::Scheduler scheduler({.max_sequences = 2, .max_batch_tokens = 8, .max_waiting = 1}, blocks, fcfs);
+  sched::Scheduler scheduler({.max_sequences = 2, .max_batch_tokens = 8, .max_waiting = {1, 1, 1}}, blocks, fcfs);
   BatchEngine engine(*model_, *tok_, scheduler, pool_, cpu::best_kernels());
   GenerationParams p;
   p.max_tokens = 4;
@@ -180,7 +180,7 @@ TEST_F(BatchEngineTest, PrefixReuseGivesTheTokensOfNoReuse) {
 
   sched::KvBlockPool blocks(64, 8);
   sched::FcfsPolicy fcfs;
-  sched::Scheduler scheduler({.max_sequences = 2, .max_batch_tokens = 16, .max_waiting = 4}, blocks, fcfs);
+  sched::Scheduler scheduler({.max_sequences = 2, .max_batch_tokens = 16, .max_waiting = {4, 4, 4}}, blocks, fcfs);
   BatchEngine engine(*model_, *tok_, scheduler, pool_, cpu::best_kernels());
   std::map<uint64_t, sched::Request> done;
   auto serve = [&](uint64_t id, const std::vector<TokenId>& prompt) {
@@ -215,7 +215,7 @@ TEST_F(BatchEngineTest, PromptLogprobsMatchTheForwardPassOncePerPosition) {
 
   sched::KvBlockPool blocks(64, 8);
   sched::FcfsPolicy fcfs;
-  sched::Scheduler scheduler({.max_sequences = 3, .max_batch_tokens = 16, .max_waiting = 4}, blocks, fcfs);
+  sched::Scheduler scheduler({.max_sequences = 3, .max_batch_tokens = 16, .max_waiting = {4, 4, 4}}, blocks, fcfs);
   BatchEngine engine(*model_, *tok_, scheduler, pool_, cpu::best_kernels());
   GenerationParams plain;
   plain.max_tokens = 3;

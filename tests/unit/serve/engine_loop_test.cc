@@ -73,7 +73,7 @@ class EngineLoopTest : public ::testing::Test {
   ThreadPool pool_{2};
   sched::KvBlockPool blocks_{64, 8};
   sched::FcfsPolicy fcfs_;
-  sched::Scheduler scheduler_{{.max_sequences = 4, .max_batch_tokens = 32, .max_waiting = 8}, blocks_, fcfs_};
+  sched::Scheduler scheduler_{{.max_sequences = 4, .max_batch_tokens = 32, .max_waiting = {8, 8, 8}}, blocks_, fcfs_};
 };
 
 TEST_F(EngineLoopTest, ConcurrentRequestsGetTheirOwnTokensAndTheEnergyAddsUp) {
@@ -114,7 +114,7 @@ TEST_F(EngineLoopTest, ConcurrentRequestsGetTheirOwnTokensAndTheEnergyAddsUp) {
     requests_j += s.done.energy->energy_j;
 
     sched::KvBlockPool b(64, 8);
-    sched::Scheduler alone_sched({.max_sequences = 1, .max_batch_tokens = 32, .max_waiting = 1}, b, fcfs_);
+    sched::Scheduler alone_sched({.max_sequences = 1, .max_batch_tokens = 32, .max_waiting = {1, 1, 1}}, b, fcfs_);
     BatchEngine alone(*model_, *tok_, alone_sched, pool_, cpu::best_kernels());
     ASSERT_TRUE(alone.submit(1, prompt_of(5 + 7 * i, i), greedy(kTokens), 0).ok());
     std::vector<TokenId> tokens;

@@ -1,0 +1,186 @@
+#include "govern/controls.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/strings.h"
+#include "core/sysfs.h"
+
+namespace joule::govern {
+namespace {
+
+std::string not_writable(const std::string& path) {
+  return path + " is not writable" + (geteuid() == 0 ? " (read-only sysfs: a container or VM)" : " (run as root)");
+}
+
+// scaling_max_freq of every cpufreq policy, written together (kHz in sysfs, MHz here).
+class CpufreqControl final : public Control {
+ public:
+  CpufreqControl(ControlInfo info, std::vector<std::string> files) : Control(std::move(info)), files_(std::move(files)) {}
+
+ protected:
+  Status write(double mhz) override {
+    const std::string khz = std::to_string(int64_t(std::llround(mhz * 1000)));
+    for (const std::string& f : files_) JOULE_RETURN_IF_ERROR(write_sysfs(f, khz));
+    return Status::Ok();
+  }
+
+ private:
+  std::vector<std::string> files_;
+};
+
+class RaplLimitControl final : public Control {
+ public:
+  RaplLimitControl(ControlInfo info, std::string file) : Control(std::move(info)), file_(std::move(file)) {}
+
+ protected:
+  Status write(double watts) override { return write_sysfs(file_, std::to_string(int64_t(std::llround(watts * 1e6)))); }
+
+ private:
+  std::string file_;
+};
+
+class NvmlLimitControl final : public Control {
+ public:
+  NvmlLimitControl(ControlInfo info, energy::NvmlSensor& nvml, int gpu) : Control(std::move(info)), nvml_(nvml), gpu_(gpu) {}
+
+ protected:
+  Status write(double watts) override { return nvml_.set_power_limit(gpu_, watts); }
+
+ private:
+  energy::NvmlSensor& nvml_;
+  int gpu_;
+};
+
+void find_cpufreq(Controls& out) {
+  const std::string root = sysfs_root("JOULE_CPUFREQ_ROOT", "/sys/devices/system/cpu/cpufreq");
+  const std::vector<std::string> policies = sysfs_entries(root, R"(policy\d+)");
+  if (policies.empty()) {
+    out.missing.push_back("cpufreq: no policy directories under " + root + " (no cpufreq driver; typical in VMs)");
+    return;
+  }
+  const std::string& p0 = policies.front();
+  auto lo = read_sysfs_u64(p0 + "/cpuinfo_min_freq");
+  auto hi = read_sysfs_u64(p0 + "/cpuinfo_max_freq");
+  auto cur = read_sysfs_u64(p0 + "/scaling_max_freq");
+  if (!lo.ok() || !hi.ok() || !cur.ok()) {
+    out.missing.push_back("cpufreq: " + (!lo.ok() ? lo.status() : !hi.ok() ? hi.status() : cur.status()).message());
+    return;
+  }
+  const auto governor = read_sysfs_line(p0 + "/scaling_governor");
+  ControlInfo info{.name = "cpufreq",
+                   .description = "scaling_max_freq of " + std::to_string(policies.size()) + " cpufreq policies (" +
+                                  root + ", governor " + (governor.ok() ? *governor : "unknown") + ")",
+                   .kind = ControlKind::kFrequencyLimit,
+                   .unit = "MHz",
+                   .min = double(*lo) / 1000,
+                   .max = double(*hi) / 1000,
+                   .original = double(*cur) / 1000,
+                   .writable = true,
+                   .why_not = ""};
+  std::vector<std::string> files;
+  for (const std::string& p : policies) {
+    files.push_back(p + "/scaling_max_freq");
+    if (info.writable && ::access(files.back().c_str(), W_OK) != 0) {
+      info.writable = false;
+      info.why_not = not_writable(files.back());
+    }
+  }
+  out.found.push_back(std::make_unique<CpufreqControl>(std::move(info), std::move(files)));
+}
+
+void find_rapl(Controls& out) {
+  const std::string root = sysfs_root("JOULE_POWERCAP_ROOT", "/sys/class/powercap");
+  const std::vector<std::string> zones = sysfs_entries(root, R"(intel-rapl:\d+)");  // packages
+  if (zones.empty()) {
+    out.missing.push_back("RAPL power limits: no intel-rapl zones under " + root + " (no powercap driver; typical in VMs)");
+    return;
+  }
+  for (const std::string& z : zones) {
+    const std::string file = z + "/constraint_0_power_limit_uw";
+    auto cur = read_sysfs_u64(file);
+    if (!cur.ok()) {
+      out.missing.push_back("RAPL power limit of " + z + ": " + cur.status().message());
+      continue;
+    }
+    auto hi = read_sysfs_u64(z + "/constraint_0_max_power_uw");
+    const double max_w = hi.ok() && *hi > 0 ? double(*hi) * 1e-6 : double(*cur) * 1e-6;
+    auto name = read_sysfs_line(z + "/name");
+    ControlInfo info{.name = "rapl:" + (name.ok() ? *name : std::filesystem::path(z).filename().string()),
+                     .description = "constraint_0 (long-term) power limit of " + z,
+                     .kind = ControlKind::kPowerLimit,
+                     .unit = "W",
+                     // joule never sets less than a quarter of the zone's maximum: below that the
+                     // machine itself starves, and serving stops long before the cap matters.
+                     .min = max_w / 4,
+                     .max = max_w,
+                     .original = double(*cur) * 1e-6,
+                     .writable = ::access(file.c_str(), W_OK) == 0,
+                     .why_not = ""};
+    if (!info.writable) info.why_not = not_writable(file);
+    out.found.push_back(std::make_unique<RaplLimitControl>(std::move(info), file));
+  }
+}
+
+void find_nvml(Controls& out, energy::NvmlSensor& nvml) {
+  for (int gpu = 0; gpu < int(nvml.domains().size()); ++gpu) {
+    auto lim = nvml.power_limits(gpu);
+    if (!lim.ok()) {
+      out.missing.push_back("NVML power limit of gpu" + std::to_string(gpu) + ": " + lim.status().message());
+      continue;
+    }
+    ControlInfo info{.name = "nvml:gpu" + std::to_string(gpu),
+                     .description = "power management limit of " + nvml.domains()[size_t(gpu)].description,
+                     .kind = ControlKind::kPowerLimit,
+                     .unit = "W",
+                     .min = lim->min_w,
+                     .max = lim->max_w,
+                     .original = lim->current_w,
+                     .writable = geteuid() == 0,
+                     .why_not = geteuid() == 0 ? "" : "setting a GPU power limit needs root"};
+    out.found.push_back(std::make_unique<NvmlLimitControl>(std::move(info), nvml, gpu));
+  }
+}
+
+}  // namespace
+
+Status Control::set(double value) {
+  if (!(value >= info_.min && value <= info_.max))
+    return InvalidArgument(info_.name + ": " + format_number("%g", value) + " " + info_.unit + " is outside [" +
+                           format_number("%g", info_.min) + ", " + format_number("%g", info_.max) + "]");
+  if (!info_.writable) return Status(ErrorCode::kPermission, info_.name + ": " + info_.why_not);
+  JOULE_RETURN_IF_ERROR(write(value));
+  value_ = value;
+  changed_ = value != info_.original;
+  return Status::Ok();
+}
+
+Status Control::restore() {
+  if (!changed_) return Status::Ok();
+  JOULE_RETURN_IF_ERROR(write(info_.original));
+  value_ = info_.original;
+  changed_ = false;
+  return Status::Ok();
+}
+
+Status Controls::restore_all() {
+  Status first = Status::Ok();
+  for (const auto& c : found)
+    if (Status s = c->restore(); !s.ok() && first.ok()) first = s;
+  return first;
+}
+
+Controls discover_controls(energy::NvmlSensor* nvml) {
+  Controls out;
+  find_cpufreq(out);
+  find_rapl(out);
+  if (nvml) find_nvml(out, *nvml);
+  else out.missing.push_back("NVML power limits: no NVIDIA GPU (NVML not loaded)");
+  return out;
+}
+
+const char* kind_name(ControlKind k) { return k == ControlKind::kPowerLimit ? "power limit" : "max frequency"; }
+
+}  // namespace joule::govern

@@ -1,0 +1,67 @@
+// Device controls joule may turn to hold power and temperature: a power limit (RAPL, NVML) or a
+// frequency limit (cpufreq), each with its allowed range, the value joule found (restored on exit)
+// and whether joule may change it here. A root directory per kind is overridable by an
+// environment variable (JOULE_CPUFREQ_ROOT, JOULE_POWERCAP_ROOT; NVML through
+// JOULE_NVML_LIBRARY), so tests drive the real code over fake sysfs trees and the fake NVML.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "energy/nvml.h"
+
+namespace joule::govern {
+
+enum class ControlKind { kPowerLimit, kFrequencyLimit };
+
+struct ControlInfo {
+  std::string name;         // "cpufreq", "rapl:package-0", "nvml:gpu0"
+  std::string description;  // where it lives and what it limits
+  ControlKind kind = ControlKind::kPowerLimit;
+  std::string unit;         // "W" or "MHz"
+  double min = 0, max = 0;  // the range joule will set it in
+  double original = 0;      // as found; restore() returns to it
+  bool writable = false;
+  std::string why_not;      // when not writable: what is missing
+};
+
+class Control {
+ public:
+  explicit Control(ControlInfo info) : info_(std::move(info)), value_(info_.original) {}
+  virtual ~Control() = default;
+  Control(const Control&) = delete;
+  Control& operator=(const Control&) = delete;
+
+  const ControlInfo& info() const { return info_; }
+  double value() const { return value_; }  // as last set (or found)
+  // kInvalidArgument outside [min, max]; kPermission where joule may not change it.
+  Status set(double value);
+  // Back to the original value, if joule changed it.
+  Status restore();
+
+ protected:
+  virtual Status write(double value) = 0;
+
+ private:
+  ControlInfo info_;
+  double value_;
+  bool changed_ = false;
+};
+
+// The controls of this machine, and for each kind that is absent a line saying why.
+struct Controls {
+  std::vector<std::unique_ptr<Control>> found;
+  std::vector<std::string> missing;
+  Status restore_all();  // every control; the first error is returned, the others still tried
+};
+
+// cpufreq (scaling_max_freq of every policy, as one control), RAPL package power limits
+// (constraint_0_power_limit_uw), and NVML power limits of `nvml`'s GPUs when it is given.
+Controls discover_controls(energy::NvmlSensor* nvml);
+
+// "power limit" or "max frequency".
+const char* kind_name(ControlKind k);
+
+}  // namespace joule::govern
