@@ -605,17 +605,21 @@ def play_governor(joule):
     finally:
         srv.kill()
 
-    # A device control (a fake cpufreq tree): lowered under the cap, restored after SIGTERM.
+    # A device control (a fake cpufreq tree): lowered under the cap, restored after SIGTERM; the
+    # cpufreq governor asked for is set while serving and restored too.
     with tempfile.TemporaryDirectory(prefix="joule-cpufreq-") as root:
         policy = Path(root) / "policy0"
         policy.mkdir()
         for name, value in (("cpuinfo_min_freq", "1000000"), ("cpuinfo_max_freq", "3000000"),
-                            ("scaling_max_freq", "3000000"), ("scaling_governor", "schedutil")):
+                            ("scaling_max_freq", "3000000"), ("scaling_governor", "schedutil"),
+                            ("scaling_available_governors", "performance powersave schedutil")):
             (policy / name).write_text(value + "\n")
-        freq = policy / "scaling_max_freq"
-        srv = Server(joule, "--power-cap-w", "1", "--governor-interval", "0.2", label="cpufreq server",
-                     extra_env={"JOULE_CPUFREQ_ROOT": root})
+        freq, gov = policy / "scaling_max_freq", policy / "scaling_governor"
+        srv = Server(joule, "--power-cap-w", "1", "--governor-interval", "0.2", "--cpufreq-governor", "performance",
+                     label="cpufreq server", extra_env={"JOULE_CPUFREQ_ROOT": root})
         try:
+            check(gov.read_text().strip() == "performance", "governor: --cpufreq-governor is set while serving",
+                  gov.read_text())
             lowered, deadline = None, time.monotonic() + 60
             while lowered is None and time.monotonic() < deadline:
                 post(srv.port, "/v1/completions", {"prompt": PROMPTS[1], "max_tokens": 16, "temperature": 0})
@@ -625,8 +629,9 @@ def play_governor(joule):
                   srv.stderr())
             srv.proc.send_signal(signal.SIGTERM)
             rc = srv.proc.wait(60)
-            check(rc == 0 and freq.read_text().strip() == "3000000",
-                  "governor: SIGTERM restores the control to the value found", f"rc {rc}, {freq.read_text()!r}")
+            check(rc == 0 and freq.read_text().strip() == "3000000" and gov.read_text().strip() == "schedutil",
+                  "governor: SIGTERM restores the controls to the values found",
+                  f"rc {rc}, {freq.read_text()!r}, {gov.read_text()!r}")
         finally:
             srv.kill()
 

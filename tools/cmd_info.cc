@@ -7,8 +7,8 @@
 #include "common.h"
 #include "energy_cli.h"
 #include "core/cpu_features.h"
-#include "govern/controls.h"
-#include "govern/thermal.h"
+#include "core/strings.h"
+#include "govern/device.h"
 #include "tokenizer/chat_template.h"
 
 namespace joule::cli {
@@ -67,24 +67,50 @@ nlohmann::json model_json(const LoadedModel& lm, const std::string& path) {
           {"load_ms", lm.load_ms}};
 }
 
-// What joule serve's governor could turn (and why anything is missing), and the temperatures.
-nlohmann::json controls_json(energy::Detection& d) {
+nlohmann::json control_json(const govern::ControlInfo& i) {
+  return {{"name", i.name}, {"kind", govern::kind_name(i.kind)}, {"unit", i.unit}, {"value", i.original},
+          {"min", i.min}, {"max", i.max}, {"writable", i.writable}, {"why_not", i.why_not},
+          {"description", i.description}};
+}
+
+// Each device: what computes on it, what measures it, what joule serve's governor could turn
+// (and why anything is missing) and how hot it is.
+nlohmann::json devices_json(energy::Detection& d) {
   energy::NvmlSensor* nvml = nullptr;
-  for (auto& s : d.sensors)
+  std::vector<energy::DomainInfo> domains;
+  for (auto& s : d.sensors) {
     if (auto* n = dynamic_cast<energy::NvmlSensor*>(s.get())) nvml = n;
-  const govern::Controls c = govern::discover_controls(nvml);
-  nlohmann::json out = {{"controls", nlohmann::json::array()}, {"missing", c.missing},
-                        {"temperatures", nlohmann::json::array()}};
-  for (const auto& ctl : c.found) {
-    const govern::ControlInfo& i = ctl->info();
-    out["controls"].push_back({{"name", i.name}, {"kind", govern::kind_name(i.kind)}, {"unit", i.unit},
-                               {"value", i.original}, {"min", i.min}, {"max", i.max}, {"writable", i.writable},
-                               {"why_not", i.why_not}, {"description", i.description}});
+    domains.insert(domains.end(), s->domains().begin(), s->domains().end());
   }
-  const govern::ThermalSensors thermal = govern::ThermalSensors::discover();
-  for (const govern::Temperature& t : thermal.read())
-    out["temperatures"].push_back({{"sensor", t.sensor}, {"celsius", t.celsius}});
-  for (const std::string& m : thermal.missing()) out["missing"].push_back(m);
+  const govern::Devices devs = local_devices(domains, nvml);
+  std::map<std::string, double> temp_c;
+  for (const govern::Temperature& t : devs.thermal.read()) temp_c[t.sensor] = t.celsius;
+  std::vector<energy::Reading> gpu_now(nvml ? nvml->domains().size() : 0);
+  if (nvml && !nvml->read(gpu_now).ok()) gpu_now.assign(gpu_now.size(), {});
+  nlohmann::json out = {{"devices", nlohmann::json::array()}, {"missing", devs.missing}};
+  for (size_t i = 0; i < devs.devices.size(); ++i) {
+    const govern::Device& dev = devs.devices[i];
+    nlohmann::json j = {{"name", dev.name},
+                        {"description", dev.description},
+                        {"backend", dev.backend},
+                        {"energy_domains", nlohmann::json::array()},
+                        {"controls", nlohmann::json::array()},
+                        {"temperatures", nlohmann::json::array()}};
+    for (const energy::DomainInfo& e : dev.energy)
+      j["energy_domains"].push_back({{"domain", e.name}, {"source", energy::source_name(e.source)}});
+    for (const govern::Control* c : dev.controls) j["controls"].push_back(control_json(c->info()));
+    if (dev.has_cpufreq_governor) {
+      const govern::CpufreqGovernor& g = *devs.controls.cpufreq_governor;
+      j["cpufreq_governor"] = {{"current", g.current()}, {"available", g.available()}, {"writable", g.writable()},
+                               {"why_not", g.why_not()}};
+    }
+    for (const std::string& t : dev.temperatures) {
+      std::optional<double> c = i > 0 && i - 1 < gpu_now.size() ? gpu_now[i - 1].temp_c : std::nullopt;
+      if (auto it = temp_c.find(t); it != temp_c.end()) c = it->second;
+      if (c) j["temperatures"].push_back({{"sensor", t}, {"celsius", *c}});
+    }
+    out["devices"].push_back(j);
+  }
   return out;
 }
 
@@ -99,7 +125,7 @@ int run(const InfoOptions& o) {
   }
   energy::Detection detection = energy::detect_sensors(o.estimate);
   out["sensors"] = sensors_json(detection);
-  out["controls"] = controls_json(detection);
+  out["devices"] = devices_json(detection);
   if (o.json) {
     std::cout << out.dump(2) << "\n";
     return 0;
@@ -120,15 +146,28 @@ int run(const InfoOptions& o) {
                   d["power_limit_w"]["min"].get<double>(), d["power_limit_w"]["max"].get<double>());
   }
   for (const auto& m : out["sensors"]["missing"]) std::printf("  missing: %s\n", m.get<std::string>().c_str());
-  std::printf("controls (joule serve --power-cap-w / --max-temp-c / --governor energy)\n");
-  for (const auto& c : out["controls"]["controls"])
-    std::printf("  %-16s %s %g %s (range %g-%g)%s%s\n", c["name"].get<std::string>().c_str(),
-                c["kind"].get<std::string>().c_str(), c["value"].get<double>(), c["unit"].get<std::string>().c_str(),
-                c["min"].get<double>(), c["max"].get<double>(), c["writable"].get<bool>() ? "" : "; not writable: ",
-                c["why_not"].get<std::string>().c_str());
-  for (const auto& t : out["controls"]["temperatures"])
-    std::printf("  %-16s %.1f C\n", t["sensor"].get<std::string>().c_str(), t["celsius"].get<double>());
-  for (const auto& m : out["controls"]["missing"]) std::printf("  missing: %s\n", m.get<std::string>().c_str());
+  std::printf("devices (controls: joule serve --power-cap-w / --max-temp-c / --governor energy)\n");
+  for (const auto& dev : out["devices"]["devices"]) {
+    std::printf("  %-16s %s; computes: %s\n", dev["name"].get<std::string>().c_str(),
+                dev["description"].get<std::string>().c_str(), dev["backend"].get<std::string>().c_str());
+    for (const auto& e : dev["energy_domains"])
+      std::printf("    energy         %s (%s)\n", e["domain"].get<std::string>().c_str(),
+                  e["source"].get<std::string>().c_str());
+    for (const auto& c : dev["controls"])
+      std::printf("    control        %s: %s %g %s (range %g-%g)%s%s\n", c["name"].get<std::string>().c_str(),
+                  c["kind"].get<std::string>().c_str(), c["value"].get<double>(), c["unit"].get<std::string>().c_str(),
+                  c["min"].get<double>(), c["max"].get<double>(), c["writable"].get<bool>() ? "" : "; not writable: ",
+                  c["why_not"].get<std::string>().c_str());
+    if (dev.contains("cpufreq_governor")) {
+      const auto& g = dev["cpufreq_governor"];
+      std::printf("    control        cpufreq governor %s (available: %s)%s%s\n", g["current"].get<std::string>().c_str(),
+                  join(g["available"].get<std::vector<std::string>>(), " ").c_str(),
+                  g["writable"].get<bool>() ? "" : "; not writable: ", g["why_not"].get<std::string>().c_str());
+    }
+    for (const auto& t : dev["temperatures"])
+      std::printf("    temperature    %s %.1f C\n", t["sensor"].get<std::string>().c_str(), t["celsius"].get<double>());
+  }
+  for (const auto& m : out["devices"]["missing"]) std::printf("  missing: %s\n", m.get<std::string>().c_str());
   if (!have_model) {
     std::printf("model\n  (none: %s)\n", model_file.status().message().c_str());
     return 0;

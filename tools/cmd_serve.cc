@@ -48,6 +48,7 @@ struct ServeOptions {
   double slo_tpot_ms = 0;
   double slo_ttft_ms = 0;
   double governor_interval_s = 1;
+  std::string cpufreq_governor;  // set at start, restored on exit
   int kv_cache_mib = 0;
   int kv_cache_tokens = 0;
   int block_tokens = 16;
@@ -140,17 +141,20 @@ Expected<std::optional<govern::GovernorConfig>> governor_config(const ServeOptio
   return std::optional<govern::GovernorConfig>(c);
 }
 
-// The controls and sensors found, at start: what the governor can turn and why anything is missing.
-void print_controls(const govern::Controls& controls, const govern::ThermalSensors& thermal) {
+// The devices found, at start: what the governor can turn on each and why anything is missing.
+void print_devices(const govern::Devices& devices) {
   bool any_writable = false;
-  for (const auto& c : controls.found) {
-    const govern::ControlInfo& i = c->info();
-    any_writable = any_writable || i.writable;
-    std::fprintf(stderr, "[joule] control %s (%s): %g %s, range %g-%g%s%s\n", i.name.c_str(), govern::kind_name(i.kind),
-                 i.original, i.unit.c_str(), i.min, i.max, i.writable ? "" : "; not writable: ", i.why_not.c_str());
+  for (const govern::Device& d : devices.devices) {
+    std::fprintf(stderr, "[joule] device %s: %s; computes: %s\n", d.name.c_str(), d.description.c_str(), d.backend.c_str());
+    for (const govern::Control* c : d.controls) {
+      const govern::ControlInfo& i = c->info();
+      any_writable = any_writable || i.writable;
+      std::fprintf(stderr, "[joule]   control %s (%s): %g %s, range %g-%g%s%s\n", i.name.c_str(),
+                   govern::kind_name(i.kind), i.original, i.unit.c_str(), i.min, i.max,
+                   i.writable ? "" : "; not writable: ", i.why_not.c_str());
+    }
   }
-  for (const std::string& m : controls.missing) std::fprintf(stderr, "[joule] control missing: %s\n", m.c_str());
-  for (const std::string& m : thermal.missing()) std::fprintf(stderr, "[joule] temperature missing: %s\n", m.c_str());
+  for (const std::string& m : devices.missing) std::fprintf(stderr, "[joule] missing: %s\n", m.c_str());
   if (!any_writable)
     std::fprintf(stderr, "[joule] governor: no device control joule may change here; it holds power and temperature "
                  "by admission control and pacing alone\n");
@@ -230,16 +234,28 @@ int serve_main(ServeOptions o) {
   metrics = std::make_unique<serve::ServeMetrics>(model_id, loop.energy_on() ? loop.energy_source() : "");
 
   // The governor: device controls first, then admission and pacing (src/govern).
-  govern::Controls controls;
-  govern::ThermalSensors thermal;
+  govern::Devices devices;
   std::unique_ptr<govern::Governor> governor;
   const double t_start_s = monotonic_seconds();
+  if (*gov_config || !o.cpufreq_governor.empty())
+    devices = local_devices((*energy)->on() ? (*energy)->meter()->domains() : std::vector<energy::DomainInfo>{},
+                            (*energy)->nvml());
+  // Early returns below leave the devices as found too (restoring twice is a no-op).
+  struct RestoreOnReturn {
+    govern::Controls& c;
+    ~RestoreOnReturn() { (void)c.restore_all(); }
+  } restore_on_return{devices.controls};
+  if (!o.cpufreq_governor.empty()) {
+    if (!devices.controls.cpufreq_governor)
+      return report_error(NotFound("--cpufreq-governor: no cpufreq here (" +
+                                   (devices.controls.missing.empty() ? std::string() : devices.controls.missing[0]) + ")"));
+    if (Status st = devices.controls.cpufreq_governor->set(o.cpufreq_governor); !st.ok()) return report_error(st);
+    std::fprintf(stderr, "[joule] cpufreq governor %s (was %s; restored on exit)\n", o.cpufreq_governor.c_str(),
+                 devices.controls.cpufreq_governor->original().c_str());
+  }
+  govern::ThermalSensors& thermal = devices.thermal;
   if (*gov_config) {
-    controls = govern::discover_controls((*energy)->nvml());
-    thermal = govern::ThermalSensors::discover();
-    std::vector<govern::Control*> actuators;
-    for (const auto& c : controls.found) actuators.push_back(c.get());
-    governor = std::make_unique<govern::Governor>(**gov_config, actuators);
+    governor = std::make_unique<govern::Governor>(**gov_config, devices.actuators());
     if ((*gov_config)->max_temp_c && thermal.empty() && !(*energy)->nvml())
       return report_error(NotFound("--max-temp-c: no temperature sensor here (" +
                                    (thermal.missing().empty() ? std::string() : thermal.missing()[0]) + ")"));
@@ -303,7 +319,7 @@ int serve_main(ServeOptions o) {
     std::fprintf(stderr, "[joule] governor %s: power cap %s, max temperature %s, every %.1f s\n", o.governor.c_str(),
                  g.power_cap_w ? format_number("%g W", *g.power_cap_w).c_str() : "none",
                  g.max_temp_c ? format_number("%g C", *g.max_temp_c).c_str() : "none", o.governor_interval_s);
-    print_controls(controls, thermal);
+    print_devices(devices);
     for (const govern::Decision& x : governor->take_decisions())
       std::fprintf(stderr, "[joule] governor: %s %s\n", x.setting.c_str(), x.reason.c_str());
   } else {
@@ -341,9 +357,9 @@ int serve_main(ServeOptions o) {
   });
   http.serve();
   signals.join();
-  if (governor) {  // the device settings as they were found (also after a drain timeout)
-    Status r = governor->restore();
-    if (Status all = controls.restore_all(); r.ok()) r = all;
+  {  // the device settings as they were found (also after a drain timeout)
+    Status r = governor ? governor->restore() : Status::Ok();
+    if (Status all = devices.controls.restore_all(); r.ok()) r = all;
     if (!r.ok()) std::fprintf(stderr, "[joule] governor: restoring the device settings failed: %s\n", r.message().c_str());
   }
   const serve::EngineLoop::EnergyTotals t = loop.energy_totals();
@@ -405,6 +421,9 @@ void register_serve(CLI::App& app, Action& action) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--slo-ttft-ms", o->slo_ttft_ms, "--governor energy: p90 time to first token to meet")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--cpufreq-governor", o->cpufreq_governor,
+                  "set every cpufreq policy's scaling_governor to this while serving (e.g. performance, so the "
+                  "governor's frequency limit is the frequency run), restored on exit");
   cmd->add_option("--governor-interval", o->governor_interval_s, "seconds between the governor's decisions")
       ->check(CLI::Range(0.1, 60.0))
       ->capture_default_str();

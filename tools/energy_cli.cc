@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <thread>
 
+#include "backend/cpu/kernels.h"
+#include "core/cpu_features.h"
 #include "core/strings.h"
 #include "energy/estimate.h"
 
@@ -260,6 +262,11 @@ std::string window_text(const energy::WindowResult& w, int tokens) {
     if (d.above_idle_j) out += format_number(", %.3g J above idle", *d.above_idle_j);
   }
   return out;
+}
+
+govern::Devices local_devices(const std::vector<energy::DomainInfo>& domains, energy::NvmlSensor* nvml) {
+  return govern::discover_devices(domains, nvml, cpu_features().model_name,
+                                  std::string("cpu (") + cpu::best_kernels().isa + " kernels)");
 }
 
 }  // namespace joule::cli

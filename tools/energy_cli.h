@@ -12,6 +12,7 @@
 #include "core/status.h"
 #include "energy/meter.h"
 #include "energy/nvml.h"
+#include "govern/device.h"
 
 namespace joule::cli {
 
@@ -71,5 +72,8 @@ nlohmann::json sensors_json(const energy::Detection& d);
 nlohmann::json window_json(const energy::WindowResult& w, int tokens);
 // "cpu 1.23 J estimated, 0.0096 J/tok, 104 tok/J, 12.4 W" for each domain, joined by "; ".
 std::string window_text(const energy::WindowResult& w, int tokens);
+
+// This machine's devices (govern/device.h): the CPU with joule's kernels, and NVML's GPUs.
+govern::Devices local_devices(const std::vector<energy::DomainInfo>& domains, energy::NvmlSensor* nvml);
 
 }  // namespace joule::cli

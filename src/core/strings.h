@@ -1,6 +1,7 @@
 // Small string helpers shared by the text parsers and the report writers.
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <string>
@@ -19,6 +20,24 @@ inline std::string_view trim(std::string_view s) {
   const size_t b = s.find_first_not_of(kSpace);
   if (b == std::string_view::npos) return {};
   return s.substr(b, s.find_last_not_of(kSpace) - b + 1);
+}
+
+// The words of s, split at spaces and tabs (a sysfs list such as scaling_available_governors).
+inline std::vector<std::string> split_words(std::string_view s) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while ((i = s.find_first_not_of(" \t\r\n", i)) != std::string_view::npos) {
+    const size_t end = std::min(s.find_first_of(" \t\r\n", i), s.size());
+    out.emplace_back(s.substr(i, end - i));
+    i = end;
+  }
+  return out;
+}
+
+inline std::string join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) (out += i ? sep : "") += items[i];
+  return out;
 }
 
 // One number printed with a printf format ("%.2f"), for tables.

@@ -45,7 +45,8 @@ Expected<uint64_t> read_sysfs_u64(const std::string& path) {
 }
 
 Status write_sysfs(const std::string& path, const std::string& value) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  // O_TRUNC: sysfs ignores it; the fake trees of the tests are regular files.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
   if (fd < 0) return errno_status(path, errno);
   const ssize_t n = ::write(fd, value.data(), value.size());
   const int err = errno;

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace joule::energy {
@@ -41,6 +42,8 @@ struct NvmlSensor::Api {
   nvmlReturn_t (*set_power_limit)(nvmlDevice_t, unsigned);
   nvmlReturn_t (*lock_clocks)(nvmlDevice_t, unsigned, unsigned);
   nvmlReturn_t (*reset_clocks)(nvmlDevice_t);
+  nvmlReturn_t (*memory_clocks)(nvmlDevice_t, unsigned*, unsigned*);
+  nvmlReturn_t (*graphics_clocks)(nvmlDevice_t, unsigned, unsigned*, unsigned*);
 
   std::string error(const char* what, nvmlReturn_t r) const {
     return std::string(what) + " failed: " + (error_string ? error_string(r) : "error") + " (" +
@@ -111,6 +114,8 @@ Expected<std::unique_ptr<NvmlSensor>> NvmlSensor::open() {
   bind(lib, a.set_power_limit, {"nvmlDeviceSetPowerManagementLimit"});
   bind(lib, a.lock_clocks, {"nvmlDeviceSetGpuLockedClocks"});
   bind(lib, a.reset_clocks, {"nvmlDeviceResetGpuLockedClocks"});
+  bind(lib, a.memory_clocks, {"nvmlDeviceGetSupportedMemoryClocks"});
+  bind(lib, a.graphics_clocks, {"nvmlDeviceGetSupportedGraphicsClocks"});
   if (!a.init || !a.shutdown || !a.device_count || !a.handle_by_index)
     return Unsupported(path + " lacks the NVML entry points joule needs (nvmlInit_v2, ...)");
   if (nvmlReturn_t r = a.init(); r != kSuccess) {
@@ -231,6 +236,32 @@ Status NvmlSensor::lock_clocks(int gpu, int min_mhz, int max_mhz) {
   return Status::Ok();
 }
 
+Expected<ClockRange> NvmlSensor::clock_range(int gpu) const {
+  const Api& a = *api_;
+  if (gpu < 0 || gpu >= int(devices_.size())) return InvalidArgument("no GPU " + std::to_string(gpu));
+  if (!a.memory_clocks || !a.graphics_clocks) return Unsupported("this NVML cannot list supported clocks");
+  // Supported graphics clocks depend on the memory clock; the highest memory clock is the one
+  // a loaded GPU runs at. Lists are short (an H100 has ~80 graphics clocks).
+  std::vector<unsigned> mem(64), gfx(512);
+  unsigned n_mem = unsigned(mem.size()), n_gfx = unsigned(gfx.size());
+  if (nvmlReturn_t r = a.memory_clocks(devices_[gpu], &n_mem, mem.data()); r != kSuccess || n_mem == 0)
+    return Unsupported(a.error("nvmlDeviceGetSupportedMemoryClocks", r));
+  const unsigned mem_mhz = *std::max_element(mem.begin(), mem.begin() + n_mem);
+  if (nvmlReturn_t r = a.graphics_clocks(devices_[gpu], mem_mhz, &n_gfx, gfx.data()); r != kSuccess || n_gfx == 0)
+    return Unsupported(a.error("nvmlDeviceGetSupportedGraphicsClocks", r));
+  const auto [lo, hi] = std::minmax_element(gfx.begin(), gfx.begin() + n_gfx);
+  return ClockRange{double(*lo), double(*hi)};
+}
+
+Status NvmlSensor::unlock_clocks(int gpu) {
+  if (gpu < 0 || gpu >= int(devices_.size())) return InvalidArgument("no GPU " + std::to_string(gpu));
+  if (!clocks_locked_[size_t(gpu)]) return Status::Ok();
+  const nvmlReturn_t r = api_->reset_clocks(devices_[gpu]);
+  if (r != kSuccess) return Unsupported(api_->error("nvmlDeviceResetGpuLockedClocks", r));
+  clocks_locked_[size_t(gpu)] = false;
+  return Status::Ok();
+}
+
 Status NvmlSensor::restore() {
   Status first;
   for (size_t i = 0; i < devices_.size(); ++i) {
@@ -239,11 +270,7 @@ Status NvmlSensor::restore() {
       if (r != kSuccess && first.ok()) first = Unsupported(api_->error("restoring the power limit", r));
       saved_limit_mw_[i].reset();
     }
-    if (clocks_locked_[i]) {
-      const nvmlReturn_t r = api_->reset_clocks(devices_[i]);
-      if (r != kSuccess && first.ok()) first = Unsupported(api_->error("nvmlDeviceResetGpuLockedClocks", r));
-      clocks_locked_[i] = false;
-    }
+    if (Status s = unlock_clocks(int(i)); !s.ok() && first.ok()) first = s;
   }
   return first;
 }

@@ -30,6 +30,12 @@ struct PowerLimits {
   double max_w = 0;
 };
 
+// The graphics clocks a GPU supports (at its highest memory clock), the range clocks lock in.
+struct ClockRange {
+  double min_mhz = 0;
+  double max_mhz = 0;
+};
+
 class NvmlSensor final : public Sensor {
  public:
   // Loads the library, initialises NVML and enumerates the GPUs. The error explains what is
@@ -44,7 +50,9 @@ class NvmlSensor final : public Sensor {
   // Only as root, within the allowed range; the previous limit is restored by restore() and by
   // the destructor (the CLI also calls restore() on SIGINT/SIGTERM).
   Status set_power_limit(int gpu, double watts);
+  Expected<ClockRange> clock_range(int gpu) const;
   Status lock_clocks(int gpu, int min_mhz, int max_mhz);
+  Status unlock_clocks(int gpu);  // back to the driver's own clock choice
   Status restore();
 
   struct Api;  // the dlsym'd entry points (nvml.cc)

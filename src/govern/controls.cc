@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -54,6 +55,23 @@ class NvmlLimitControl final : public Control {
   int gpu_;
 };
 
+// Locked graphics clocks as a frequency limit: [min supported, value]; at the top the lock is
+// released (the driver's own choice, which is what joule found).
+class NvmlClockControl final : public Control {
+ public:
+  NvmlClockControl(ControlInfo info, energy::NvmlSensor& nvml, int gpu) : Control(std::move(info)), nvml_(nvml), gpu_(gpu) {}
+
+ protected:
+  Status write(double mhz) override {
+    if (mhz >= info().max) return nvml_.unlock_clocks(gpu_);
+    return nvml_.lock_clocks(gpu_, int(info().min), int(std::lround(mhz)));
+  }
+
+ private:
+  energy::NvmlSensor& nvml_;
+  int gpu_;
+};
+
 void find_cpufreq(Controls& out) {
   const std::string root = sysfs_root("JOULE_CPUFREQ_ROOT", "/sys/devices/system/cpu/cpufreq");
   const std::vector<std::string> policies = sysfs_entries(root, R"(policy\d+)");
@@ -89,6 +107,20 @@ void find_cpufreq(Controls& out) {
     }
   }
   out.found.push_back(std::make_unique<CpufreqControl>(std::move(info), std::move(files)));
+
+  std::vector<std::string> gov_files;
+  for (const std::string& p : policies) gov_files.push_back(p + "/scaling_governor");
+  auto available = read_sysfs_line(p0 + "/scaling_available_governors");
+  if (!governor.ok()) {
+    out.missing.push_back("cpufreq governor: " + governor.status().message());
+    return;
+  }
+  std::string why_not;
+  for (const std::string& f : gov_files)
+    if (why_not.empty() && ::access(f.c_str(), W_OK) != 0) why_not = not_writable(f);
+  out.cpufreq_governor = std::make_unique<CpufreqGovernor>(
+      *governor, available.ok() ? split_words(*available) : std::vector<std::string>{*governor}, std::move(gov_files),
+      std::move(why_not));
 }
 
 void find_rapl(Controls& out) {
@@ -125,22 +157,38 @@ void find_rapl(Controls& out) {
 }
 
 void find_nvml(Controls& out, energy::NvmlSensor& nvml) {
+  const bool root = geteuid() == 0;
   for (int gpu = 0; gpu < int(nvml.domains().size()); ++gpu) {
-    auto lim = nvml.power_limits(gpu);
-    if (!lim.ok()) {
+    const std::string name = "nvml:gpu" + std::to_string(gpu);
+    const std::string& gpu_name = nvml.domains()[size_t(gpu)].description;
+    if (auto lim = nvml.power_limits(gpu); lim.ok())
+      out.found.push_back(std::make_unique<NvmlLimitControl>(
+          ControlInfo{.name = name,
+                      .description = "power management limit of " + gpu_name,
+                      .kind = ControlKind::kPowerLimit,
+                      .unit = "W",
+                      .min = lim->min_w,
+                      .max = lim->max_w,
+                      .original = lim->current_w,
+                      .writable = root,
+                      .why_not = root ? "" : "setting a GPU power limit needs root"},
+          nvml, gpu));
+    else
       out.missing.push_back("NVML power limit of gpu" + std::to_string(gpu) + ": " + lim.status().message());
-      continue;
-    }
-    ControlInfo info{.name = "nvml:gpu" + std::to_string(gpu),
-                     .description = "power management limit of " + nvml.domains()[size_t(gpu)].description,
-                     .kind = ControlKind::kPowerLimit,
-                     .unit = "W",
-                     .min = lim->min_w,
-                     .max = lim->max_w,
-                     .original = lim->current_w,
-                     .writable = geteuid() == 0,
-                     .why_not = geteuid() == 0 ? "" : "setting a GPU power limit needs root"};
-    out.found.push_back(std::make_unique<NvmlLimitControl>(std::move(info), nvml, gpu));
+    if (auto clocks = nvml.clock_range(gpu); clocks.ok())
+      out.found.push_back(std::make_unique<NvmlClockControl>(
+          ControlInfo{.name = name + ":clocks",
+                      .description = "locked graphics clocks of " + gpu_name + " (at the top: unlocked, the driver's choice)",
+                      .kind = ControlKind::kFrequencyLimit,
+                      .unit = "MHz",
+                      .min = clocks->min_mhz,
+                      .max = clocks->max_mhz,
+                      .original = clocks->max_mhz,
+                      .writable = root,
+                      .why_not = root ? "" : "locking GPU clocks needs root"},
+          nvml, gpu));
+    else
+      out.missing.push_back("NVML locked clocks of gpu" + std::to_string(gpu) + ": " + clocks.status().message());
   }
 }
 
@@ -165,8 +213,29 @@ Status Control::restore() {
   return Status::Ok();
 }
 
+CpufreqGovernor::CpufreqGovernor(std::string original, std::vector<std::string> available,
+                                 std::vector<std::string> files, std::string why_not)
+    : original_(std::move(original)), current_(original_), available_(std::move(available)),
+      files_(std::move(files)), why_not_(std::move(why_not)) {}
+
+Status CpufreqGovernor::set(const std::string& name) {
+  if (std::find(available_.begin(), available_.end(), name) == available_.end())
+    return InvalidArgument("cpufreq governor '" + name + "' is not available here (" + join(available_, ", ") + ")");
+  if (!why_not_.empty()) return Status(ErrorCode::kPermission, "cpufreq governor: " + why_not_);
+  for (const std::string& f : files_) JOULE_RETURN_IF_ERROR(write_sysfs(f, name));
+  current_ = name;
+  return Status::Ok();
+}
+
+Status CpufreqGovernor::restore() {
+  if (current_ == original_) return Status::Ok();
+  for (const std::string& f : files_) JOULE_RETURN_IF_ERROR(write_sysfs(f, original_));
+  current_ = original_;
+  return Status::Ok();
+}
+
 Status Controls::restore_all() {
-  Status first = Status::Ok();
+  Status first = cpufreq_governor ? cpufreq_governor->restore() : Status::Ok();
   for (const auto& c : found)
     if (Status s = c->restore(); !s.ok() && first.ok()) first = s;
   return first;
@@ -177,7 +246,7 @@ Controls discover_controls(energy::NvmlSensor* nvml) {
   find_cpufreq(out);
   find_rapl(out);
   if (nvml) find_nvml(out, *nvml);
-  else out.missing.push_back("NVML power limits: no NVIDIA GPU (NVML not loaded)");
+  else out.missing.push_back("NVML power limits and clocks: no NVIDIA GPU (NVML not loaded)");
   return out;
 }
 

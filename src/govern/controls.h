@@ -50,15 +50,40 @@ class Control {
   bool changed_ = false;
 };
 
+// cpufreq's scaling_governor of every policy: not a level the governor turns but a mode set once
+// (joule serve --cpufreq-governor), e.g. `performance`, so that scaling_max_freq is the frequency
+// the CPU runs at rather than a ceiling the kernel's governor chooses under; restored on exit.
+class CpufreqGovernor {
+ public:
+  CpufreqGovernor(std::string original, std::vector<std::string> available, std::vector<std::string> files,
+                  std::string why_not);
+  const std::string& original() const { return original_; }
+  const std::string& current() const { return current_; }
+  const std::vector<std::string>& available() const { return available_; }
+  bool writable() const { return why_not_.empty(); }
+  const std::string& why_not() const { return why_not_; }
+  // kInvalidArgument for a governor this kernel does not offer; kPermission where not writable.
+  Status set(const std::string& name);
+  Status restore();
+
+ private:
+  std::string original_, current_;
+  std::vector<std::string> available_;
+  std::vector<std::string> files_;
+  std::string why_not_;
+};
+
 // The controls of this machine, and for each kind that is absent a line saying why.
 struct Controls {
   std::vector<std::unique_ptr<Control>> found;
+  std::unique_ptr<CpufreqGovernor> cpufreq_governor;  // with cpufreq
   std::vector<std::string> missing;
   Status restore_all();  // every control; the first error is returned, the others still tried
 };
 
-// cpufreq (scaling_max_freq of every policy, as one control), RAPL package power limits
-// (constraint_0_power_limit_uw), and NVML power limits of `nvml`'s GPUs when it is given.
+// cpufreq (scaling_max_freq of every policy, as one control, and its scaling_governor), RAPL
+// package power limits (constraint_0_power_limit_uw), and the NVML power limits and locked clocks
+// of `nvml`'s GPUs when it is given.
 Controls discover_controls(energy::NvmlSensor* nvml);
 
 // "power limit" or "max frequency".

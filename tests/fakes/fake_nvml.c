@@ -11,6 +11,7 @@
  *   step T W                from T seconds after nvmlInit_v2 the GPU draws W watts
  *   limit CUR MIN MAX DEF   power limit and its range, W
  *   state_file PATH         every limit / clock change is written there ("limit_mw=.. locked=..")
+ *   clocks MIN MAX STEP     supported graphics clocks, MHz (default 210 1980 15, an H100's)
  * Energy is the exact integral of the steps (the counter path is exact by construction). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ static struct {
   char name[96], state_file[512];
   double t0;
   unsigned locked_min, locked_max;
+  unsigned clock_min, clock_max, clock_step;
 } g;
 
 static double now_s(void) {
@@ -44,6 +46,7 @@ static void load_script(void) {
   g.devices = 1;
   g.limit_mw = 300000, g.min_mw = 100000, g.max_mw = 400000, g.default_mw = 350000;
   strcpy(g.name, "Fake NVIDIA GPU");
+  g.clock_min = 210, g.clock_max = 1980, g.clock_step = 15;
   const char* path = getenv("JOULE_FAKE_NVML_SCRIPT");
   FILE* f = path ? fopen(path, "r") : NULL;
   if (!f) return;
@@ -64,6 +67,8 @@ static void load_script(void) {
     } else if (sscanf(line, "limit %lf %lf %lf %lf", &a, &b, &c, &d) == 4) {
       g.limit_mw = (unsigned)(a * 1e3), g.min_mw = (unsigned)(b * 1e3);
       g.max_mw = (unsigned)(c * 1e3), g.default_mw = (unsigned)(d * 1e3);
+    } else if (sscanf(line, "clocks %lf %lf %lf", &a, &b, &c) == 3) {
+      g.clock_min = (unsigned)a, g.clock_max = (unsigned)b, g.clock_step = (unsigned)c;
     } else if (sscanf(line, "state_file %31s", word) == 1) {
       snprintf(g.state_file, sizeof g.state_file, "%s", line + 11);
     }
@@ -192,8 +197,27 @@ nvmlReturn_t nvmlDeviceSetPowerManagementLimit(nvmlDevice_t d, unsigned mw) {
   write_state();
   return 0;
 }
-nvmlReturn_t nvmlDeviceSetGpuLockedClocks(nvmlDevice_t d, unsigned lo, unsigned hi) {
+/* As NVML: count in, count out; INSUFFICIENT_SIZE (7) with the needed count when it is short. */
+static nvmlReturn_t fill(unsigned* count, unsigned* out, unsigned hi, unsigned lo, unsigned step) {
+  const unsigned n = (hi - lo) / step + 1;
+  if (*count < n) {
+    *count = n;
+    return 7;
+  }
+  for (unsigned i = 0; i < n; ++i) out[i] = hi - i * step; /* highest first, as NVML lists them */
+  *count = n;
+  return 0;
+}
+nvmlReturn_t nvmlDeviceGetSupportedMemoryClocks(nvmlDevice_t d, unsigned* count, unsigned* mhz) {
   if (device_index(d) < 0) return 2;
+  return fill(count, mhz, 2619, 2619, 1);
+}
+nvmlReturn_t nvmlDeviceGetSupportedGraphicsClocks(nvmlDevice_t d, unsigned mem_mhz, unsigned* count, unsigned* mhz) {
+  if (device_index(d) < 0 || mem_mhz != 2619) return 2;
+  return fill(count, mhz, g.clock_max, g.clock_min, g.clock_step);
+}
+nvmlReturn_t nvmlDeviceSetGpuLockedClocks(nvmlDevice_t d, unsigned lo, unsigned hi) {
+  if (device_index(d) < 0 || lo > hi || hi > g.clock_max) return 2;
   g.locked_min = lo;
   g.locked_max = hi;
   write_state();

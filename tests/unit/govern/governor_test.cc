@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "govern/device.h"
 #include "govern/thermal.h"
 
 namespace joule::govern {
@@ -133,8 +134,8 @@ TEST_F(FakeSysfs, NvmlPowerLimitsThroughTheFakeLibrary) {
     auto nvml = energy::NvmlSensor::open();
     ASSERT_TRUE(nvml.ok()) << nvml.status().message();
     Controls c = discover_controls(nvml->get());
-    ASSERT_EQ(c.found.size(), 2u);
-    EXPECT_EQ(c.found[1]->info().name, "nvml:gpu1");
+    ASSERT_EQ(c.found.size(), 4u);  // a power limit and locked clocks per GPU
+    EXPECT_EQ(c.found[2]->info().name, "nvml:gpu1");
     EXPECT_EQ(c.found[0]->info().min, 100);
     EXPECT_EQ(c.found[0]->info().original, 300);
     if (geteuid() == 0) {
@@ -146,6 +147,105 @@ TEST_F(FakeSysfs, NvmlPowerLimitsThroughTheFakeLibrary) {
     } else {
       EXPECT_FALSE(c.found[0]->info().writable);
     }
+  }
+  unsetenv("JOULE_NVML_LIBRARY");
+  unsetenv("JOULE_FAKE_NVML_SCRIPT");
+}
+
+TEST_F(FakeSysfs, NvmlLockedClocksAreAFrequencyLimitReleasedAtTheTop) {
+  setenv("JOULE_NVML_LIBRARY", JOULE_FAKE_NVML, 1);
+  write("nvml/script.txt", "clocks 300 1800 15\nstate_file " + (root_ / "nvml/state.txt").string());
+  setenv("JOULE_FAKE_NVML_SCRIPT", (root_ / "nvml/script.txt").c_str(), 1);
+  {
+    auto nvml = energy::NvmlSensor::open();
+    ASSERT_TRUE(nvml.ok()) << nvml.status().message();
+    Controls c = discover_controls(nvml->get());
+    ASSERT_EQ(c.found.size(), 2u);
+    Control& clocks = *c.found[1];
+    EXPECT_EQ(clocks.info().name, "nvml:gpu0:clocks");
+    EXPECT_EQ(clocks.info().kind, ControlKind::kFrequencyLimit);
+    EXPECT_EQ(clocks.info().min, 300);
+    EXPECT_EQ(clocks.info().max, 1800);
+    EXPECT_EQ(clocks.info().original, 1800);  // found unlocked: the top of the range
+    EXPECT_EQ(clocks.set(2000).code(), ErrorCode::kInvalidArgument);
+    if (geteuid() == 0) {
+      ASSERT_TRUE(clocks.set(1200).ok());
+      EXPECT_EQ(slurp(root_ / "nvml/state.txt"), "limit_mw=300000 locked=300-1200");
+      ASSERT_TRUE(clocks.restore().ok());
+      EXPECT_EQ(slurp(root_ / "nvml/state.txt"), "limit_mw=300000 locked=none");
+      // The governor's energy policy turns it like any frequency limit, and gives it back.
+      Governor g({.energy_policy = true, .slo_tpot_ms = 100.0}, {&clocks});
+      g.update({.now_s = 1, .tpot_p90_ms = 20.0});
+      EXPECT_LT(clocks.value(), 1800);
+      EXPECT_NE(slurp(root_ / "nvml/state.txt").find("locked=300-"), std::string::npos);
+      ASSERT_TRUE(g.restore().ok());
+      EXPECT_EQ(slurp(root_ / "nvml/state.txt"), "limit_mw=300000 locked=none");
+    } else {
+      EXPECT_EQ(clocks.set(1200).code(), ErrorCode::kPermission);
+    }
+  }
+  unsetenv("JOULE_NVML_LIBRARY");
+  unsetenv("JOULE_FAKE_NVML_SCRIPT");
+}
+
+TEST_F(FakeSysfs, CpufreqGovernorIsSetOnEveryPolicyAndRestored) {
+  cpufreq_policy(0);
+  cpufreq_policy(1);
+  for (const char* p : {"policy0", "policy1"})
+    write(fs::path("cpufreq") / p / "scaling_available_governors", "performance powersave schedutil");
+  Controls c = discover_controls(nullptr);
+  ASSERT_NE(c.cpufreq_governor, nullptr);
+  CpufreqGovernor& g = *c.cpufreq_governor;
+  EXPECT_EQ(g.original(), "schedutil");
+  EXPECT_EQ(g.available(), (std::vector<std::string>{"performance", "powersave", "schedutil"}));
+  const Status bad = g.set("ondemand");
+  EXPECT_EQ(bad.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("performance, powersave, schedutil"), std::string::npos) << bad.message();
+  ASSERT_TRUE(g.set("performance").ok());
+  EXPECT_EQ(slurp(root_ / "cpufreq/policy0/scaling_governor"), "performance");
+  EXPECT_EQ(slurp(root_ / "cpufreq/policy1/scaling_governor"), "performance");
+  ASSERT_TRUE(c.restore_all().ok());
+  EXPECT_EQ(slurp(root_ / "cpufreq/policy0/scaling_governor"), "schedutil");
+  EXPECT_EQ(slurp(root_ / "cpufreq/policy1/scaling_governor"), "schedutil");
+}
+
+TEST_F(FakeSysfs, DevicesJoinBackendEnergyControlsAndTemperatures) {
+  cpufreq_policy(0);
+  write("hwmon/hwmon0/name", "k10temp");
+  write("hwmon/hwmon0/temp1_input", "51000");
+  setenv("JOULE_NVML_LIBRARY", JOULE_FAKE_NVML, 1);
+  write("nvml/script.txt", "devices 2\nname Fake H200");
+  setenv("JOULE_FAKE_NVML_SCRIPT", (root_ / "nvml/script.txt").c_str(), 1);
+  {
+    auto nvml = energy::NvmlSensor::open();
+    ASSERT_TRUE(nvml.ok()) << nvml.status().message();
+    std::vector<energy::DomainInfo> domains = (*nvml)->domains();
+    energy::DomainInfo cpu_estimate;
+    cpu_estimate.name = "cpu";
+    cpu_estimate.source = energy::Source::kEstimated;
+    domains.push_back(cpu_estimate);
+    const Devices d = discover_devices(domains, nvml->get(), "Test CPU", "cpu (avx2 kernels)");
+    ASSERT_EQ(d.devices.size(), 3u);
+    const Device& cpu = d.devices[0];
+    EXPECT_EQ(cpu.name, "cpu");
+    EXPECT_EQ(cpu.backend, "cpu (avx2 kernels)");
+    ASSERT_EQ(cpu.energy.size(), 1u);
+    EXPECT_EQ(cpu.energy[0].source, energy::Source::kEstimated);
+    ASSERT_EQ(cpu.controls.size(), 1u);
+    EXPECT_EQ(cpu.controls[0]->info().name, "cpufreq");
+    EXPECT_TRUE(cpu.has_cpufreq_governor);
+    EXPECT_EQ(cpu.temperatures, std::vector<std::string>{"k10temp/temp1"});
+    for (int i = 1; i <= 2; ++i) {
+      const Device& gpu = d.devices[size_t(i)];
+      EXPECT_EQ(gpu.name, "gpu" + std::to_string(i - 1));
+      EXPECT_EQ(gpu.description, "Fake H200");
+      ASSERT_EQ(gpu.energy.size(), 1u);
+      EXPECT_EQ(gpu.energy[0].name, gpu.name);
+      ASSERT_EQ(gpu.controls.size(), 2u);
+      EXPECT_EQ(gpu.controls[0]->info().name, "nvml:" + gpu.name);
+      EXPECT_EQ(gpu.controls[1]->info().name, "nvml:" + gpu.name + ":clocks");
+    }
+    EXPECT_EQ(d.actuators().size(), 5u);
   }
   unsetenv("JOULE_NVML_LIBRARY");
   unsetenv("JOULE_FAKE_NVML_SCRIPT");
