@@ -23,7 +23,7 @@ log() { echo "[setup] $*" >&2; }
 
 # Debian packages: compiler and build tools, libraries joule links, test and fuzz tooling.
 PKGS=(build-essential cmake pkg-config git python3 python3-pip python3-venv
-      libpcre2-dev libssl-dev libsqlite3-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+      libpcre2-dev libicu-dev libssl-dev libsqlite3-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
       libcpp-httplib-dev prometheus-cpp-dev prometheus
       clang libclang-rt-14-dev chromium)  # chromium: the HTML report is rendered headless in a test;
                                           # prometheus: promtool checks /metrics in a test

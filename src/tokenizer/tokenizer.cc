@@ -159,6 +159,8 @@ Expected<Tokenizer> Tokenizer::from_vocab(VocabData data) {
 std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_special,
                                        bool parse_special) const {
   const tok::Vocab& v = impl_->vocab;
+  std::string normalized;
+  if (v.nfc) text = normalized = tok::nfc(text);
   std::vector<TokenId> out;
   if (add_special && v.add_bos && v.bos >= 0) out.push_back(v.bos);
   const std::vector<Fragment> frags = impl_->partition(text, parse_special);

@@ -1,6 +1,12 @@
 #include "tokenizer/unicode.h"
 
+#include <unicode/normalizer2.h>
+#include <unicode/unistr.h>
+#include <unicode/ustring.h>
+
+#include <algorithm>
 #include <array>
+#include <climits>
 
 namespace joule::tok {
 namespace {
@@ -101,6 +107,26 @@ std::string_view byte_to_unicode(uint8_t b) { return alphabet().text[b]; }
 int unicode_to_byte(uint32_t cpt) {
   const auto& a = alphabet();
   return cpt < a.byte_of.size() ? a.byte_of[cpt] : -1;
+}
+
+std::string nfc(std::string_view text) {
+  if (std::all_of(text.begin(), text.end(), [](char c) { return static_cast<uint8_t>(c) < 0x80; }))
+    return std::string(text);  // ASCII is its own NFC
+  if (text.size() > size_t(INT32_MAX)) return std::string(text);
+  UErrorCode st = U_ZERO_ERROR;
+  int32_t units = 0;
+  u_strFromUTF8(nullptr, 0, &units, text.data(), int32_t(text.size()), &st);  // validates
+  if (st != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(st)) return std::string(text);
+  st = U_ZERO_ERROR;
+  const icu::Normalizer2* n = icu::Normalizer2::getNFCInstance(st);
+  const icu::UnicodeString u = icu::UnicodeString::fromUTF8(icu::StringPiece(text.data(), int32_t(text.size())));
+  if (U_FAILURE(st) || n->isNormalized(u, st)) return std::string(text);
+  st = U_ZERO_ERROR;
+  const icu::UnicodeString composed = n->normalize(u, st);
+  if (U_FAILURE(st)) return std::string(text);
+  std::string out;
+  composed.toUTF8String(out);
+  return out;
 }
 
 }  // namespace joule::tok

@@ -25,6 +25,11 @@ void append_utf8(std::string& out, uint32_t cpt);
 // point, so each malformed byte becomes U+FFFD. Valid UTF-8 comes back unchanged.
 std::string normalize_utf8(std::string_view text);
 
+// The text in Unicode Normalization Form C (ICU's tables): decomposed accents composed, as
+// Hugging Face's NFC normalizer does. Text that is not valid UTF-8 comes back unchanged (Hugging
+// Face tokenizers take only valid UTF-8; joule's byte-level paths handle the rest as llama.cpp does).
+std::string nfc(std::string_view text);
+
 // GPT-2 bytes_to_unicode: the UTF-8 text of the character that stands for byte b.
 std::string_view byte_to_unicode(uint8_t b);
 // The byte a GPT-2 alphabet character stands for, or -1 for any other code point.

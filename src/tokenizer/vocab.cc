@@ -95,6 +95,9 @@ Expected<Vocab> build_vocab(VocabData data, std::optional<bool> pre_add_bos) {
   v.add_space_prefix = data.add_space_prefix.value_or(spm);
   v.add_bos = data.add_bos.value_or(spm || pre_add_bos.value_or(false));
   v.add_eos = data.add_eos.value_or(false);
+  if (data.normalizer == "nfc") v.nfc = true;
+  else if (!data.normalizer.empty())
+    return Unsupported("tokenizer.joule.normalizer '" + data.normalizer + "' is not one joule implements (nfc)");
 
   v.eog.assign(v.text.size(), false);
   for (std::string_view text : kEogTexts) {

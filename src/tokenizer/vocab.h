@@ -27,6 +27,7 @@ struct VocabData {
   std::vector<std::string> merges;   // "left right", gpt2 only
   std::optional<TokenId> bos, eos, eot, eom, unk;
   std::optional<bool> add_bos, add_eos, add_space_prefix;
+  std::string normalizer;  // tokenizer.joule.normalizer: "" or "nfc" (Hugging Face folders, Qwen2)
 };
 
 namespace tok {
@@ -57,6 +58,7 @@ struct Vocab {
   bool add_bos = false;
   bool add_eos = false;
   bool add_space_prefix = false;
+  bool nfc = false;  // text is NFC-normalized before anything else
 
   // Tokens matched in raw text before tokenizing (control, user-defined, unknown), longest first.
   std::vector<TokenId> special_tokens;

@@ -52,6 +52,9 @@ Expected<Tokenizer> Tokenizer::from_gguf(const gguf::File& f) {
   JOULE_RETURN_IF_ERROR(read_flag(f, "tokenizer.ggml.add_bos_token", d.add_bos));
   JOULE_RETURN_IF_ERROR(read_flag(f, "tokenizer.ggml.add_eos_token", d.add_eos));
   JOULE_RETURN_IF_ERROR(read_flag(f, "tokenizer.ggml.add_space_prefix", d.add_space_prefix));
+  if (f.find("tokenizer.joule.normalizer")) {
+    JOULE_ASSIGN_OR_RETURN(d.normalizer, f.get_string("tokenizer.joule.normalizer"));
+  }
   return from_vocab(std::move(d));
 }
 

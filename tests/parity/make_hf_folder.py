@@ -16,8 +16,8 @@ Usage: make_hf_folder.py MODEL.gguf OUT_DIR     (the peer's venv: gguf, numpy, t
     BPE with the GGUF's pre-tokenizer (smollm: digits one by one, then GPT-2's split; qwen2: its
     split regex), its control tokens as special added tokens; tokenizer_config.json with the
     special tokens and the chat template; user-defined tokens as added, non-special tokens; a
-    SentencePiece vocabulary (Gemma) as make_hf_spm_folder.py builds it. (Real Qwen2 folders also NFC-normalize; the GGUF's
-    tokenizer does not, so this folder mirrors the GGUF.)
+    SentencePiece vocabulary (Gemma) as make_hf_spm_folder.py builds it. Qwen2's tokenizer.json
+    NFC-normalizes, as the real one does (the GGUF's tokenizer in llama.cpp does not).
 The F16 weights equal `joule quantize MODEL --type f16`'s, so the folder's logits must equal that
 file's exactly.
 """
@@ -29,7 +29,7 @@ import numpy as np
 import gguf
 from gguf.quants import dequantize
 from safetensors.numpy import save_file
-from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_hf_spm_folder import spm_tokenizer  # noqa: E402
@@ -171,6 +171,7 @@ def main():
                 pre_tokenizers.Split(Regex(BLOOM_SPLIT), behavior="isolated", invert=False),
                 pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False)])
         elif pre == "qwen2":
+            tok.normalizer = normalizers.NFC()
             tok.pre_tokenizer = pre_tokenizers.Sequence([
                 pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated", invert=False),
                 pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False)])

@@ -68,6 +68,38 @@ bool spm_space_prefix(const json& tj) {
   return false;
 }
 
+// The normalizer steps of tokenizer.json ({"type": "Sequence", "normalizers": [...]} or one).
+std::vector<json> normalizer_steps(const json& tj) {
+  const json n = tj.value("normalizer", json());
+  if (n.is_object() && n.value("type", "") == "Sequence" && n.contains("normalizers") && n["normalizers"].is_array())
+    return n["normalizers"].get<std::vector<json>>();
+  return n.is_object() ? std::vector<json>{n} : std::vector<json>{};
+}
+
+// Whether the text is NFC-normalized first (Qwen2: tokenizer.joule.normalizer "nfc"). The steps
+// joule implements: NFC, and for SentencePiece-style vocabularies the space handling
+// (Prepend("▁"), Replace(" ", "▁")) that llama.cpp's "llama" vocabulary does itself; any other
+// step would change ids silently, so it is refused by name.
+Expected<bool> nfc_normalizer(const json& tj, bool spm, const std::string& where) {
+  const std::string kMeta = "\xe2\x96\x81";
+  bool nfc = false;
+  for (const json& step : normalizer_steps(tj)) {
+    const std::string type = step.value("type", "");
+    if (type == "NFC") {
+      nfc = true;
+      continue;
+    }
+    const bool space = (type == "Prepend" && step.value("prepend", "") == kMeta) ||
+                       (type == "Replace" && step.value("content", "") == kMeta && step.contains("pattern") &&
+                        step["pattern"].is_object() && step["pattern"].value("String", "") == " ");
+    if (!(spm && space))
+      return Unsupported(where + ": the " + (type.empty() ? std::string("untyped") : type) +
+                         " normalizer is not one joule implements (NFC; Prepend / Replace of \"▁\" for "
+                         "SentencePiece-style vocabularies)");
+  }
+  return nfc;
+}
+
 // A special-token field of tokenizer_config.json: a string or {"content": ...}.
 std::optional<std::string> token_text(const json& cfg, const char* key) {
   const auto it = cfg.find(key);
@@ -109,6 +141,7 @@ Status tokenizer_metadata(const std::string& dir, int64_t n_vocab, gguf::Writer&
   if (!spm) {
     JOULE_ASSIGN_OR_RETURN(pre, pre_name(tj.value("pre_tokenizer", json()), where));
   }
+  JOULE_ASSIGN_OR_RETURN(const bool nfc, nfc_normalizer(tj, spm, where));
 
   // Ids: the vocabulary's, then added tokens'; the table spans the model's vocab_size.
   int64_t size = n_vocab;
@@ -182,6 +215,8 @@ Status tokenizer_metadata(const std::string& dir, int64_t n_vocab, gguf::Writer&
     w.set_i32_array("tokenizer.ggml.token_type", types);
     w.set_string_array("tokenizer.ggml.merges", merge_list);
   }
+  // joule's own key (llama.cpp has none and does not normalize): the folder's ids on any text.
+  if (nfc) w.set_string("tokenizer.joule.normalizer", "nfc");
 
   // Special tokens: tokenizer_config.json by text, config.json's ids where it says nothing.
   json cfg = json::object(), config = json::object();

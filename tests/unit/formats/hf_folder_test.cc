@@ -25,6 +25,7 @@ using nlohmann::json;
 struct TinyFolder {
   fs::path dir;
   int64_t d = 64, f = 96, heads = 4, kv_heads = 2, vocab = 300;
+  json normalizer;  // tokenizer.json's; none by default
   json config = {{"model_type", "llama"}, {"hidden_size", 64}, {"intermediate_size", 96},
                  {"num_hidden_layers", 1},  {"num_attention_heads", 4}, {"num_key_value_heads", 2},
                  {"vocab_size", 300},       {"max_position_embeddings", 128}, {"rms_norm_eps", 1e-5},
@@ -86,9 +87,10 @@ struct TinyFolder {
     json vocab_json = json::object();
     const std::vector<std::string> toks = synthetic_byte_vocab(int(vocab) - 1);
     for (size_t i = 0; i < toks.size(); ++i) vocab_json[toks[i]] = i;
-    const json tj = {{"model", {{"type", "BPE"}, {"vocab", vocab_json}, {"merges", json::array({"a b"})}}},
-                     {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
-                     {"added_tokens", json::array({{{"id", vocab - 1}, {"content", "<|end|>"}, {"special", true}}})}};
+    json tj = {{"model", {{"type", "BPE"}, {"vocab", vocab_json}, {"merges", json::array({"a b"})}}},
+               {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
+               {"added_tokens", json::array({{{"id", vocab - 1}, {"content", "<|end|>"}, {"special", true}}})}};
+    if (!normalizer.is_null()) tj["normalizer"] = normalizer;
     std::ofstream(dir / "tokenizer.json") << tj.dump();
     std::ofstream(dir / "tokenizer_config.json")
         << json{{"eos_token", "<|end|>"}, {"add_bos_token", false}, {"chat_template", "{{ x }}"}}.dump();
@@ -129,6 +131,29 @@ TEST(HfFolder, ConvertsALlamaFolderInLlamaCppsLayout) {
   }
   const gguf::TensorInfo* v = f->find_tensor("blk.0.attn_v.weight");  // V is not permuted
   EXPECT_EQ(at(v, 9, 2), TinyFolder::value(5, 9, 2));
+}
+
+// Qwen2's tokenizer.json NFC-normalizes: joule's own key carries it (llama.cpp has none); any
+// other normalizer step would change ids silently and is refused by name.
+TEST(HfFolder, NfcNormalizerIsKeptAndOthersAreRefused) {
+  {
+    TinyFolder t("nfc");
+    t.normalizer = {{"type", "NFC"}};
+    t.write();
+    const std::string out = (t.dir / "out.gguf").string();
+    ASSERT_TRUE(convert(t.dir.string(), out).ok());
+    auto f = gguf::File::open(out);
+    ASSERT_TRUE(f.ok());
+    EXPECT_EQ(*f->get_string("tokenizer.joule.normalizer"), "nfc");
+  }
+  {
+    TinyFolder t("lower");
+    t.normalizer = {{"type", "Sequence"}, {"normalizers", json::array({{{"type", "NFC"}}, {{"type", "Lowercase"}}})}};
+    t.write();
+    const Status s = convert(t.dir.string(), (t.dir / "o.gguf").string());
+    EXPECT_EQ(s.code(), ErrorCode::kUnsupported);
+    EXPECT_NE(s.message().find("the Lowercase normalizer is not one joule implements"), std::string::npos) << s.message();
+  }
 }
 
 TEST(HfFolder, ConvertsToARequestedType) {

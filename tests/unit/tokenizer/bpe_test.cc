@@ -48,6 +48,31 @@ Tokenizer make(std::string pre) {
   return std::move(t).value();
 }
 
+TEST(Unicode, NfcComposesAndLeavesTheRestAlone) {
+  EXPECT_EQ(tok::nfc("cafe\xCC\x81"), "caf\xC3\xA9");          // e + U+0301 -> U+00E9
+  EXPECT_EQ(tok::nfc("\xE1\x84\x80\xE1\x85\xA1"), "\xEA\xB0\x80");  // Hangul jamo -> one syllable
+  EXPECT_EQ(tok::nfc("plain ascii"), "plain ascii");
+  EXPECT_EQ(tok::nfc("caf\xC3\xA9"), "caf\xC3\xA9");            // already NFC
+  EXPECT_EQ(tok::nfc("e\xCC\x81\xFF"), "e\xCC\x81\xFF");        // invalid UTF-8: unchanged
+  EXPECT_EQ(tok::nfc(""), "");
+}
+
+// tokenizer.joule.normalizer "nfc" (Hugging Face folders that normalize, as Qwen2's): decomposed
+// and composed text give the same ids; an unknown normalizer is refused.
+TEST(Bpe, NfcNormalizerMakesDecomposedTextEqualComposed) {
+  VocabData d = byte_level_vocab("gpt-2");
+  d.normalizer = "nfc";
+  auto t = Tokenizer::from_vocab(std::move(d));
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  const Ids composed = t->encode("caf\xC3\xA9 hello", false, true);
+  EXPECT_EQ(t->encode("cafe\xCC\x81 hello", false, true), composed);
+  EXPECT_NE(make("gpt-2").encode("cafe\xCC\x81 hello", false, true), composed);  // without it they differ
+  EXPECT_EQ(t->encode("<|im_start|>e\xCC\x81", false, true), (Ids{kImStart, 0xC3, 0xA9}));
+  VocabData bad = byte_level_vocab("gpt-2");
+  bad.normalizer = "nfkc";
+  EXPECT_EQ(Tokenizer::from_vocab(std::move(bad)).status().code(), ErrorCode::kUnsupported);
+}
+
 TEST(Bpe, MergesByRank) {
   const Tokenizer t = make("smollm");
   EXPECT_EQ(t.encode("hello world", false, false), (Ids{kHello, kWorld}));
