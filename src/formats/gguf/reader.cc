@@ -37,6 +37,18 @@
 namespace joule::gguf {
 namespace {
 
+// ggml's names of its tensor type ids (ggml.h, enum ggml_type; the gaps were removed there), so
+// that a type joule does not load is named in the error, not only numbered.
+std::string_view ggml_type_name(uint32_t id) {
+  static constexpr std::string_view kNames[] = {
+      "F32",     "F16",    "Q4_0",    "Q4_1",  "Q4_2",   "Q4_3",  "Q5_0",  "Q5_1",  "Q8_0",     "Q8_1",  "Q2_K",
+      "Q3_K",    "Q4_K",   "Q5_K",    "Q6_K",  "Q8_K",   "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL",
+      "IQ3_S",   "IQ2_S",  "IQ4_XS",  "I8",    "I16",    "I32",   "I64",   "F64",   "IQ1_M",    "BF16",
+      "Q4_0_4_4", "Q4_0_4_8", "Q4_0_8_8", "TQ1_0", "TQ2_0", "IQ4_NL_4_4", "IQ4_NL_4_8", "IQ4_NL_8_8", "MXFP4",
+      "NVFP4",   "Q1_0",   "Q2_0"};
+  return id < std::size(kNames) ? kNames[id] : std::string_view();
+}
+
 // Smallest encodings, used to reject counts that cannot fit in the remaining bytes.
 constexpr size_t kMinStringBytes = 8;                        // u64 length, empty text
 constexpr size_t kMinArrayBytes = 4 + 8;                     // element type, count
@@ -252,7 +264,11 @@ Status read_shape(Cursor& cur, TensorInfo& t) {
   uint32_t type_id = 0;
   JOULE_RETURN_IF_ERROR(cur.read(type_id, "tensor type"));
   const std::optional<DTypeTraits> tr = dtype_traits(type_id);
-  if (!tr) return FormatError(cat("unknown tensor type ", type_id));
+  if (!tr) {
+    const std::string_view name = ggml_type_name(type_id);
+    if (name.empty()) return FormatError(cat("unknown tensor type ", type_id));
+    return Unsupported(cat(name, " (type ", type_id, ") is not supported yet"));
+  }
   t.type = tr->type;
   JOULE_ASSIGN_OR_RETURN(t.nbytes, wire::tensor_nbytes(t.type, t.dims));
   return Status::Ok();

@@ -151,6 +151,8 @@ TEST_F(GgufCorrupt, BadTensorShapes) {
   expect_format_error(one_tensor({uint64_t{1} << 40, uint64_t{1} << 40}, kF32, 0, 32), "overflows");
   expect_format_error(one_tensor({uint64_t{1} << 62}, kF32, 0, 32), "overflows");  // bytes only
   expect_format_error(one_tensor({4}, 99, 0, 32), "tensor 'w': unknown tensor type 99");
+  // A ggml type joule does not load is named, and is kUnsupported rather than a corrupt file.
+  expect_error(one_tensor({256}, 16, 0, 32), ErrorCode::kUnsupported, "tensor 'w': IQ2_XXS (type 16) is not supported yet");
   expect_format_error(one_tensor({33}, kQ4_0, 0, 32),
                       "row length 33 is not a multiple of the q4_0 block size 32");
 }
