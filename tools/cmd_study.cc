@@ -56,6 +56,7 @@ class CellRunner {
     r.energy_j = run.energy_j;
     r.energy_source = run.sources;
     r.metrics_json = metrics_json(t).dump();
+    r.item_outcomes = t.items;
     if (const energy::WindowResult* w = energy_.result(run.window)) {
       r.energy_json = window_json(*w, static_cast<int>(t.tokens)).dump();
       if (run.energy_j && w->duration_s > 0) r.avg_power_w = *run.energy_j / w->duration_s;

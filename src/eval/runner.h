@@ -4,12 +4,14 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/generate.h"
 #include "engine/loglik.h"
 #include "eval/tasks.h"
+#include "metrics/paired.h"
 
 namespace joule::eval {
 
@@ -26,6 +28,7 @@ struct TaskResult {
   double seconds = 0;
   int64_t tokens = 0;  // tokens evaluated (contexts + continuations)
   int64_t naive_tokens = 0;  // log-likelihood tasks: tokens without prefix reuse (0 for gsm8k)
+  std::vector<metrics::ItemOutcome> items;  // per item, in case order (metrics/paired.h)
 };
 
 // Called after each item with how many are done.

@@ -2,6 +2,7 @@
 // lm-evaluation-harness does (and llama.cpp's HellaSwag variant).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,10 +13,18 @@ struct ChoiceLoglik {
   int n_tokens = 0;
 };
 
+// The choice one criterion picks, and by how much it beat the runner-up under that criterion
+// (absent with one choice): how close an item was to flipping.
+struct McPick {
+  int choice = -1;
+  std::optional<double> margin;
+};
+
 struct McScores {
   double acc = 0;           // argmax of the log-likelihood is the gold choice (1 or 0)
   double acc_norm = 0;      // argmax of log-likelihood / the choice's length in characters
   double acc_per_token = 0; // argmax of log-likelihood / tokens (llama.cpp's HellaSwag score)
+  McPick pick, pick_norm, pick_per_token;  // what each criterion chose
 };
 
 // choices: the choice texts as the task defines them (without the " " delimiter), whose

@@ -45,7 +45,9 @@ std::vector<McItem> draw_shots(const std::vector<McItem>& pool, int k, uint64_t 
   return out;
 }
 
-McCase mc_case(McRequest r, const McItem& item) { return McCase{std::move(r), item.choices, "", ""}; }
+McCase mc_case(size_t index, McRequest r, const McItem& item) {
+  return McCase{std::to_string(index), std::move(r), item.choices, "", ""};
+}
 
 }  // namespace
 
@@ -59,7 +61,7 @@ Expected<std::vector<GenCase>> build_gsm8k_cases(const SelectOptions& o) {
     shots.resize(static_cast<size_t>(k));
   }
   std::vector<GenCase> cases;
-  for (size_t i : selection(test.size(), o)) cases.push_back({gsm8k_prompt(test[i], shots), test[i].target});
+  for (size_t i : selection(test.size(), o)) cases.push_back({std::to_string(i), gsm8k_prompt(test[i], shots), test[i].target});
   return cases;
 }
 
@@ -110,7 +112,7 @@ Expected<std::vector<McCase>> build_mc_cases(const TaskInfo& task, const SelectO
           return InvalidArgument("mmlu: subject " + test[i].group + " has " + std::to_string(shots.size()) +
                                  " dev examples, fewer than --shots " + std::to_string(k));
         shots.resize(static_cast<size_t>(k));  // the harness's first_n sampler
-        McCase c = mc_case(mmlu_request(test[i], shots), test[i]);
+        McCase c = mc_case(i, mmlu_request(test[i], shots), test[i]);
         c.group = test[i].group;
         if (const auto it = category.find(c.group); it != category.end()) c.category = it->second;
         cases.push_back(std::move(c));
@@ -126,13 +128,13 @@ Expected<std::vector<McCase>> build_mc_cases(const TaskInfo& task, const SelectO
         JOULE_ASSIGN_OR_RETURN(train, load_arc_jsonl(data_path(o, "arc/" + set + "-Train.jsonl")));
       }
       for (size_t i : selection(test.size(), o))
-        cases.push_back(mc_case(arc_request(test[i], draw_shots(train, k, o.seed, i, SIZE_MAX)), test[i]));
+        cases.push_back(mc_case(i, arc_request(test[i], draw_shots(train, k, o.seed, i, SIZE_MAX)), test[i]));
       return cases;
     }
     case TaskId::kHellaSwag: {
       JOULE_ASSIGN_OR_RETURN(auto items, load_hellaswag(data_path(o, "hellaswag/hellaswag_val_full.txt")));
       for (size_t i : selection(items.size(), o))
-        cases.push_back(mc_case(hellaswag_request(items[i], draw_shots(items, k, o.seed, i, i)), items[i]));
+        cases.push_back(mc_case(i, hellaswag_request(items[i], draw_shots(items, k, o.seed, i, i)), items[i]));
       return cases;
     }
     case TaskId::kTruthfulQaMc1:
@@ -141,7 +143,7 @@ Expected<std::vector<McCase>> build_mc_cases(const TaskInfo& task, const SelectO
       JOULE_ASSIGN_OR_RETURN(auto items, load_truthfulqa_mc(data_path(o, "truthfulqa/mc_task.v0.json")));
       const bool mc2 = task.id == TaskId::kTruthfulQaMc2;
       for (size_t i : selection(items.size(), o)) {
-        McCase c = mc_case(truthfulqa_request(items[i], mc2), items[i]);
+        McCase c = mc_case(i, truthfulqa_request(items[i], mc2), items[i]);
         if (mc2) c.choices = items[i].mc2_choices;
         cases.push_back(std::move(c));
       }

@@ -34,6 +34,7 @@ struct SelectOptions {
 
 // One multiple-choice item ready to score: the request and what the metrics need.
 struct McCase {
+  std::string id;  // the item's index in its dataset file (the same under every configuration)
   McRequest request;
   std::vector<std::string> choices;  // choice texts without the delimiter (acc_norm lengths)
   std::string group;                 // MMLU subject (macro average), else empty
@@ -48,6 +49,7 @@ Expected<std::vector<McCase>> build_mc_cases(const TaskInfo& task, const SelectO
 // GSM8K: the prompt of each selected test item and its target. Shots: the first k train items
 // (the harness draws them with Python's random generator, which joule does not reproduce).
 struct GenCase {
+  std::string id;  // the item's index in the test file
   std::string prompt;
   std::string target;
 };

@@ -37,17 +37,17 @@ double normal_quantile_two_sided(double confidence) {
   return x - u / (1 + x * u / 2);
 }
 
-Expected<PairedDifference> paired_difference(const std::vector<ItemScore>& base, const std::vector<ItemScore>& other,
+Expected<PairedDifference> paired_difference(const std::vector<ItemOutcome>& base, const std::vector<ItemOutcome>& other,
                                              double confidence) {
   if (!(confidence > 0 && confidence < 1)) return InvalidArgument("confidence must be in (0, 1)");
-  std::unordered_map<std::string, const ItemScore*> by_id;
-  for (const ItemScore& s : base)
+  std::unordered_map<std::string, const ItemOutcome*> by_id;
+  for (const ItemOutcome& s : base)
     if (!by_id.emplace(s.id, &s).second) return InvalidArgument("item '" + s.id + "' appears twice in the baseline");
   std::unordered_map<std::string, bool> seen;
   std::vector<double> diff;
   std::vector<std::string> cluster;
   PairedDifference out;
-  for (const ItemScore& s : other) {
+  for (const ItemOutcome& s : other) {
     if (!seen.emplace(s.id, true).second) return InvalidArgument("item '" + s.id + "' appears twice");
     const auto it = by_id.find(s.id);
     if (it == by_id.end()) continue;
@@ -61,7 +61,7 @@ Expected<PairedDifference> paired_difference(const std::vector<ItemScore>& base,
   out.n = int(diff.size());
   if (out.n < 2) return InvalidArgument("fewer than 2 items were scored by both configurations");
   out.mean_diff = mean(diff);
-  const bool clustered = std::any_of(base.begin(), base.end(), [](const ItemScore& s) { return !s.cluster.empty(); });
+  const bool clustered = std::any_of(base.begin(), base.end(), [](const ItemOutcome& s) { return !s.cluster.empty(); });
   if (clustered) {
     std::map<std::string, double> residual_sum;
     for (size_t i = 0; i < diff.size(); ++i) residual_sum[cluster[i]] += diff[i] - out.mean_diff;

@@ -6,6 +6,7 @@
 // either score's, which is what lets a precision's accuracy loss be told apart from noise.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,10 +14,14 @@
 
 namespace joule::metrics {
 
-struct ItemScore {
-  std::string id;       // the same item under every configuration (the dataset's item)
+// One item's outcome under a task's headline metric, as an evaluation records it (and the results
+// database stores it).
+struct ItemOutcome {
+  std::string id;       // the same item under every configuration (its index in the dataset file)
   double score = 0;     // 1 / 0 for a correct / wrong answer, or the per-item metric (MC2)
   std::string cluster;  // items of one cluster are correlated (an MMLU subject); "" = on its own
+  int choice = -1;      // the answer picked (multiple choice); -1 for generation and MC2
+  std::optional<double> margin;  // the pick's lead over the runner-up under the task's criterion
 };
 
 struct PairedDifference {
@@ -36,7 +41,7 @@ struct PairedDifference {
 // (lm-evaluation-harness's mean_stderr); with clusters it is the cluster-robust
 // sqrt(sum over clusters of (sum of d_i - mean)^2) / n. kInvalidArgument for fewer than 2 paired
 // items, a repeated id on one side, or a confidence outside (0, 1).
-Expected<PairedDifference> paired_difference(const std::vector<ItemScore>& base, const std::vector<ItemScore>& other,
+Expected<PairedDifference> paired_difference(const std::vector<ItemOutcome>& base, const std::vector<ItemOutcome>& other,
                                              double confidence = 0.95);
 
 // z such that a standard normal lies within [-z, z] with probability `confidence` (1.959964 for

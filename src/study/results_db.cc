@@ -8,7 +8,8 @@
 namespace joule::study {
 namespace {
 
-// Version 1. Each migration in kMigrations[v] takes the schema from version v to v + 1.
+// Each migration in kMigrations[v] takes the schema from version v to v + 1: 1 the cells and their
+// power samples, 2 each cell's per-item outcomes (for paired comparisons; older cells have none).
 constexpr const char* kMigrations[] = {
     R"sql(
 CREATE TABLE studies(
@@ -52,6 +53,16 @@ CREATE TABLE power_samples(
   t_s REAL NOT NULL,
   power_w REAL NOT NULL);
 CREATE INDEX power_samples_cell ON power_samples(cell_id);
+)sql",
+    R"sql(
+CREATE TABLE item_outcomes(
+  cell_id INTEGER NOT NULL REFERENCES cells(id) ON DELETE CASCADE,
+  item_id TEXT NOT NULL,
+  cluster TEXT NOT NULL,
+  choice INTEGER NOT NULL,
+  score REAL NOT NULL,
+  margin REAL);
+CREATE INDEX item_outcomes_cell ON item_outcomes(cell_id);
 )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
@@ -233,6 +244,13 @@ Status ResultsDb::add_cell(const std::string& study, const Cell& c, const CellRe
       p.bind(1, id).bind(2, x.domain).bind(3, x.t_s).bind(4, x.power_w);
       JOULE_RETURN_IF_ERROR(p.step().status());
     }
+    Stmt o(db_, "INSERT INTO item_outcomes(cell_id, item_id, cluster, choice, score, margin) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+    JOULE_RETURN_IF_ERROR(o.status());
+    for (const metrics::ItemOutcome& x : r.item_outcomes) {
+      o.reset();
+      o.bind(1, id).bind(2, x.id).bind(3, x.cluster).bind(4, x.choice).bind(5, x.score).bind(6, x.margin);
+      JOULE_RETURN_IF_ERROR(o.step().status());
+    }
     return Status();
   };
   const Status st = body();
@@ -282,6 +300,21 @@ Expected<std::vector<PowerSample>> ResultsDb::power(const std::string& study, co
   return out;
 }
 
+Expected<std::vector<metrics::ItemOutcome>> ResultsDb::item_outcomes(const std::string& study,
+                                                                    const std::string& key) const {
+  Stmt s(db_, "SELECT o.item_id, o.score, o.cluster, o.choice, o.margin FROM item_outcomes o "
+              "JOIN cells c ON c.id = o.cell_id WHERE c.study = ?1 AND c.cell_key = ?2 ORDER BY o.rowid");
+  JOULE_RETURN_IF_ERROR(s.status());
+  s.bind(1, study).bind(2, key);
+  std::vector<metrics::ItemOutcome> out;
+  for (;;) {
+    JOULE_ASSIGN_OR_RETURN(bool row, s.step());
+    if (!row) break;
+    out.push_back({s.text(0), s.real(1), s.text(2), static_cast<int>(s.i64(3)), s.opt_real(4)});
+  }
+  return out;
+}
+
 Expected<int> ResultsDb::merge_from(const std::string& path) {
   // Open it as a results database first: that checks (and migrates) its schema.
   JOULE_ASSIGN_OR_RETURN(auto other, ResultsDb::open_existing(path));
@@ -302,7 +335,12 @@ Expected<int> ResultsDb::merge_from(const std::string& path) {
         SELECT m.id, p.domain, p.t_s, p.power_w FROM other.power_samples p
           JOIN other.cells o ON o.id = p.cell_id
           JOIN main.cells m ON m.study = o.study AND m.cell_key = o.cell_key
-        WHERE p.cell_id IN (SELECT old_id FROM merged) ORDER BY p.rowid;)sql"));
+        WHERE p.cell_id IN (SELECT old_id FROM merged) ORDER BY p.rowid;
+      INSERT INTO item_outcomes(cell_id, item_id, cluster, choice, score, margin)
+        SELECT m.id, i.item_id, i.cluster, i.choice, i.score, i.margin FROM other.item_outcomes i
+          JOIN other.cells o ON o.id = i.cell_id
+          JOIN main.cells m ON m.study = o.study AND m.cell_key = o.cell_key
+        WHERE i.cell_id IN (SELECT old_id FROM merged) ORDER BY i.rowid;)sql"));
     Stmt count(db_, "SELECT count(*) FROM merged");
     JOULE_RETURN_IF_ERROR(count.status());
     JOULE_ASSIGN_OR_RETURN(bool row, count.step());

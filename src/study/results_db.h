@@ -10,13 +10,14 @@
 #include <vector>
 
 #include "core/status.h"
+#include "metrics/paired.h"
 #include "study/grid.h"
 
 struct sqlite3;
 
 namespace joule::study {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 struct PowerSample {
   std::string domain;
@@ -40,6 +41,7 @@ struct CellResult {
   std::string energy_json = "{}";      // per-domain energy as joule eval reports it
   std::string provenance_json = "{}";  // joule version, commit, host, CPU, date, ...
   std::vector<PowerSample> power;
+  std::vector<metrics::ItemOutcome> item_outcomes;  // per item (schema 2; cells stored before have none)
 };
 
 // A stored cell, as reports read it.
@@ -75,6 +77,8 @@ class ResultsDb {
   Expected<std::vector<CellRow>> cells(const std::string& study = "") const;
   // Power samples of one stored cell.
   Expected<std::vector<PowerSample>> power(const std::string& study, const std::string& key) const;
+  // The cell's per-item outcomes; empty for cells stored before schema 2 (or none at all).
+  Expected<std::vector<metrics::ItemOutcome>> item_outcomes(const std::string& study, const std::string& key) const;
   // Copies the studies and cells of another database that this one lacks; returns how many
   // cells were added (cells both have are kept as they are here).
   Expected<int> merge_from(const std::string& path);

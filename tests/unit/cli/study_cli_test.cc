@@ -21,17 +21,21 @@ using Result = testing::CommandResult;
 
 Result joule(const std::string& args) { return testing::run_command(std::string(JOULE_BINARY) + " " + args + " 2>&1"); }
 
-int count_cells(const std::string& db) {
+// One integer from a query (-1 on any error).
+int query_int(const std::string& db, const char* sql) {
   sqlite3* h = nullptr;
   if (sqlite3_open(db.c_str(), &h) != SQLITE_OK) return -1;
   sqlite3_stmt* s = nullptr;
   int n = -1;
-  if (sqlite3_prepare_v2(h, "SELECT count(DISTINCT cell_key) * 1000 + count(*) FROM cells", -1, &s, nullptr) == SQLITE_OK &&
-      sqlite3_step(s) == SQLITE_ROW)
-    n = sqlite3_column_int(s, 0);
+  if (sqlite3_prepare_v2(h, sql, -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) n = sqlite3_column_int(s, 0);
   sqlite3_finalize(s);
   sqlite3_close(h);
-  return n;  // distinct * 1000 + rows: equal parts mean no duplicates
+  return n;
+}
+
+// distinct * 1000 + rows: equal parts mean no duplicates
+int count_cells(const std::string& db) {
+  return query_int(db, "SELECT count(DISTINCT cell_key) * 1000 + count(*) FROM cells");
 }
 
 class StudyCli : public ::testing::Test {
@@ -60,6 +64,10 @@ TEST_F(StudyCli, RunsEveryCellOnceAndResumes) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("4 cells run, 0 already stored"), std::string::npos) << r.output;
   EXPECT_EQ(count_cells(db), 4004);
+  // Each cell keeps its two items' outcomes, with the choice the criterion picked and its margin.
+  EXPECT_EQ(query_int(db, "SELECT count(*) FROM item_outcomes"), 8);
+  EXPECT_EQ(query_int(db, "SELECT count(DISTINCT item_id) FROM item_outcomes"), 2);
+  EXPECT_EQ(query_int(db, "SELECT count(*) FROM item_outcomes WHERE choice BETWEEN 0 AND 3 AND margin >= 0"), 8);
   r = joule(run("--db " + db));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("0 cells run, 4 already stored"), std::string::npos) << r.output;

@@ -17,12 +17,22 @@ TEST(Scoring, AccAccNormAndPerToken) {
   EXPECT_EQ(gold0.acc_per_token, 0);
   EXPECT_EQ(score_mc(ll, choices, 1).acc_norm, 1);
   EXPECT_EQ(score_mc(ll, choices, 2).acc_per_token, 1);  // -1, -3, -0.5
+  // What each criterion picked and its lead over the runner-up: -4 over -5; -0.5 over -0.83;
+  // -0.5 over -1.
+  EXPECT_EQ(gold0.pick.choice, 0);
+  EXPECT_DOUBLE_EQ(*gold0.pick.margin, 1.0);
+  EXPECT_EQ(gold0.pick_norm.choice, 1);
+  EXPECT_NEAR(*gold0.pick_norm.margin, -0.5 + 5.0 / 6, 1e-15);
+  EXPECT_EQ(gold0.pick_per_token.choice, 2);
+  EXPECT_DOUBLE_EQ(*gold0.pick_per_token.margin, 0.5);
+  EXPECT_FALSE(score_mc({{-1.0, 1}}, {"a"}, 0).pick.margin.has_value());  // one choice: no runner-up
 }
 
 TEST(Scoring, TiesGoToTheFirstChoice) {
   const std::vector<ChoiceLoglik> ll = {{-1.0, 1}, {-1.0, 1}};
   EXPECT_EQ(score_mc(ll, {"a", "b"}, 0).acc, 1);
   EXPECT_EQ(score_mc(ll, {"a", "b"}, 1).acc, 0);
+  EXPECT_DOUBLE_EQ(*score_mc(ll, {"a", "b"}, 0).pick.margin, 0.0);  // a tie is a zero margin
 }
 
 TEST(Scoring, CharacterLengthCountsCodePoints) {

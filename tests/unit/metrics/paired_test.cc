@@ -8,8 +8,8 @@
 namespace joule::metrics {
 namespace {
 
-std::vector<ItemScore> scores(const std::vector<double>& s, const std::vector<std::string>& clusters = {}) {
-  std::vector<ItemScore> out;
+std::vector<ItemOutcome> scores(const std::vector<double>& s, const std::vector<std::string>& clusters = {}) {
+  std::vector<ItemOutcome> out;
   for (size_t i = 0; i < s.size(); ++i)
     out.push_back({"item" + std::to_string(i), s[i], clusters.empty() ? "" : clusters[i]});
   return out;
@@ -58,8 +58,8 @@ TEST(Paired, ClusteredDifferenceByHand) {
 }
 
 TEST(Paired, ItemsPairByIdAndBadInputIsRefused) {
-  std::vector<ItemScore> base = scores({1, 0, 1});
-  std::vector<ItemScore> other = {{"item2", 0, ""}, {"item0", 1, ""}, {"extra", 1, ""}, {"item1", 1, ""}};
+  std::vector<ItemOutcome> base = scores({1, 0, 1});
+  std::vector<ItemOutcome> other = {{"item2", 0, ""}, {"item0", 1, ""}, {"extra", 1, ""}, {"item1", 1, ""}};
   auto d = paired_difference(base, other);
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->n, 3);  // "extra" has no baseline

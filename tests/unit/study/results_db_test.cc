@@ -44,6 +44,7 @@ CellResult result(double score, std::optional<double> energy_j) {
   r.energy_j = energy_j;
   r.energy_source = energy_j ? "cpu estimated" : "";
   r.power = {{"cpu", 0.1, 18.0}, {"cpu", 0.2, 19.5}};
+  r.item_outcomes = {{"17", 1, "", 2, 0.25}, {"3", 0, "", 0, std::nullopt}};
   return r;
 }
 
@@ -76,6 +77,53 @@ TEST(ResultsDb, CreatesTheSchemaAndStoresCells) {
   ASSERT_TRUE(power.ok());
   ASSERT_EQ(power->size(), 2u);
   EXPECT_DOUBLE_EQ((*power)[1].power_w, 19.5);
+  auto items = (*re)->item_outcomes("s", cell("f32", 1).key());
+  ASSERT_TRUE(items.ok()) << items.status().message();
+  ASSERT_EQ(items->size(), 2u);
+  EXPECT_EQ((*items)[0].id, "17");
+  EXPECT_EQ((*items)[0].choice, 2);
+  EXPECT_DOUBLE_EQ(*(*items)[0].margin, 0.25);
+  EXPECT_FALSE((*items)[1].margin.has_value());
+  EXPECT_DOUBLE_EQ((*items)[1].score, 0);
+}
+
+// A database written before per-item outcomes were stored (schema 1) opens, is migrated, keeps its
+// cells, and says they have no items; new cells then store theirs.
+TEST(ResultsDb, SchemaOneIsMigratedAndOldCellsHaveNoItems) {
+  const std::string path = temp_db("v1.db");
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+    const char* v1 = R"sql(
+CREATE TABLE studies(name TEXT PRIMARY KEY, spec TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE cells(id INTEGER PRIMARY KEY, study TEXT NOT NULL, cell_key TEXT NOT NULL, model TEXT NOT NULL,
+  model_path TEXT NOT NULL, model_sha256 TEXT NOT NULL, precision TEXT NOT NULL, device TEXT NOT NULL,
+  threads INTEGER NOT NULL, task TEXT NOT NULL, task_limit INTEGER NOT NULL, task_sample INTEGER NOT NULL,
+  task_seed INTEGER NOT NULL, shots INTEGER NOT NULL, repeat INTEGER NOT NULL, items INTEGER NOT NULL,
+  metric TEXT NOT NULL, score REAL NOT NULL, score_stderr REAL NOT NULL, seconds REAL NOT NULL,
+  tokens INTEGER NOT NULL, energy_j REAL, energy_source TEXT NOT NULL, avg_power_w REAL, peak_power_w REAL,
+  metrics_json TEXT NOT NULL, energy_json TEXT NOT NULL, provenance_json TEXT NOT NULL, finished_at TEXT NOT NULL,
+  UNIQUE(study, cell_key));
+CREATE TABLE power_samples(cell_id INTEGER NOT NULL REFERENCES cells(id) ON DELETE CASCADE, domain TEXT NOT NULL,
+  t_s REAL NOT NULL, power_w REAL NOT NULL);
+INSERT INTO cells VALUES(1, 's', 'old', 'smol', 'm.gguf', 'abc', 'f32', 'cpu', 2, 'arc_easy', 10, 0, 1234, 0, 1, 10,
+  'acc_norm', 0.5, 0.1, 1.0, 100, NULL, '', NULL, NULL, '{}', '{}', '{}', '2026-12-01T00:00:00Z');
+PRAGMA user_version=1;)sql";
+    ASSERT_EQ(sqlite3_exec(raw, v1, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(raw);
+    sqlite3_close(raw);
+  }
+  auto db = ResultsDb::open(path);
+  ASSERT_TRUE(db.ok()) << db.status().message();
+  EXPECT_EQ((*db)->schema_version(), 2);
+  auto rows = (*db)->cells("s");
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_DOUBLE_EQ((*rows)[0].result.score, 0.5);
+  auto old = (*db)->item_outcomes("s", "old");
+  ASSERT_TRUE(old.ok());
+  EXPECT_TRUE(old->empty());
+  ASSERT_TRUE((*db)->add_cell("s", cell("f32", 1), result(0.4, 1.0)).ok());
+  EXPECT_EQ((*db)->item_outcomes("s", cell("f32", 1).key())->size(), 2u);
 }
 
 TEST(ResultsDb, MergeAddsOnlyMissingCells) {
@@ -99,6 +147,7 @@ TEST(ResultsDb, MergeAddsOnlyMissingCells) {
   auto power = (*da)->power("s", cell("f32", 2).key());
   ASSERT_TRUE(power.ok());
   EXPECT_EQ(power->size(), 2u);  // samples follow their cell
+  EXPECT_EQ((*da)->item_outcomes("s", cell("f32", 2).key())->size(), 2u);  // and so do item outcomes
   auto twice = (*da)->merge_from(b);
   ASSERT_TRUE(twice.ok());
   EXPECT_EQ(*twice, 0);
