@@ -48,6 +48,7 @@ TaskSummary fold_task(const std::vector<const study::CellRow*>& reps) {
   });
   t.score_stderr = (*mid)->result.score_stderr;
   t.tokens = (*mid)->result.tokens;
+  t.item_outcomes = (*mid)->result.item_outcomes;
   t.seconds = metrics::median(seconds);
   if (all_energy && !energy.empty()) {
     t.energy_j = metrics::median(energy);
@@ -86,6 +87,32 @@ Totals totals(const ConfigSummary& c, const std::set<std::string>& only) {
   return t;
 }
 
+// Per task, the configuration's items against the baseline's; and, when every common task has
+// them, the interval of the mean loss over tasks.
+void paired_deltas(const ConfigSummary& c, const ConfigSummary& base, const std::set<std::string>& common,
+                   double confidence, Comparison& cmp) {
+  double sum = 0, var = 0;
+  bool complete = true;
+  for (const TaskSummary& t : c.tasks) {
+    if (!common.count(t.task)) continue;
+    TaskDelta d{t.task, std::nullopt};
+    for (const TaskSummary& u : base.tasks)
+      if (u.task == t.task && !t.item_outcomes.empty() && !u.item_outcomes.empty())
+        if (auto p = metrics::paired_difference(u.item_outcomes, t.item_outcomes, confidence); p.ok()) d.paired = *p;
+    if (d.paired) {
+      sum += d.paired->mean_diff;
+      var += d.paired->std_err * d.paired->std_err;
+    }
+    complete = complete && d.paired.has_value();
+    cmp.task_deltas.push_back(std::move(d));
+  }
+  if (!complete || cmp.task_deltas.empty() || c.precision == base.precision) return;
+  const double n = double(cmp.task_deltas.size());
+  const double loss = -100 * sum / n, half = 100 * metrics::normal_quantile_two_sided(confidence) * std::sqrt(var) / n;
+  cmp.accuracy_loss_low_pts = loss - half;
+  cmp.accuracy_loss_high_pts = loss + half;
+}
+
 }  // namespace
 
 std::string ConfigSummary::name() const { return precision + " @ " + device + "/" + std::to_string(threads); }
@@ -112,8 +139,9 @@ double ConfigSummary::latency_ms_per_token() const {
   return tps > 0 ? 1000.0 / tps : 0;
 }
 
-Summary summarize(const std::vector<study::CellRow>& cells, std::string baseline) {
+Summary summarize(const std::vector<study::CellRow>& cells, std::string baseline, double confidence) {
   Summary s;
+  s.confidence = confidence;
   if (baseline.empty() && !cells.empty()) baseline = cells.front().precision;
   s.baseline = baseline;
   // Group by configuration, then by task, keeping first-stored order.
@@ -168,6 +196,7 @@ Summary summarize(const std::vector<study::CellRow>& cells, std::string baseline
             cmp.eor_improvement_pct = metrics::change_pct(metrics::eor(a.score, *a.energy_j), metrics::eor(b.score, *b.energy_j));
         }
         cmp.same_energy_source = c.energy_source == base.energy_source;
+        paired_deltas(c, base, common, confidence, cmp);
       }
     }
     s.comparisons.push_back(cmp);

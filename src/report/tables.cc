@@ -32,6 +32,28 @@ std::string header(const std::vector<std::string>& cells) {
   return row(cells) + sep + "\n";
 }
 
+// "+0.04 ± 0.35 (≈0)": the loss with its interval's half width (the normal interval is symmetric)
+// and a mark where the interval includes 0; "+0.04 (no item data)" for cells stored before schema 2.
+std::string loss_with_interval(const Comparison& c) {
+  if (!c.accuracy_loss_pts) return "-";
+  const std::string loss = format_number("%+.2f", *c.accuracy_loss_pts);
+  if (!c.accuracy_loss_low_pts) return c.baseline == c.config ? loss : loss + " (no item data)";
+  const double half = (*c.accuracy_loss_high_pts - *c.accuracy_loss_low_pts) / 2;
+  return loss + " ± " + format_number("%.2f", half) + (c.accuracy_loss_distinguishable() ? "" : " (≈0)");
+}
+
+// The per-task paired delta in points ("-0.67 ± 0.92, 3+ / 4-") or why there is none.
+std::string task_delta(const Comparison& c, const std::string& task) {
+  for (const TaskDelta& d : c.task_deltas)
+    if (d.task == task) {
+      if (!d.paired) return "no item data";
+      const metrics::PairedDifference& p = *d.paired;
+      return format_number("%+.2f", 100 * p.mean_diff) + " ± " + format_number("%.2f", 100 * (p.ci_high - p.mean_diff)) +
+             (p.includes_zero() ? " (≈0)" : "") + ", " + std::to_string(p.better) + "+ / " + std::to_string(p.worse) + "-";
+    }
+  return "-";
+}
+
 std::string csv_field(std::string v) {
   if (v.find_first_of(",\"\n") == std::string::npos) return v;
   std::string q = "\"";
@@ -64,25 +86,32 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
     mixed_comparison = mixed_comparison || !c.same_energy_source;
     std::vector<std::string> r = {k.name(), k.model, format_number("%.2f", 100 * k.score), opt(k.energy_j, "%.1f"),
                                   k.energy_source.empty() ? "not measured" : k.energy_source + (c.same_energy_source ? "" : " (*)"),
-                                  signed_opt(c.energy_reduction_pct), signed_opt(c.accuracy_loss_pts, "%+.2f"),
+                                  signed_opt(c.energy_reduction_pct), loss_with_interval(c),
                                   opt(k.eor(), "%.2f"), signed_opt(c.eor_improvement_pct), opt(k.tweor(), "%.4g"),
                                   opt(k.j_per_token(), "%.4f"), format_number("%.0f", k.tokens_per_s()), opt(k.avg_power_w, "%.1f")};
     if (co2) r.push_back(opt(co2e(k.energy_j, o), "%.3g"));
     md += row(r);
   }
+  md += "\nAccuracy loss: ± is the " + format_number("%.0f", 100 * s.confidence) +
+        " % interval of the paired difference on the same items (each task's items compared one by one, MMLU "
+        "clustered by subject; docs/studies.md); (≈0): the interval includes 0, so this loss is not "
+        "distinguishable from noise at this number of items.\n";
   if (mixed_comparison)
     md += "\n(*) this configuration's energy comes from a different source than its baseline's: the comparison mixes "
           "sources (see docs/energy.md).\n";
 
   md += "\n## Per task\n\n";
-  md += header({"Configuration", "Model", "Task", "Metric", "Score (%)", "± stderr", "Range over repeats", "Repeats",
-                "Energy (J)", "J/token", "Seconds", "Tokens"});
-  for (const ConfigSummary& k : s.configs)
+  md += header({"Configuration", "Model", "Task", "Metric", "Score (%)", "± stderr", "vs " + s.baseline + " (pts, items +/-)",
+                "Range over repeats", "Repeats", "Energy (J)", "J/token", "Seconds", "Tokens"});
+  for (const Comparison& c : s.comparisons) {
+    const ConfigSummary& k = s.configs[static_cast<size_t>(c.config)];
     for (const TaskSummary& t : k.tasks)
       md += row({k.name(), k.model, t.task, t.metric, format_number("%.2f", 100 * t.score), format_number("%.2f", 100 * t.score_stderr),
+                 c.baseline == c.config ? "baseline" : task_delta(c, t.task),
                  format_number("%.2f", 100 * t.score_min) + "-" + format_number("%.2f", 100 * t.score_max), std::to_string(t.repeats),
                  opt(t.energy_j, "%.1f"), t.energy_j ? format_number("%.4f", *t.energy_j / static_cast<double>(t.tokens)) : "n/a",
                  format_number("%.1f", t.seconds), std::to_string(t.tokens)});
+  }
 
   // Platform x precision: devices (with threads) as rows, precisions as columns.
   std::vector<std::string> platforms, precisions;
@@ -154,12 +183,20 @@ std::string render_json(const Summary& s, const ReportOptions& o) {
   for (const Comparison& c : s.comparisons) {
     const ConfigSummary& k = s.configs[static_cast<size_t>(c.config)];
     nlohmann::json tasks = nlohmann::json::array();
-    for (const TaskSummary& t : k.tasks)
+    for (const TaskSummary& t : k.tasks) {
+      nlohmann::json paired = nullptr;
+      for (const TaskDelta& d : c.task_deltas)
+        if (d.task == t.task && d.paired)
+          paired = {{"items", d.paired->n}, {"mean_diff", d.paired->mean_diff}, {"std_err", d.paired->std_err},
+                    {"clusters", d.paired->clusters}, {"interval", {d.paired->ci_low, d.paired->ci_high}},
+                    {"better", d.paired->better}, {"worse", d.paired->worse}};
       tasks.push_back({{"task", t.task}, {"metric", t.metric}, {"repeats", t.repeats}, {"items", t.items},
+                       {"vs_baseline_paired", paired},
                        {"score", t.score}, {"score_stderr", t.score_stderr}, {"score_min", t.score_min},
                        {"score_max", t.score_max}, {"seconds", t.seconds}, {"tokens", t.tokens},
                        {"energy_j", num(t.energy_j)}, {"energy_source", t.energy_source},
                        {"avg_power_w", num(t.avg_power_w)}, {"peak_power_w", num(t.peak_power_w)}});
+    }
     j["configs"].push_back({{"name", k.name()}, {"model", k.model}, {"precision", k.precision}, {"device", k.device},
                             {"threads", k.threads}, {"score", k.score}, {"seconds", k.seconds}, {"tokens", k.tokens},
                             {"energy_j", num(k.energy_j)}, {"energy_source", k.energy_source},
@@ -170,6 +207,13 @@ std::string render_json(const Summary& s, const ReportOptions& o) {
                             {"vs_baseline",
                              {{"energy_reduction_pct", num(c.energy_reduction_pct)},
                               {"accuracy_loss_pts", num(c.accuracy_loss_pts)},
+                              {"accuracy_loss_interval_pts", c.accuracy_loss_low_pts
+                                                                 ? nlohmann::json::array({*c.accuracy_loss_low_pts, *c.accuracy_loss_high_pts})
+                                                                 : nlohmann::json(nullptr)},
+                              {"accuracy_loss_distinguishable", c.accuracy_loss_low_pts
+                                                                    ? nlohmann::json(c.accuracy_loss_distinguishable())
+                                                                    : nlohmann::json(nullptr)},
+                              {"confidence", s.confidence},
                               {"accuracy_retention", num(c.accuracy_retention)},
                               {"eor_improvement_pct", num(c.eor_improvement_pct)},
                               {"same_energy_source", c.same_energy_source}}},

@@ -4,6 +4,7 @@
 
 #include <ctime>
 #include <filesystem>
+#include <map>
 
 namespace joule::study {
 namespace {
@@ -264,11 +265,12 @@ Status ResultsDb::add_cell(const std::string& study, const Cell& c, const CellRe
 Expected<std::vector<CellRow>> ResultsDb::cells(const std::string& study) const {
   Stmt s(db_, R"sql(SELECT study, cell_key, model, precision, device, task, threads, repeat, model_sha256,
       items, metric, score, score_stderr, seconds, tokens, energy_j, energy_source, avg_power_w, peak_power_w,
-      metrics_json, energy_json, provenance_json, finished_at
+      metrics_json, energy_json, provenance_json, finished_at, id
     FROM cells WHERE ?1 = '' OR study = ?1 ORDER BY id)sql");
   JOULE_RETURN_IF_ERROR(s.status());
   s.bind(1, study);
   std::vector<CellRow> out;
+  std::map<int64_t, size_t> index_of_id;  // cells.id -> index in out
   for (;;) {
     JOULE_ASSIGN_OR_RETURN(bool row, s.step());
     if (!row) break;
@@ -281,7 +283,18 @@ Expected<std::vector<CellRow>> ResultsDb::cells(const std::string& study) const 
     r.energy_j = s.opt_real(15), r.energy_source = s.text(16), r.avg_power_w = s.opt_real(17);
     r.peak_power_w = s.opt_real(18), r.metrics_json = s.text(19), r.energy_json = s.text(20);
     r.provenance_json = s.text(21), c.finished_at = s.text(22);
+    index_of_id[s.i64(23)] = out.size();
     out.push_back(std::move(c));
+  }
+  Stmt o(db_, R"sql(SELECT o.cell_id, o.item_id, o.score, o.cluster, o.choice, o.margin FROM item_outcomes o
+    JOIN cells c ON c.id = o.cell_id WHERE ?1 = '' OR c.study = ?1 ORDER BY o.rowid)sql");
+  JOULE_RETURN_IF_ERROR(o.status());
+  o.bind(1, study);
+  for (;;) {
+    JOULE_ASSIGN_OR_RETURN(bool row, o.step());
+    if (!row) break;
+    out[index_of_id.at(o.i64(0))].result.item_outcomes.push_back(
+        {o.text(1), o.real(2), o.text(3), static_cast<int>(o.i64(4)), o.opt_real(5)});
   }
   return out;
 }

@@ -73,7 +73,8 @@ class ResultsDb {
   // One transaction: the cell and its power samples, or nothing. kInvalidArgument if the cell
   // is already stored.
   Status add_cell(const std::string& study, const Cell& cell, const CellResult& r);
-  // Every stored cell of `study` (all studies if empty), in the order they were stored.
+  // Every stored cell of `study` (all studies if empty), in the order they were stored, with
+  // its item outcomes (power samples: power()).
   Expected<std::vector<CellRow>> cells(const std::string& study = "") const;
   // Power samples of one stored cell.
   Expected<std::vector<PowerSample>> power(const std::string& study, const std::string& key) const;

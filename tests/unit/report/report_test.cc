@@ -1,6 +1,8 @@
 // Report figures against hand computations, the Pareto front, and the renderers' shapes.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "report/html.h"
@@ -58,6 +60,51 @@ TEST(ReportSummary, MediansAndBaselineDeltasMatchHandComputations) {
   EXPECT_NEAR(*c.eor_improvement_pct, 100 * ((0.38 / 540) / (0.40 / 1100) - 1), 1e-9);
   EXPECT_TRUE(c.same_energy_source);
   EXPECT_DOUBLE_EQ(*s.comparisons[0].energy_reduction_pct, 0);
+}
+
+// Item outcomes from per-item scores (ids 0..n-1, one cluster per item unless given).
+std::vector<metrics::ItemOutcome> outcomes(const std::vector<double>& scores, const std::string& cluster = "") {
+  std::vector<metrics::ItemOutcome> out;
+  for (size_t i = 0; i < scores.size(); ++i) out.push_back({std::to_string(i), scores[i], cluster, 0, std::nullopt});
+  return out;
+}
+
+// Two tasks of 4 items: arc d = [0, -1, 0, -1] (mean -0.5, sample variance 1/3, SE sqrt(1/12)),
+// mmlu d = [0, 0, 0, 0] (SE 0). The loss over tasks is 100 * 0.5 / 2 = 25 points, with a half
+// width of 100 * 1.96 * sqrt(1/12 + 0) / 2 = 28.29: not distinguishable from 0 on 8 items.
+TEST(ReportSummary, AccuracyLossCarriesItsPairedInterval) {
+  std::vector<study::CellRow> cells = {cell("f32", "arc", 1, 0.75, 10), cell("f32", "mmlu", 1, 0.5, 10),
+                                       cell("int8", "arc", 1, 0.25, 5), cell("int8", "mmlu", 1, 0.5, 5)};
+  cells[0].result.item_outcomes = outcomes({1, 1, 0, 1});
+  cells[1].result.item_outcomes = outcomes({1, 0, 1, 0});
+  cells[2].result.item_outcomes = outcomes({1, 0, 0, 0});
+  cells[3].result.item_outcomes = outcomes({1, 0, 1, 0});
+  const Summary s = summarize(cells, "f32");
+  const Comparison& c = s.comparisons[1];
+  ASSERT_EQ(c.task_deltas.size(), 2u);
+  ASSERT_TRUE(c.task_deltas[0].paired.has_value());
+  EXPECT_DOUBLE_EQ(c.task_deltas[0].paired->mean_diff, -0.5);
+  EXPECT_NEAR(c.task_deltas[0].paired->std_err, std::sqrt(1.0 / 12), 1e-15);
+  EXPECT_EQ(c.task_deltas[0].paired->worse, 2);
+  EXPECT_NEAR(*c.accuracy_loss_pts, 25, 1e-12);
+  const double half = 100 * 1.959963984540054 * std::sqrt(1.0 / 12) / 2;
+  EXPECT_NEAR(*c.accuracy_loss_low_pts, 25 - half, 1e-9);
+  EXPECT_NEAR(*c.accuracy_loss_high_pts, 25 + half, 1e-9);
+  EXPECT_FALSE(c.accuracy_loss_distinguishable());
+  EXPECT_FALSE(s.comparisons[0].accuracy_loss_low_pts.has_value());  // the baseline against itself
+  const std::string md = render_markdown(s, {});
+  EXPECT_NE(md.find("+25.00 ± 28.29 (≈0)"), std::string::npos) << md;
+  EXPECT_NE(md.find("-50.00 ± 56.58 (≈0), 0+ / 2-"), std::string::npos) << md;
+  const auto j = nlohmann::json::parse(render_json(s, {}));
+  EXPECT_NEAR(j["configs"][1]["vs_baseline"]["accuracy_loss_interval_pts"][1].get<double>(), 25 + half, 1e-9);
+  EXPECT_EQ(j["configs"][1]["tasks"][0]["vs_baseline_paired"]["worse"], 2);
+
+  // A cell stored before item outcomes were kept: the loss stands, without an interval, and says so.
+  cells[3].result.item_outcomes.clear();
+  const Summary old = summarize(cells, "f32");
+  EXPECT_FALSE(old.comparisons[1].accuracy_loss_low_pts.has_value());
+  EXPECT_FALSE(old.comparisons[1].task_deltas[1].paired.has_value());
+  EXPECT_NE(render_markdown(old, {}).find("+25.00 (no item data)"), std::string::npos);
 }
 
 TEST(ReportSummary, MissingEnergyStaysAbsentAndMixedSourcesAreFlagged) {
