@@ -21,7 +21,11 @@ import unicodedata
 from pathlib import Path
 
 import llama_cpp
+import tokenizers
 from tokenizers import Tokenizer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peer_tokenize import vocab_header  # noqa: E402
 
 
 def main():
@@ -30,19 +34,8 @@ def main():
     gguf_path, tokenizer_json, corpus, out = sys.argv[1:]
     hf = Tokenizer.from_file(tokenizer_json)
     llm = llama_cpp.Llama(model_path=gguf_path, vocab_only=True, verbose=False)
-    vocab = llm._model.vocab
-    n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
-    control = [i for i in range(n_vocab) if llama_cpp.llama_vocab_is_control(vocab, i)]
-    header = {
-        "peer": "tokenizers " + __import__("tokenizers").__version__,
-        "model": str(Path(gguf_path).resolve()),
-        "n_vocab": n_vocab,
-        "bos": llama_cpp.llama_vocab_bos(vocab),
-        "eos": llama_cpp.llama_vocab_eos(vocab),
-        "add_bos": bool(llama_cpp.llama_vocab_get_add_bos(vocab)),
-        "eog": [i for i in range(n_vocab) if llama_cpp.llama_vocab_is_eog(vocab, i)],
-        "control": control,
-    }
+    header = vocab_header(llm, gguf_path, "tokenizers " + tokenizers.__version__)
+    control = header["control"]
     avoid = {t.content for t in hf.get_added_tokens_decoder().values()}
     avoid |= {hf.id_to_token(i) for i in control if hf.id_to_token(i)}
     texts = [json.loads(line)["text"] for line in open(corpus, encoding="utf-8")]

@@ -30,15 +30,12 @@ def detokenize(vocab, ids):
         size = -n
 
 
-def main():
-    if len(sys.argv) != 4:
-        sys.exit(__doc__)
-    model, corpus, out = sys.argv[1:]
-    llm = llama_cpp.Llama(model_path=model, vocab_only=True, verbose=False)
+def vocab_header(llm, model, peer):
+    """The reference file's first line: who tokenized, the model, and llama.cpp's vocabulary facts."""
     vocab = llm._model.vocab
     n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
-    header = {
-        "peer": f"llama-cpp-python {llama_cpp.__version__}",
+    return {
+        "peer": peer,
         "model": str(Path(model).resolve()),
         "n_vocab": n_vocab,
         "bos": llama_cpp.llama_vocab_bos(vocab),
@@ -47,6 +44,15 @@ def main():
         "eog": [i for i in range(n_vocab) if llama_cpp.llama_vocab_is_eog(vocab, i)],
         "control": [i for i in range(n_vocab) if llama_cpp.llama_vocab_is_control(vocab, i)],
     }
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    model, corpus, out = sys.argv[1:]
+    llm = llama_cpp.Llama(model_path=model, vocab_only=True, verbose=False)
+    vocab = llm._model.vocab
+    header = vocab_header(llm, model, f"llama-cpp-python {llama_cpp.__version__}")
     texts = [json.loads(line)["text"] for line in open(corpus, encoding="utf-8")]
     with open(out, "w", encoding="utf-8") as f:
         f.write(json.dumps(header) + "\n")
