@@ -12,8 +12,25 @@
 namespace joule::govern {
 namespace {
 
-std::string not_writable(const std::string& path) {
-  return path + " is not writable" + (geteuid() == 0 ? " (read-only sysfs: a container or VM)" : " (run as root)");
+// Why joule may not write these files: the first that is not writable, said so; "" when all are.
+std::string why_not_writable(const std::vector<std::string>& files) {
+  for (const std::string& f : files)
+    if (::access(f.c_str(), W_OK) != 0)
+      return f + " is not writable" + (geteuid() == 0 ? " (read-only sysfs: a container or VM)" : " (run as root)");
+  return "";
+}
+
+// One value into each file (every cpufreq policy takes the same setting).
+Status write_all(const std::vector<std::string>& files, const std::string& value) {
+  for (const std::string& f : files) JOULE_RETURN_IF_ERROR(write_sysfs(f, value));
+  return Status::Ok();
+}
+
+// The attribute `name` of every cpufreq policy directory.
+std::vector<std::string> policy_files(const std::vector<std::string>& policies, const std::string& name) {
+  std::vector<std::string> out;
+  for (const std::string& p : policies) out.push_back(p + "/" + name);
+  return out;
 }
 
 // scaling_max_freq of every cpufreq policy, written together (kHz in sysfs, MHz here).
@@ -23,9 +40,7 @@ class CpufreqControl final : public Control {
 
  protected:
   Status write(double mhz) override {
-    const std::string khz = std::to_string(int64_t(std::llround(mhz * 1000)));
-    for (const std::string& f : files_) JOULE_RETURN_IF_ERROR(write_sysfs(f, khz));
-    return Status::Ok();
+    return write_all(files_, std::to_string(int64_t(std::llround(mhz * 1000))));
   }
 
  private:
@@ -96,28 +111,20 @@ void find_cpufreq(Controls& out) {
                    .min = double(*lo) / 1000,
                    .max = double(*hi) / 1000,
                    .original = double(*cur) / 1000,
-                   .writable = true,
+                   .writable = false,
                    .why_not = ""};
-  std::vector<std::string> files;
-  for (const std::string& p : policies) {
-    files.push_back(p + "/scaling_max_freq");
-    if (info.writable && ::access(files.back().c_str(), W_OK) != 0) {
-      info.writable = false;
-      info.why_not = not_writable(files.back());
-    }
-  }
+  std::vector<std::string> files = policy_files(policies, "scaling_max_freq");
+  info.why_not = why_not_writable(files);
+  info.writable = info.why_not.empty();
   out.found.push_back(std::make_unique<CpufreqControl>(std::move(info), std::move(files)));
 
-  std::vector<std::string> gov_files;
-  for (const std::string& p : policies) gov_files.push_back(p + "/scaling_governor");
-  auto available = read_sysfs_line(p0 + "/scaling_available_governors");
   if (!governor.ok()) {
     out.missing.push_back("cpufreq governor: " + governor.status().message());
     return;
   }
-  std::string why_not;
-  for (const std::string& f : gov_files)
-    if (why_not.empty() && ::access(f.c_str(), W_OK) != 0) why_not = not_writable(f);
+  auto available = read_sysfs_line(p0 + "/scaling_available_governors");
+  std::vector<std::string> gov_files = policy_files(policies, "scaling_governor");
+  std::string why_not = why_not_writable(gov_files);
   out.cpufreq_governor = std::make_unique<CpufreqGovernor>(
       *governor, available.ok() ? split_words(*available) : std::vector<std::string>{*governor}, std::move(gov_files),
       std::move(why_not));
@@ -149,9 +156,9 @@ void find_rapl(Controls& out) {
                      .min = max_w / 4,
                      .max = max_w,
                      .original = double(*cur) * 1e-6,
-                     .writable = ::access(file.c_str(), W_OK) == 0,
-                     .why_not = ""};
-    if (!info.writable) info.why_not = not_writable(file);
+                     .writable = false,
+                     .why_not = why_not_writable({file})};
+    info.writable = info.why_not.empty();
     out.found.push_back(std::make_unique<RaplLimitControl>(std::move(info), file));
   }
 }
@@ -222,14 +229,14 @@ Status CpufreqGovernor::set(const std::string& name) {
   if (std::find(available_.begin(), available_.end(), name) == available_.end())
     return InvalidArgument("cpufreq governor '" + name + "' is not available here (" + join(available_, ", ") + ")");
   if (!why_not_.empty()) return Status(ErrorCode::kPermission, "cpufreq governor: " + why_not_);
-  for (const std::string& f : files_) JOULE_RETURN_IF_ERROR(write_sysfs(f, name));
+  JOULE_RETURN_IF_ERROR(write_all(files_, name));
   current_ = name;
   return Status::Ok();
 }
 
 Status CpufreqGovernor::restore() {
   if (current_ == original_) return Status::Ok();
-  for (const std::string& f : files_) JOULE_RETURN_IF_ERROR(write_sysfs(f, original_));
+  JOULE_RETURN_IF_ERROR(write_all(files_, original_));
   current_ = original_;
   return Status::Ok();
 }

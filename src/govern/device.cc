@@ -34,7 +34,7 @@ Devices discover_devices(const std::vector<energy::DomainInfo>& domains, energy:
   cpu.description = std::move(cpu_description);
   cpu.backend = std::move(cpu_backend);
   cpu.has_cpufreq_governor = out.controls.cpufreq_governor != nullptr;
-  for (const Temperature& t : out.thermal.read()) cpu.temperatures.push_back(t.sensor);
+  cpu.temperatures = out.thermal.names();
   out.devices.push_back(std::move(cpu));
   if (nvml)
     for (const energy::DomainInfo& g : nvml->domains()) {

@@ -29,6 +29,12 @@ ThermalSensors ThermalSensors::discover() {
   return t;
 }
 
+std::vector<std::string> ThermalSensors::names() const {
+  std::vector<std::string> out;
+  for (const auto& f : files_) out.push_back(f.first);
+  return out;
+}
+
 std::vector<Temperature> ThermalSensors::read() const {
   std::vector<Temperature> out;
   for (const auto& [name, file] : files_)

@@ -20,6 +20,7 @@ class ThermalSensors {
   // The current values; a sensor that cannot be read now is left out.
   std::vector<Temperature> read() const;
   bool empty() const { return files_.empty(); }
+  std::vector<std::string> names() const;  // every sensor found, readable now or not
   // Why no sensor was found, per kind ("hwmon: no ... under ...").
   const std::vector<std::string>& missing() const { return missing_; }
 

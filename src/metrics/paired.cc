@@ -5,6 +5,7 @@
 #include <limits>
 #include <map>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "metrics/stats.h"
 
@@ -43,12 +44,12 @@ Expected<PairedDifference> paired_difference(const std::vector<ItemOutcome>& bas
   std::unordered_map<std::string, const ItemOutcome*> by_id;
   for (const ItemOutcome& s : base)
     if (!by_id.emplace(s.id, &s).second) return InvalidArgument("item '" + s.id + "' appears twice in the baseline");
-  std::unordered_map<std::string, bool> seen;
+  std::unordered_set<std::string> seen;
   std::vector<double> diff;
   std::vector<std::string> cluster;
   PairedDifference out;
   for (const ItemOutcome& s : other) {
-    if (!seen.emplace(s.id, true).second) return InvalidArgument("item '" + s.id + "' appears twice");
+    if (!seen.insert(s.id).second) return InvalidArgument("item '" + s.id + "' appears twice");
     const auto it = by_id.find(s.id);
     if (it == by_id.end()) continue;
     const double d = s.score - it->second->score;
