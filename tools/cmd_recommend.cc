@@ -15,6 +15,8 @@ struct RecommendOptions {
   std::string db = "results/joule.db";
   std::string study, baseline, scenario, priority;
   double min_retention = -1, max_latency_ms = -1, max_power_w = -1;
+  double confidence = 0.95;
+  bool exclude_chance = false;
   bool json = false;
 };
 
@@ -35,12 +37,13 @@ int run(const RecommendOptions& o) {
     if (!sc.ok()) return report_error(sc.status());
     c = *sc;
   }
+  if (!(o.confidence > 0 && o.confidence < 1)) return report_error(InvalidArgument("--confidence must lie between 0 and 1, e.g. 0.95"));
   auto db = study::ResultsDb::open_existing(o.db);
   if (!db.ok()) return report_error(db.status());
   auto cells = (*db)->cells(o.study);
   if (!cells.ok()) return report_error(cells.status());
   if (cells->empty()) return report_error(NotFound("no cells in " + o.db + " to recommend from"));
-  const report::Summary s = report::summarize(*cells, o.baseline);
+  const report::Summary s = report::summarize(*cells, o.baseline, o.confidence, o.exclude_chance);
   const recommend::Recommendation r = recommend::recommend(s, c);
   if (o.json)
     std::cout << r.json(s).dump(2) << "\n";
@@ -66,6 +69,12 @@ void register_recommend(CLI::App& app, Action& action) {
   cmd->add_option("--max-power-w", o->max_power_w, "at most this average power");
   cmd->add_option("--priority", o->priority, "accuracy, energy, latency or balanced (default: balanced)");
   cmd->add_option("--scenario", o->scenario, scenario_help);
+  cmd->add_option("--confidence", o->confidence,
+                  "of the accuracy-retention intervals: rejected only below the interval, meets only above it, undecided "
+                  "in between (with the items that would decide it)")
+      ->capture_default_str();
+  cmd->add_flag("--exclude-chance-tasks", o->exclude_chance,
+                "judge accuracy without the tasks a model's baseline scores at chance level");
   cmd->add_flag("--json", o->json, "print JSON: every candidate's measured numbers, the constraints it fails and by how much");
   cmd->footer("Exit status: 0 when at least one configuration qualifies; 1 when none does (the explanation, with the\n"
               "nearest relaxation of the limits, is still printed, as JSON with --json) or the database cannot be\n"

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "common.h"
+#include "recommend/recommend.h"
 #include "report/html.h"
 
 namespace joule::cli {
@@ -19,27 +20,38 @@ struct ReportCliOptions {
   std::string out;
   report::ReportOptions report;
   double grid = -1;
+  double confidence = 0.95;
+  bool exclude_chance = false;
 };
 
-// The power series of the most recent stored cell that has one, for the HTML chart.
-std::vector<report::Series> latest_power(const study::ResultsDb& db, const std::vector<study::CellRow>& cells,
-                                         std::string* title) {
-  for (auto it = cells.rbegin(); it != cells.rend(); ++it) {
-    auto samples = db.power(it->study, it->key);
+// The kind of `domain`'s energy in a cell's source ("cpu estimated, dram counter" -> "estimated").
+std::string domain_kind(const std::string& energy_source, const std::string& domain) {
+  const size_t at = energy_source.find(domain + " ");
+  if (at == std::string::npos) return "";
+  const size_t from = at + domain.size() + 1, to = energy_source.find_first_of(",|", from);
+  return energy_source.substr(from, to == std::string::npos ? std::string::npos : to - from);
+}
+
+// Every stored cell's power samples, one series per domain, for the HTML chart.
+std::vector<report::PowerTrace> power_traces(const study::ResultsDb& db, const std::vector<study::CellRow>& cells) {
+  std::vector<report::PowerTrace> out;
+  for (const study::CellRow& c : cells) {
+    auto samples = db.power(c.study, c.key);
     if (!samples.ok() || samples->empty()) continue;
-    std::vector<report::Series> series;
+    report::PowerTrace trace{c.precision + " @ " + c.device + "/" + std::to_string(c.threads) + ", " + c.task + " (repeat " +
+                                 std::to_string(c.repeat) + ")",
+                             {}};
     for (const study::PowerSample& p : *samples) {
-      auto s = std::find_if(series.begin(), series.end(), [&](const report::Series& x) { return x.name == p.domain; });
-      if (s == series.end()) s = series.insert(series.end(), report::Series{p.domain, {}, {}});
+      std::string name = p.domain;
+      if (const std::string kind = domain_kind(c.result.energy_source, p.domain); !kind.empty()) name += ", " + kind;
+      auto s = std::find_if(trace.series.begin(), trace.series.end(), [&](const report::Series& x) { return x.name == name; });
+      if (s == trace.series.end()) s = trace.series.insert(trace.series.end(), report::Series{name, {}, {}});
       s->t_s.push_back(p.t_s);
       s->y.push_back(p.power_w);
     }
-    *title = it->precision + " @ " + it->device + "/" + std::to_string(it->threads) + ", " + it->task + " (repeat " +
-             std::to_string(it->repeat) + ")";
-    return series;
+    out.push_back(std::move(trace));
   }
-  *title = "any cell";
-  return {};
+  return out;
 }
 
 int run(ReportCliOptions o) {
@@ -52,7 +64,8 @@ int run(ReportCliOptions o) {
   if (!cells.ok()) return report_error(cells.status());
   if (cells->empty())
     return report_error(NotFound("no cells" + (o.study.empty() ? std::string() : " of study '" + o.study + "'") + " in " + o.db));
-  const report::Summary s = report::summarize(*cells, o.baseline);
+  if (!(o.confidence > 0 && o.confidence < 1)) return report_error(InvalidArgument("--confidence must lie between 0 and 1, e.g. 0.95"));
+  const report::Summary s = report::summarize(*cells, o.baseline, o.confidence, o.exclude_chance);
   std::string text;
   if (o.format == "md") {
     text = "# joule report: " + (o.study.empty() ? o.db : o.study) + "\n\n" + report::render_markdown(s, o.report);
@@ -61,9 +74,9 @@ int run(ReportCliOptions o) {
   } else if (o.format == "json") {
     text = report::render_json(s, o.report);
   } else {
-    std::string power_title;
-    const std::vector<report::Series> power = latest_power(**db, *cells, &power_title);
-    text = report::render_html(s, o.report, "joule report: " + (o.study.empty() ? o.db : o.study), power, power_title);
+    report::HtmlPage page{"joule report: " + (o.study.empty() ? o.db : o.study), recommend::scenario_verdicts(s),
+                          power_traces(**db, *cells)};
+    text = report::render_html(s, o.report, page);
   }
   if (o.out.empty()) {
     std::cout << text;
@@ -84,6 +97,9 @@ void register_report(CLI::App& app, Action& action) {
   cmd->add_option("--study", o->study, "only this study (default: every study in the database)");
   cmd->add_option("--baseline", o->baseline, "precision the deltas are against (default: the first stored)");
   cmd->add_option("--format", o->format, "md, html, csv or json")->capture_default_str();
+  cmd->add_option("--confidence", o->confidence, "of the accuracy intervals (paired, item by item)")->capture_default_str();
+  cmd->add_flag("--exclude-chance-tasks", o->exclude_chance,
+                "leave tasks a model's baseline scores at chance level out of that model's averages");
   cmd->add_option("-o,--out", o->out, "write to this file instead of standard output");
   cmd->add_option("--cost-per-kwh", o->report.cost_per_kwh, "energy price for the cost column")->capture_default_str();
   cmd->add_option("--cost-per-hour", o->report.cost_per_hour, "machine cost per hour for the cost column")

@@ -48,7 +48,7 @@ Expected<TaskResult> run_gsm8k_task(const std::vector<GenCase>& cases, const Mod
     }));
     r.tokens += st.n_prompt + st.n_decode_evals;
     strict.push_back(gsm8k_exact_match(gsm8k_strict_answer(text), cases[i].target));
-    r.items.push_back({cases[i].id, strict.back(), "", -1, std::nullopt});
+    r.items.push_back({cases[i].id, strict.back(), "", -1, std::nullopt, 0.0});
     flexible.push_back(gsm8k_exact_match(gsm8k_flexible_answer(text), cases[i].target));
     if (progress) progress(static_cast<int>(i + 1), static_cast<int>(cases.size()));
   }
@@ -79,11 +79,14 @@ Expected<TaskResult> run_mc_task(const TaskInfo& task, const std::vector<McCase>
     for (const ContinuationScore& s : scores) ll.push_back({s.logprob, s.n_tokens});
     if (mc2) {
       per_item["mc2"].push_back(score_mc2(ll, c.request.mc2_true));
-      r.items.push_back({c.id, per_item["mc2"].back(), c.group, -1, std::nullopt});
+      const auto n_true = std::count(c.request.mc2_true.begin(), c.request.mc2_true.end(), 1);
+      r.items.push_back({c.id, per_item["mc2"].back(), c.group, -1, std::nullopt,
+                         double(n_true) / double(c.request.mc2_true.size())});
     } else {
       const McScores s = score_mc(ll, c.choices, c.request.gold);
       const McPick& pick = r.primary == "acc_norm" ? s.pick_norm : s.pick;
-      r.items.push_back({c.id, r.primary == "acc_norm" ? s.acc_norm : s.acc, c.group, pick.choice, pick.margin});
+      r.items.push_back({c.id, r.primary == "acc_norm" ? s.acc_norm : s.acc, c.group, pick.choice, pick.margin,
+                         1.0 / double(c.choices.size())});
       per_item["acc"].push_back(s.acc);
       per_item["acc_norm"].push_back(s.acc_norm);
       per_item["acc_per_token"].push_back(s.acc_per_token);

@@ -81,11 +81,11 @@ Expected<PairedDifference> paired_difference(const std::vector<ItemOutcome>& bas
   return out;
 }
 
-int items_to_decide(const PairedDifference& d, double threshold) {
-  const double gap = std::abs(d.mean_diff - threshold);
+int items_to_decide(int n, double mean, double std_err, double confidence, double threshold) {
+  const double gap = std::abs(mean - threshold);
   if (gap == 0) return -1;
-  const double half = normal_quantile_two_sided(d.confidence) * d.std_err;
-  const double needed = std::ceil(double(d.n) * (half / gap) * (half / gap));
+  const double half = normal_quantile_two_sided(confidence) * std_err;
+  const double needed = std::ceil(double(n) * (half / gap) * (half / gap));
   return needed > double(std::numeric_limits<int>::max()) ? std::numeric_limits<int>::max() : int(needed);
 }
 

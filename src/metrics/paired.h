@@ -22,6 +22,9 @@ struct ItemOutcome {
   std::string cluster;  // items of one cluster are correlated (an MMLU subject); "" = on its own
   int choice = -1;      // the answer picked (multiple choice); -1 for generation and MC2
   std::optional<double> margin;  // the pick's lead over the runner-up under the task's criterion
+  // The score a uniformly random answer expects on this item: 1 / choices (multiple choice), true /
+  // all choices (MC2), 0 (generation). Absent for items stored before schema 3.
+  std::optional<double> chance;
 };
 
 struct PairedDifference {
@@ -48,8 +51,9 @@ Expected<PairedDifference> paired_difference(const std::vector<ItemOutcome>& bas
 // 0.95); confidence in (0, 1).
 double normal_quantile_two_sided(double confidence);
 
-// Items needed, at the observed per-item spread, for the interval to exclude `threshold`
-// (the standard error shrinks as 1 / sqrt(n)); -1 where the mean sits on the threshold.
-int items_to_decide(const PairedDifference& d, double threshold);
+// Items needed, at the observed per-item spread, for the interval of a mean measured on `n` items
+// with standard error `std_err` to exclude `threshold` (the standard error shrinks as
+// 1 / sqrt(n)); -1 where the mean sits on the threshold.
+int items_to_decide(int n, double mean, double std_err, double confidence, double threshold);
 
 }  // namespace joule::metrics

@@ -21,19 +21,6 @@ Constraints preset(std::optional<double> retention, std::optional<double> latenc
   return c;
 }
 
-// The numbers a configuration is judged by, as one line.
-std::string numbers(const report::ConfigSummary& k, const report::Comparison& c, const std::string& baseline) {
-  std::string s = "accuracy " + format_number("%.2f %%", 100 * k.score);
-  if (c.accuracy_retention) s += " (retention " + format_number("%.3f", *c.accuracy_retention) + " of " + baseline + ")";
-  s += ", " + format_number("%.2f ms/token", k.latency_ms_per_token());
-  if (k.j_per_token()) s += ", " + format_number("%.4f J/token", *k.j_per_token());
-  if (k.avg_power_w) s += ", " + format_number("%.1f W", *k.avg_power_w);
-  if (k.eor()) s += ", EOR " + format_number("%.2f", *k.eor());
-  if (c.eor_improvement_pct) s += " (" + format_number("%+.1f %%", *c.eor_improvement_pct) + " vs " + baseline + ")";
-  if (!k.energy_source.empty()) s += "; energy " + k.energy_source;
-  return s;
-}
-
 // Everything said about a limit, in one row per Limit (in enum order): its JSON name, its flag,
 // and how its figures are printed.
 struct LimitInfo {
@@ -66,6 +53,44 @@ double admitting(Limit l, double v) {
 
 std::string show(Limit l, double v) { return format_number(info(l).fmt, v); }
 
+std::string confidence_text(double confidence) { return format_number("%g %%", 100 * confidence); }
+
+// "0.962 (95 % interval 0.950 to 0.974)"; the point estimate alone without item outcomes.
+std::string retention_text(const report::Comparison& c) {
+  std::string s = show(Limit::kMinAccuracyRetention, *c.accuracy_retention);
+  if (c.retention_low())
+    s += " (" + confidence_text(c.paired->confidence) + " interval " + show(Limit::kMinAccuracyRetention, *c.retention_low()) +
+         " to " + show(Limit::kMinAccuracyRetention, *c.retention_high()) + ")";
+  return s;
+}
+
+constexpr const char* kPointEstimate = "no item outcomes: judged on the point estimate";
+
+// "-0.40 ± 0.52 pts vs f32 (not distinguishable from 0)"; the point difference alone without item
+// outcomes; "" for the baseline itself.
+std::string difference_text(const report::Comparison& c, const std::string& baseline) {
+  if (c.paired)
+    return format_number("%+.2f", c.paired->mean_pts) + " ± " + format_number("%.2f", (c.paired->high_pts - c.paired->low_pts) / 2) +
+           " pts vs " + baseline + (c.paired->includes_zero() ? " (not distinguishable from 0)" : " (distinguishable from 0)");
+  if (c.accuracy_loss_pts && c.baseline != c.config)
+    return format_number("%+.2f", -*c.accuracy_loss_pts) + " pts vs " + baseline + " (no item data for an interval)";
+  return "";
+}
+
+// The numbers a configuration is judged by, as one line.
+std::string numbers(const report::ConfigSummary& k, const report::Comparison& c, const std::string& baseline) {
+  std::string s = "accuracy " + format_number("%.2f %%", 100 * k.score);
+  if (const std::string d = difference_text(c, baseline); !d.empty()) s += ", " + d;
+  if (c.accuracy_retention) s += ", retention " + retention_text(c);
+  s += ", " + format_number("%.2f ms/token", k.latency_ms_per_token());
+  if (k.j_per_token()) s += ", " + format_number("%.4f J/token", *k.j_per_token());
+  if (k.avg_power_w) s += ", " + format_number("%.1f W", *k.avg_power_w);
+  if (k.eor()) s += ", EOR " + format_number("%.2f", *k.eor());
+  if (c.eor_improvement_pct) s += " (" + format_number("%+.1f %%", *c.eor_improvement_pct) + " vs " + baseline + ")";
+  if (!k.energy_source.empty()) s += "; energy " + k.energy_source;
+  return s;
+}
+
 constexpr const char* kEstimatedNote = "estimated, not measured";
 
 std::optional<double> latency_ms(const report::ConfigSummary& k) {
@@ -88,8 +113,14 @@ std::vector<Failure> failures(const report::ConfigSummary& k, const report::Comp
     const auto& v = cmp.accuracy_retention;
     if (!v)
       add(Limit::kMinAccuracyRetention, v, min, "no " + baseline + " run of the same model and device to compare its accuracy with");
-    else if (*v < *min)
-      add(Limit::kMinAccuracyRetention, v, min, "accuracy retention " + show(Limit::kMinAccuracyRetention, *v) + " < " + show(Limit::kMinAccuracyRetention, *min));
+    else if (const std::optional<double> low = cmp.retention_low()) {
+      if (*cmp.retention_high() < *min)
+        add(Limit::kMinAccuracyRetention, low, min,
+            "accuracy retention " + retention_text(cmp) + " lies below " + show(Limit::kMinAccuracyRetention, *min));
+    } else if (*v < *min)
+      add(Limit::kMinAccuracyRetention, v, min,
+          "accuracy retention " + show(Limit::kMinAccuracyRetention, *v) + " < " + show(Limit::kMinAccuracyRetention, *min) +
+              " (" + kPointEstimate + ")");
   }
   if (const auto& max = c.max_latency_ms) {
     const std::optional<double> v = latency_ms(k);
@@ -118,12 +149,6 @@ nlohmann::json config_json(const report::ConfigSummary& k) {
 }
 
 }  // namespace
-
-std::string energy_source_kind(const std::string& energy_source) {
-  for (const char* kind : {"estimated", "sampled", "counter"})
-    if (energy_source.find(kind) != std::string::npos) return kind;
-  return "";
-}
 
 const char* limit_name(Limit l) { return info(l).name; }
 const char* limit_flag(Limit l) { return info(l).flag; }
@@ -224,18 +249,79 @@ Expected<Constraints> scenario_constraints(const std::string& name, const Constr
   return InvalidArgument("--scenario '" + name + "' is not one of " + names);
 }
 
+namespace {
+
+// Under priority accuracy, accuracies the items cannot tell apart are no difference: from the most
+// accurate configuration left, it and every one left whose paired interval against it includes 0
+// form a group ordered by energy (least first); groups follow in accuracy order. Grouping around
+// each group's top keeps the order well defined, as "indistinguishable" is not transitive.
+void break_accuracy_ties(const report::Summary& s, std::vector<Candidate>& ranked) {
+  auto cfg = [&](const Candidate& x) -> const report::ConfigSummary& { return s.configs[static_cast<size_t>(x.config)]; };
+  std::vector<Candidate> out;
+  while (!ranked.empty()) {
+    const Candidate top = ranked.front();
+    std::vector<Candidate> group, rest;
+    std::vector<std::optional<report::MeanPairedDelta>> deltas;
+    for (const Candidate& x : ranked) {
+      const auto d = report::compare_items(cfg(top), cfg(x), s.confidence).mean;
+      const bool tie = x.config == top.config || (d && d->includes_zero());
+      (tie ? group : rest).push_back(x);
+      if (tie) deltas.push_back(x.config == top.config ? std::nullopt : d);
+    }
+    std::vector<size_t> order(group.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      const auto &x = cfg(group[a]).energy_j, &y = cfg(group[b]).energy_j;
+      return x && (!y || *x < *y);
+    });
+    for (size_t i : order) {
+      Candidate c = group[i];
+      if (i == order.front() && i != 0) {  // group[0] is the top; a less accurate one leads
+        const report::MeanPairedDelta& d = *deltas[i];
+        c.tie_note = "accuracy indistinguishable from " + cfg(top).name() + "'s (" + format_number("%+.2f", d.mean_pts) +
+                     " pts, " + confidence_text(d.confidence) + " interval " + format_number("%+.2f", d.low_pts) + " to " +
+                     format_number("%+.2f", d.high_pts) + " on " + std::to_string(d.items) +
+                     " paired items), so less energy ranks it first";
+        c.why += "; " + c.tie_note;
+      }
+      out.push_back(std::move(c));
+    }
+    ranked = std::move(rest);
+  }
+  ranked = std::move(out);
+}
+
+}  // namespace
+
 Recommendation recommend(const report::Summary& s, const Constraints& c) {
   Recommendation r;
   r.constraints = c;
+  r.confidence = s.confidence;
   for (const report::Comparison& cmp : s.comparisons) {
     const report::ConfigSummary& k = s.configs[static_cast<size_t>(cmp.config)];
     Candidate cand;
     cand.config = cmp.config;
     cand.failures = failures(k, cmp, c, s.baseline);
-    cand.qualifies = cand.failures.empty();
-    if (cand.qualifies) cand.why = numbers(k, cmp, s.baseline);
+    const std::optional<double> low = cmp.retention_low();
+    const auto& min = c.min_accuracy_retention;
+    cand.undecided = cand.failures.empty() && min && low && *low < *min;
+    cand.qualifies = cand.failures.empty() && !cand.undecided;
+    if (cand.qualifies) {
+      cand.why = numbers(k, cmp, s.baseline);
+      if (min && !low && cmp.baseline != cmp.config) cand.why += std::string(" (retention: ") + kPointEstimate + ")";
+    }
+    if (cand.undecided) {
+      // The limit in points of difference from the baseline: retention = 1 + difference / score.
+      cand.items_to_decide = cmp.paired->items_to_decide(100 * cmp.baseline_score * (*min - 1));
+      cand.why = "accuracy retention " + retention_text(cmp) + " straddles " + show(Limit::kMinAccuracyRetention, *min) +
+                 ": evaluate more items (" +
+                 (cand.items_to_decide < 0 ? std::string("its retention sits on the limit")
+                                           : "about " + std::to_string(cand.items_to_decide) +
+                                                 " paired items in all would decide it at the observed flip rate") +
+                 "; " + std::to_string(cmp.paired->items) + " now)";
+    }
     for (const Failure& f : cand.failures) cand.why += (cand.why.empty() ? "" : "; ") + f.why;
-    (cand.qualifies ? r.ranked : r.rejected).push_back(cand);
+    (cand.qualifies ? r.ranked : cand.undecided ? r.undecided : r.rejected).push_back(cand);
   }
   auto cfg = [&](const Candidate& x) -> const report::ConfigSummary& { return s.configs[static_cast<size_t>(x.config)]; };
   constexpr double kNever = std::numeric_limits<double>::infinity();
@@ -253,6 +339,7 @@ Recommendation recommend(const report::Summary& s, const Constraints& c) {
     }
     return false;
   });
+  if (c.priority == Priority::kAccuracy) break_accuracy_ties(s, r.ranked);
   if (r.ranked.empty()) r.nearest = nearest_relaxation(r.rejected);
   return r;
 }
@@ -262,6 +349,7 @@ std::string Recommendation::text(const report::Summary& s) const {
   if (constraints.min_accuracy_retention) cons += "accuracy retention >= " + format_number("%.3f", *constraints.min_accuracy_retention);
   if (constraints.max_latency_ms) cons += (cons.empty() ? "" : ", ") + std::string("latency <= ") + format_number("%.2f", *constraints.max_latency_ms) + " ms/token";
   if (constraints.max_power_w) cons += (cons.empty() ? "" : ", ") + std::string("average power <= ") + format_number("%.1f", *constraints.max_power_w) + " W";
+  if (constraints.min_accuracy_retention) cons += " (judged on " + confidence_text(confidence) + " intervals where items were kept)";
   if (cons.empty()) cons = "none";
   std::string out = "Constraints: " + cons + "; priority: " + priority_name(constraints.priority) + "; baseline: " + s.baseline + ".\n";
   auto name = [&](const Candidate& c) {
@@ -269,7 +357,8 @@ std::string Recommendation::text(const report::Summary& s) const {
     return k.name() + " (" + k.model + ")";
   };
   if (ranked.empty()) {
-    out += "No measured configuration meets these constraints.\n";
+    out += "No measured configuration meets these constraints" +
+           (undecided.empty() ? std::string(".\n") : " for certain; more items would decide those marked undecided.\n");
     if (nearest)
       out += "Nearest: " + nearest->text(s) + ".\n";
     else if (!rejected.empty())
@@ -278,7 +367,39 @@ std::string Recommendation::text(const report::Summary& s) const {
     out += "Recommended: " + name(ranked[0]) + ": " + ranked[0].why + ".\n";
     for (size_t i = 1; i < ranked.size(); ++i) out += "  " + std::to_string(i + 1) + ". " + name(ranked[i]) + ": " + ranked[i].why + "\n";
   }
+  for (const Candidate& c : undecided) out += "  undecided: " + name(c) + ": " + c.why + "\n";
   for (const Candidate& c : rejected) out += "  left out: " + name(c) + ": " + c.why + "\n";
+  return out;
+}
+
+std::string Recommendation::verdict(const report::Summary& s) const {
+  std::string out;
+  if (ranked.empty()) {
+    out = "none qualifies";
+    if (!undecided.empty()) out += "; " + std::to_string(undecided.size()) + " undecided (evaluate more items)";
+    if (nearest) out += "; " + nearest->text(s);
+    return out + ".";
+  }
+  const Candidate& best = ranked[0];
+  const report::ConfigSummary& k = s.configs[static_cast<size_t>(best.config)];
+  const report::Comparison& cmp = s.comparisons[static_cast<size_t>(best.config)];
+  out = k.name() + " (" + k.model + "): accuracy " + format_number("%.2f %%", 100 * k.score);
+  if (const std::string d = difference_text(cmp, s.baseline); !d.empty()) out += ", " + d;
+  if (k.j_per_token()) out += ", " + format_number("%.4g J/token", *k.j_per_token()) + " (" + energy_source_kind(k.energy_source) + ")";
+  if (cmp.energy_reduction_pct && cmp.baseline != cmp.config)
+    out += ", " + format_number("%.1f %%", *cmp.energy_reduction_pct) + " less energy than " + s.baseline;
+  out += ", " + format_number("%.3g ms/token", k.latency_ms_per_token());
+  if (!best.tie_note.empty()) out += "; " + best.tie_note;
+  const size_t more = ranked.size() - 1;
+  if (more) out += "; " + std::to_string(more) + " more qualif" + (more == 1 ? "ies" : "y");
+  if (!undecided.empty()) out += "; " + std::to_string(undecided.size()) + " undecided";
+  return out + ".";
+}
+
+std::vector<std::pair<std::string, std::string>> scenario_verdicts(const report::Summary& s) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Scenario& sc : scenarios())
+    out.emplace_back(std::string(sc.name) + " (" + sc.description + ")", recommend(s, sc.constraints).verdict(s));
   return out;
 }
 
@@ -297,6 +418,11 @@ nlohmann::json Recommendation::json(const report::Summary& s) const {
       j.update({{"why", x.why},
                 {"accuracy", k.score},
                 {"accuracy_retention", opt_json(cmp.accuracy_retention)},
+                {"accuracy_retention_interval", cmp.retention_low()
+                                                    ? nlohmann::json::array({*cmp.retention_low(), *cmp.retention_high()})
+                                                    : nlohmann::json(nullptr)},
+                {"items_to_decide", x.undecided && x.items_to_decide >= 0 ? nlohmann::json(x.items_to_decide) : nlohmann::json(nullptr)},
+                {"tie_note", x.tie_note},
                 {"j_per_token", opt_json(k.j_per_token())},
                 {"avg_power_w", opt_json(k.avg_power_w)},
                 {"ms_per_token", opt_json(latency_ms(k))},
@@ -323,7 +449,9 @@ nlohmann::json Recommendation::json(const report::Summary& s) const {
             {"priority", priority_name(constraints.priority)}}},
           {"baseline", s.baseline},
           {"any_qualifies", !ranked.empty()},
+          {"confidence", confidence},
           {"recommended", list(ranked)},
+          {"undecided", list(undecided)},
           {"rejected", list(rejected)},
           {"nearest_relaxation", relax}};
 }

@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -36,11 +37,7 @@ const std::vector<Scenario>& scenarios();
 // The preset's constraints; fields set in `overrides` win.
 Expected<Constraints> scenario_constraints(const std::string& name, const Constraints& overrides, bool priority_given);
 
-// The kind of an energy source as the summary stores it ("cpu estimated", "package-0 counter,
-// dram counter", "mixed: a | b"): "estimated" if any part is estimated, else "sampled" if any
-// part is, else "counter"; "" when nothing measured energy. Energy-derived figures (J/token,
-// average W) are only as good as their weakest part.
-std::string energy_source_kind(const std::string& energy_source);
+using report::energy_source_kind;
 
 enum class Limit { kMinAccuracyRetention, kMaxLatencyMs, kMaxPowerW, kEnergyForPriority };
 const char* limit_name(Limit l);  // as in the JSON's constraints: "max_power_w"; "priority"
@@ -49,7 +46,10 @@ const char* limit_flag(Limit l);  // "--max-power-w"; "--priority"
 // One constraint a configuration fails.
 struct Failure {
   Limit limit = Limit::kMinAccuracyRetention;
-  std::optional<double> value;      // the configuration's figure; absent when it was not measured
+  // The configuration's figure; absent when it was not measured. For accuracy retention with item
+  // outcomes, the interval's lower end: the figure a limit must admit for it to "meet" at the
+  // summary's confidence.
+  std::optional<double> value;
   std::optional<double> threshold;  // the constraint's limit; absent for kEnergyForPriority
   bool estimated = false;           // `value` comes from an energy estimate, not a sensor
   std::string why;
@@ -64,6 +64,14 @@ struct Candidate {
   bool qualifies = false;
   std::string why;                 // the numbers that qualify it, or its failures joined
   std::vector<Failure> failures;   // every constraint it fails; empty when it qualifies
+  // Meets every other constraint, but its accuracy retention's interval straddles the limit: more
+  // items would decide it. `items_to_decide`: paired items in all at the observed flip rate (-1:
+  // the retention sits on the limit).
+  bool undecided = false;
+  int items_to_decide = -1;
+  // Set on a configuration ranked above a more accurate one whose accuracy its items cannot tell
+  // apart (priority accuracy falls back to energy), saying so with the numbers.
+  std::string tie_note;
 };
 
 // The limits moved just far enough to admit one rejected configuration: each of its failures,
@@ -82,14 +90,27 @@ std::optional<Relaxation> nearest_relaxation(const std::vector<Candidate>& rejec
 
 struct Recommendation {
   Constraints constraints;
-  std::vector<Candidate> ranked;    // qualifying, best first
-  std::vector<Candidate> rejected;  // with reasons
+  double confidence = 0.95;          // of the accuracy intervals the decisions used
+  std::vector<Candidate> ranked;     // qualifying, best first
+  std::vector<Candidate> undecided;  // retention interval straddles the limit; nothing else fails
+  std::vector<Candidate> rejected;   // with reasons
   std::optional<Relaxation> nearest;  // only when none qualifies
   std::string text(const report::Summary& s) const;  // a readable answer, saying plainly when none qualifies
+  // One sentence: the pick with its numbers and their uncertainty, or why there is none.
+  std::string verdict(const report::Summary& s) const;
   // The constraints, and per candidate the measured numbers behind its decision.
   nlohmann::json json(const report::Summary& s) const;
 };
 
+// Accuracy retention is judged on its interval at the summary's confidence where every task has
+// item outcomes: rejected only when the interval lies below the limit, "meets" only when it lies
+// on or above it, undecided in between; on the point estimate otherwise (and the reason says so).
+// Under priority accuracy, configurations whose accuracies are indistinguishable (their paired
+// interval includes 0) are ordered by energy instead.
 Recommendation recommend(const report::Summary& s, const Constraints& c);
+
+// Each scenario, named with its constraints ("datacenter (shared serving: ...)"), and its verdict
+// on `s` (for the top of a report).
+std::vector<std::pair<std::string, std::string>> scenario_verdicts(const report::Summary& s);
 
 }  // namespace joule::recommend

@@ -1,6 +1,10 @@
 #include "report/html.h"
 
+#include <algorithm>
 #include <sstream>
+
+#include "core/strings.h"
+#include "metrics/paired.h"
 
 namespace joule::report {
 namespace {
@@ -19,6 +23,9 @@ std::vector<std::string> cells_of(const std::string& line) {
   }
   return cells;
 }
+
+// The accuracy axis spans at least this many points: a 2-point difference stays a small one.
+constexpr double kMinAccuracySpanPts = 10;
 
 }  // namespace
 
@@ -57,38 +64,55 @@ std::string markdown_to_html(const std::string& md) {
   return html;
 }
 
-std::string render_html(const Summary& s, const ReportOptions& o, const std::string& title,
-                        const std::vector<Series>& power, const std::string& power_title) {
+std::string render_html(const Summary& s, const ReportOptions& o, const HtmlPage& page) {
   std::vector<Point> scatter;
-  std::vector<std::string> labels;
-  std::vector<double> eor, tweor;
+  std::vector<std::string> labels, jpt_labels;
+  std::vector<double> eor, tweor, jpt;
+  const double z = metrics::normal_quantile_two_sided(s.confidence);
   for (const ConfigSummary& c : s.configs) {
     if (!c.energy_j) continue;  // only measured energy is drawn
     const std::string label = c.name() + (s.configs.front().model == c.model ? "" : " " + c.model);
-    scatter.push_back({*c.energy_j, 100 * c.score, label});
+    const double acc = 100 * c.score, half = 100 * z * c.score_stderr;
+    scatter.push_back({*c.energy_j, acc, label, std::max(0.0, acc - half), std::min(100.0, acc + half)});
     labels.push_back(label);
     eor.push_back(*c.eor());
     tweor.push_back(c.tweor().value_or(0));
+    if (c.j_per_token()) {
+      jpt_labels.push_back(label + ", " + energy_source_kind(c.energy_source));
+      jpt.push_back(*c.j_per_token());
+    }
   }
-  std::string h = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + escape_xml(title) +
+  std::string h = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + escape_xml(page.title) +
                   "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:1100px}"
                   "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
                   "th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}"
                   "td:first-child,th:first-child{text-align:left}svg{margin:1em 0;display:block}</style></head><body>\n";
-  h += "<h1>" + escape_xml(title) + "</h1>\n";
+  h += "<h1>" + escape_xml(page.title) + "</h1>\n";
+  if (!page.verdicts.empty()) {
+    h += "<h2>Verdict</h2>\n<ul class=\"verdict\">\n";
+    for (const auto& [scenario, sentence] : page.verdicts)
+      h += "<li><b>" + escape_xml(scenario) + "</b>: " + escape_xml(sentence) + "</li>\n";
+    h += "</ul>\n";
+  }
   h += "<p>Every figure below comes from the cells stored in the results database; energy sources are named in the "
        "tables, and configurations without measured energy are left out of the charts.</p>\n";
   h += "<h2>Accuracy vs energy</h2>\n";
   h += scatter.empty() ? "<p>No configuration has measured energy.</p>\n"
-                       : svg_scatter(scatter, "Accuracy vs energy (green: Pareto front)", "energy per study pass (J)",
-                                     "accuracy (%)") + "\n";
+                       : "<p>Bars: the accuracy's " + format_number("%g %%", 100 * s.confidence) +
+                             " interval (each task's standard error, combined over the tasks). Green: the Pareto front.</p>\n" +
+                             svg_scatter(scatter, "Accuracy vs energy", "energy for all tasks, J", "accuracy, %",
+                                         kMinAccuracySpanPts) + "\n";
   if (!labels.empty()) {
+    h += svg_bars(jpt_labels, jpt, "Energy per token", "J/token") + "\n";
     h += svg_bars(labels, eor, "EOR per configuration", "accuracy / Wh") + "\n";
     h += svg_bars(labels, tweor, "TWEOR per configuration", "accuracy / (Wh x s)") + "\n";
   }
+  // Every cell's trace behind its own disclosure (no scripts): the first is open.
   h += "<h2>Power over time</h2>\n";
-  h += power.empty() ? "<p>No power samples were stored for " + escape_xml(power_title) + ".</p>\n"
-                     : svg_lines(power, "Power: " + power_title, "seconds", "W") + "\n";
+  if (page.power.empty()) h += "<p>No cell stored power samples.</p>\n";
+  for (size_t i = 0; i < page.power.size(); ++i)
+    h += std::string("<details") + (i == 0 ? " open" : "") + "><summary>" + escape_xml(page.power[i].cell) + "</summary>\n" +
+         svg_lines(page.power[i].series, "Power: " + page.power[i].cell, "time in the cell (s)", "power (W)") + "\n</details>\n";
   h += markdown_to_html(render_markdown(s, o));
   return h + "</body></html>\n";
 }

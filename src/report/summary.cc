@@ -20,7 +20,18 @@ std::string join_sources(const std::vector<std::string>& sources) {
   return out;
 }
 
-TaskSummary fold_task(const std::vector<const study::CellRow*>& reps) {
+// The mean chance score of the items, when every item has one.
+std::optional<double> chance_of(const std::vector<metrics::ItemOutcome>& items) {
+  if (items.empty()) return std::nullopt;
+  double sum = 0;
+  for (const metrics::ItemOutcome& x : items) {
+    if (!x.chance) return std::nullopt;
+    sum += *x.chance;
+  }
+  return sum / double(items.size());
+}
+
+TaskSummary fold_task(const std::vector<const study::CellRow*>& reps, double z) {
   const study::CellRow& first = *reps.front();
   TaskSummary t;
   t.model = first.model, t.precision = first.precision, t.device = first.device, t.task = first.task;
@@ -49,6 +60,8 @@ TaskSummary fold_task(const std::vector<const study::CellRow*>& reps) {
   t.score_stderr = (*mid)->result.score_stderr;
   t.tokens = (*mid)->result.tokens;
   t.item_outcomes = (*mid)->result.item_outcomes;
+  t.chance = chance_of(t.item_outcomes);
+  t.at_chance = t.chance && t.score - z * t.score_stderr <= *t.chance + 1e-12;
   t.seconds = metrics::median(seconds);
   if (all_energy && !energy.empty()) {
     t.energy_j = metrics::median(energy);
@@ -72,7 +85,7 @@ Totals totals(const ConfigSummary& c, const std::set<std::string>& only) {
   bool all_energy = true;
   double energy = 0;
   for (const TaskSummary& ts : c.tasks) {
-    if (!only.empty() && !only.count(ts.task)) continue;
+    if (ts.left_out || (!only.empty() && !only.count(ts.task))) continue;
     ++t.tasks;
     t.score += ts.score;
     t.seconds += ts.seconds;
@@ -87,33 +100,60 @@ Totals totals(const ConfigSummary& c, const std::set<std::string>& only) {
   return t;
 }
 
-// Per task, the configuration's items against the baseline's; and, when every common task has
-// them, the interval of the mean loss over tasks.
-void paired_deltas(const ConfigSummary& c, const ConfigSummary& base, const std::set<std::string>& common,
-                   double confidence, Comparison& cmp) {
+}  // namespace
+
+int MeanPairedDelta::items_to_decide(double threshold_pts) const {
+  return metrics::items_to_decide(items, mean_pts, std_err_pts, confidence, threshold_pts);
+}
+
+ItemComparison compare_items(const ConfigSummary& base, const ConfigSummary& other, double confidence) {
+  ItemComparison out;
   double sum = 0, var = 0;
+  int items = 0;
   bool complete = true;
-  for (const TaskSummary& t : c.tasks) {
-    if (!common.count(t.task)) continue;
+  for (const TaskSummary& t : other.tasks) {
+    const auto u = std::find_if(base.tasks.begin(), base.tasks.end(), [&](const TaskSummary& x) { return x.task == t.task; });
+    if (u == base.tasks.end() || t.left_out || u->left_out) continue;
     TaskDelta d{t.task, std::nullopt};
-    for (const TaskSummary& u : base.tasks)
-      if (u.task == t.task && !t.item_outcomes.empty() && !u.item_outcomes.empty())
-        if (auto p = metrics::paired_difference(u.item_outcomes, t.item_outcomes, confidence); p.ok()) d.paired = *p;
+    if (!t.item_outcomes.empty() && !u->item_outcomes.empty())
+      if (auto p = metrics::paired_difference(u->item_outcomes, t.item_outcomes, confidence); p.ok()) d.paired = *p;
     if (d.paired) {
       sum += d.paired->mean_diff;
       var += d.paired->std_err * d.paired->std_err;
+      items += d.paired->n;
     }
     complete = complete && d.paired.has_value();
-    cmp.task_deltas.push_back(std::move(d));
+    out.tasks.push_back(std::move(d));
   }
-  if (!complete || cmp.task_deltas.empty() || c.precision == base.precision) return;
-  const double n = double(cmp.task_deltas.size());
-  const double loss = -100 * sum / n, half = 100 * metrics::normal_quantile_two_sided(confidence) * std::sqrt(var) / n;
-  cmp.accuracy_loss_low_pts = loss - half;
-  cmp.accuracy_loss_high_pts = loss + half;
+  if (!complete || out.tasks.empty()) return out;
+  const double n = double(out.tasks.size());
+  MeanPairedDelta m;
+  m.mean_pts = 100 * sum / n;
+  m.std_err_pts = 100 * std::sqrt(var) / n;
+  m.confidence = confidence;
+  const double half = metrics::normal_quantile_two_sided(confidence) * m.std_err_pts;
+  m.low_pts = m.mean_pts - half;
+  m.high_pts = m.mean_pts + half;
+  m.items = items;
+  out.mean = m;
+  return out;
 }
 
-}  // namespace
+std::optional<double> Comparison::retention_low() const {
+  if (!paired || baseline_score <= 0) return std::nullopt;
+  return 1 + paired->low_pts / (100 * baseline_score);
+}
+
+std::optional<double> Comparison::retention_high() const {
+  if (!paired || baseline_score <= 0) return std::nullopt;
+  return 1 + paired->high_pts / (100 * baseline_score);
+}
+
+std::string energy_source_kind(const std::string& energy_source) {
+  for (const char* kind : {"estimated", "sampled", "counter"})
+    if (energy_source.find(kind) != std::string::npos) return kind;
+  return "";
+}
 
 std::string ConfigSummary::name() const { return precision + " @ " + device + "/" + std::to_string(threads); }
 
@@ -139,9 +179,47 @@ double ConfigSummary::latency_ms_per_token() const {
   return tps > 0 ? 1000.0 / tps : 0;
 }
 
-Summary summarize(const std::vector<study::CellRow>& cells, std::string baseline, double confidence) {
+namespace {
+
+// Marks the tasks each model's baseline scores at chance (every configuration's at chance where
+// the model has no baseline) as left out, for all of the model's configurations.
+void leave_out_chance_tasks(std::vector<ConfigSummary>& configs, const std::string& baseline) {
+  std::map<std::string, std::set<std::string>> at_chance, not_at_chance;  // model -> tasks
+  std::set<std::string> with_baseline;
+  for (const ConfigSummary& c : configs)
+    if (c.precision == baseline) with_baseline.insert(c.model);
+  for (const ConfigSummary& c : configs) {
+    if (with_baseline.count(c.model) && c.precision != baseline) continue;
+    for (const TaskSummary& t : c.tasks) (t.at_chance ? at_chance : not_at_chance)[c.model].insert(t.task);
+  }
+  for (ConfigSummary& c : configs)
+    for (TaskSummary& t : c.tasks) t.left_out = at_chance[c.model].count(t.task) && !not_at_chance[c.model].count(t.task);
+}
+
+// The configuration's figures over the tasks not left out.
+void fold_config(ConfigSummary& cs) {
+  const Totals t = totals(cs, {});
+  cs.score = t.score, cs.seconds = t.seconds, cs.tokens = t.tokens, cs.energy_j = t.energy_j;
+  std::vector<std::string> sources;
+  double var = 0;
+  for (const TaskSummary& ts : cs.tasks) {
+    if (ts.left_out) continue;
+    sources.push_back(ts.energy_source);
+    if (ts.peak_power_w) cs.peak_power_w = std::max(cs.peak_power_w.value_or(0), *ts.peak_power_w);
+    var += ts.score_stderr * ts.score_stderr;
+  }
+  cs.energy_source = join_sources(sources);
+  cs.score_stderr = t.tasks > 0 ? std::sqrt(var) / t.tasks : 0;
+  if (cs.energy_j && cs.seconds > 0) cs.avg_power_w = *cs.energy_j / cs.seconds;
+}
+
+}  // namespace
+
+Summary summarize(const std::vector<study::CellRow>& cells, std::string baseline, double confidence,
+                  bool exclude_chance_tasks) {
   Summary s;
   s.confidence = confidence;
+  s.exclude_chance_tasks = exclude_chance_tasks;
   if (baseline.empty() && !cells.empty()) baseline = cells.front().precision;
   s.baseline = baseline;
   // Group by configuration, then by task, keeping first-stored order.
@@ -155,22 +233,16 @@ Summary summarize(const std::vector<study::CellRow>& cells, std::string baseline
     if (!by_task.count(c.task)) task_order[ck].push_back(c.task);
     by_task[c.task].push_back(&c);
   }
+  const double z = metrics::normal_quantile_two_sided(confidence);
   for (const std::string& ck : config_order) {
     ConfigSummary cs;
-    for (const std::string& task : task_order[ck]) cs.tasks.push_back(fold_task(groups[ck][task]));
+    for (const std::string& task : task_order[ck]) cs.tasks.push_back(fold_task(groups[ck][task], z));
     const TaskSummary& f = cs.tasks.front();
     cs.model = f.model, cs.precision = f.precision, cs.device = f.device, cs.threads = f.threads;
-    const Totals t = totals(cs, {});
-    cs.score = t.score, cs.seconds = t.seconds, cs.tokens = t.tokens, cs.energy_j = t.energy_j;
-    std::vector<std::string> sources;
-    for (const TaskSummary& ts : cs.tasks) {
-      sources.push_back(ts.energy_source);
-      if (ts.peak_power_w) cs.peak_power_w = std::max(cs.peak_power_w.value_or(0), *ts.peak_power_w);
-    }
-    cs.energy_source = join_sources(sources);
-    if (cs.energy_j && cs.seconds > 0) cs.avg_power_w = *cs.energy_j / cs.seconds;
     s.configs.push_back(std::move(cs));
   }
+  if (exclude_chance_tasks) leave_out_chance_tasks(s.configs, baseline);
+  for (ConfigSummary& cs : s.configs) fold_config(cs);
   for (size_t i = 0; i < s.configs.size(); ++i) {
     const ConfigSummary& c = s.configs[i];
     Comparison cmp;
@@ -185,7 +257,7 @@ Summary summarize(const std::vector<study::CellRow>& cells, std::string baseline
       std::set<std::string> common;  // compare on the tasks both have
       for (const TaskSummary& t : c.tasks)
         for (const TaskSummary& u : base.tasks)
-          if (t.task == u.task) common.insert(t.task);
+          if (t.task == u.task && !t.left_out && !u.left_out) common.insert(t.task);
       const Totals a = totals(c, common), b = totals(base, common);
       if (!common.empty()) {
         cmp.accuracy_loss_pts = 100.0 * (b.score - a.score);
@@ -196,7 +268,10 @@ Summary summarize(const std::vector<study::CellRow>& cells, std::string baseline
             cmp.eor_improvement_pct = metrics::change_pct(metrics::eor(a.score, *a.energy_j), metrics::eor(b.score, *b.energy_j));
         }
         cmp.same_energy_source = c.energy_source == base.energy_source;
-        paired_deltas(c, base, common, confidence, cmp);
+        cmp.baseline_score = b.score;
+        ItemComparison items = compare_items(base, c, confidence);
+        cmp.task_deltas = std::move(items.tasks);
+        if (c.precision != base.precision) cmp.paired = items.mean;
       }
     }
     s.comparisons.push_back(cmp);

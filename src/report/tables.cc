@@ -37,8 +37,8 @@ std::string header(const std::vector<std::string>& cells) {
 std::string loss_with_interval(const Comparison& c) {
   if (!c.accuracy_loss_pts) return "-";
   const std::string loss = format_number("%+.2f", *c.accuracy_loss_pts);
-  if (!c.accuracy_loss_low_pts) return c.baseline == c.config ? loss : loss + " (no item data)";
-  const double half = (*c.accuracy_loss_high_pts - *c.accuracy_loss_low_pts) / 2;
+  if (!c.paired) return c.baseline == c.config ? loss : loss + " (no item data)";
+  const double half = (c.paired->high_pts - c.paired->low_pts) / 2;
   return loss + " ± " + format_number("%.2f", half) + (c.accuracy_loss_distinguishable() ? "" : " (≈0)");
 }
 
@@ -52,6 +52,34 @@ std::string task_delta(const Comparison& c, const std::string& task) {
              (p.includes_zero() ? " (≈0)" : "") + ", " + std::to_string(p.better) + "+ / " + std::to_string(p.worse) + "-";
     }
   return "-";
+}
+
+std::string with_digits(double v, int digits) {
+  char b[48];
+  std::snprintf(b, sizeof(b), "%.*g", digits, v);
+  return b;
+}
+
+// The fewest significant digits (3 to 6) at which the column's different values print differently,
+// so that configurations can be told apart.
+int distinct_digits(const std::vector<std::optional<double>>& values) {
+  for (int digits = 3; digits < 6; ++digits) {
+    std::set<std::string> printed;
+    std::set<double> distinct;
+    for (const auto& v : values)
+      if (v) printed.insert(with_digits(*v, digits)), distinct.insert(*v);
+    if (printed.size() == distinct.size()) return digits;
+  }
+  return 6;
+}
+
+std::string sig(const std::optional<double>& v, int digits) { return v ? with_digits(*v, digits) : "n/a"; }
+
+// "24.70 (at chance: 25.00, left out)" for a task scored no better than random answers.
+std::string task_score(const TaskSummary& t) {
+  std::string out = format_number("%.2f", 100 * t.score);
+  if (t.at_chance) out += " (at chance: " + format_number("%.2f", 100 * *t.chance) + (t.left_out ? ", left out)" : ")");
+  return out;
 }
 
 std::string csv_field(std::string v) {
@@ -81,13 +109,16 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
   if (co2) h.push_back("gCO2e");
   md += header(h);
   bool mixed_comparison = false;
+  std::vector<std::optional<double>> eors, tweors;
+  for (const ConfigSummary& k : s.configs) eors.push_back(k.eor()), tweors.push_back(k.tweor());
+  const int eor_digits = distinct_digits(eors), tweor_digits = distinct_digits(tweors);
   for (const Comparison& c : s.comparisons) {
     const ConfigSummary& k = s.configs[static_cast<size_t>(c.config)];
     mixed_comparison = mixed_comparison || !c.same_energy_source;
     std::vector<std::string> r = {k.name(), k.model, format_number("%.2f", 100 * k.score), opt(k.energy_j, "%.1f"),
                                   k.energy_source.empty() ? "not measured" : k.energy_source + (c.same_energy_source ? "" : " (*)"),
                                   signed_opt(c.energy_reduction_pct), loss_with_interval(c),
-                                  opt(k.eor(), "%.2f"), signed_opt(c.eor_improvement_pct), opt(k.tweor(), "%.4g"),
+                                  sig(k.eor(), eor_digits), signed_opt(c.eor_improvement_pct), sig(k.tweor(), tweor_digits),
                                   opt(k.j_per_token(), "%.4f"), format_number("%.0f", k.tokens_per_s()), opt(k.avg_power_w, "%.1f")};
     if (co2) r.push_back(opt(co2e(k.energy_j, o), "%.3g"));
     md += row(r);
@@ -96,6 +127,17 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
         " % interval of the paired difference on the same items (each task's items compared one by one, MMLU "
         "clustered by subject; docs/studies.md); (≈0): the interval includes 0, so this loss is not "
         "distinguishable from noise at this number of items.\n";
+  std::string chance_tasks;
+  for (const ConfigSummary& k : s.configs)
+    for (const TaskSummary& t : k.tasks)
+      if (t.at_chance)
+        chance_tasks += (chance_tasks.empty() ? "" : ", ") + t.task + " (" + k.name() + " " + k.model + ": " +
+                        format_number("%.2f", 100 * t.score) + " % vs chance " + format_number("%.2f", 100 * *t.chance) + " %)";
+  if (!chance_tasks.empty())
+    md += "\nAt chance level (the score's interval reaches what random answers score): " + chance_tasks + ". " +
+          (s.exclude_chance_tasks ? "Tasks a model's baseline scores at chance are left out of that model's averages."
+                                  : "They are kept in the averages; --exclude-chance-tasks leaves them out.") +
+          "\n";
   if (mixed_comparison)
     md += "\n(*) this configuration's energy comes from a different source than its baseline's: the comparison mixes "
           "sources (see docs/energy.md).\n";
@@ -106,7 +148,7 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
   for (const Comparison& c : s.comparisons) {
     const ConfigSummary& k = s.configs[static_cast<size_t>(c.config)];
     for (const TaskSummary& t : k.tasks)
-      md += row({k.name(), k.model, t.task, t.metric, format_number("%.2f", 100 * t.score), format_number("%.2f", 100 * t.score_stderr),
+      md += row({k.name(), k.model, t.task, t.metric, task_score(t), format_number("%.2f", 100 * t.score_stderr),
                  c.baseline == c.config ? "baseline" : task_delta(c, t.task),
                  format_number("%.2f", 100 * t.score_min) + "-" + format_number("%.2f", 100 * t.score_max), std::to_string(t.repeats),
                  opt(t.energy_j, "%.1f"), t.energy_j ? format_number("%.4f", *t.energy_j / static_cast<double>(t.tokens)) : "n/a",
@@ -179,7 +221,8 @@ std::string render_csv(const Summary& s, const ReportOptions& o) {
 
 std::string render_json(const Summary& s, const ReportOptions& o) {
   auto num = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
-  nlohmann::json j = {{"baseline", s.baseline}, {"configs", nlohmann::json::array()}};
+  nlohmann::json j = {{"baseline", s.baseline}, {"confidence", s.confidence},
+                      {"exclude_chance_tasks", s.exclude_chance_tasks}, {"configs", nlohmann::json::array()}};
   for (const Comparison& c : s.comparisons) {
     const ConfigSummary& k = s.configs[static_cast<size_t>(c.config)];
     nlohmann::json tasks = nlohmann::json::array();
@@ -191,6 +234,7 @@ std::string render_json(const Summary& s, const ReportOptions& o) {
                     {"clusters", d.paired->clusters}, {"interval", {d.paired->ci_low, d.paired->ci_high}},
                     {"better", d.paired->better}, {"worse", d.paired->worse}};
       tasks.push_back({{"task", t.task}, {"metric", t.metric}, {"repeats", t.repeats}, {"items", t.items},
+                       {"chance", num(t.chance)}, {"at_chance", t.at_chance}, {"left_out", t.left_out},
                        {"vs_baseline_paired", paired},
                        {"score", t.score}, {"score_stderr", t.score_stderr}, {"score_min", t.score_min},
                        {"score_max", t.score_max}, {"seconds", t.seconds}, {"tokens", t.tokens},
@@ -198,7 +242,8 @@ std::string render_json(const Summary& s, const ReportOptions& o) {
                        {"avg_power_w", num(t.avg_power_w)}, {"peak_power_w", num(t.peak_power_w)}});
     }
     j["configs"].push_back({{"name", k.name()}, {"model", k.model}, {"precision", k.precision}, {"device", k.device},
-                            {"threads", k.threads}, {"score", k.score}, {"seconds", k.seconds}, {"tokens", k.tokens},
+                            {"threads", k.threads}, {"score", k.score}, {"score_stderr", k.score_stderr},
+                            {"seconds", k.seconds}, {"tokens", k.tokens},
                             {"energy_j", num(k.energy_j)}, {"energy_source", k.energy_source},
                             {"eor_per_wh", num(k.eor())}, {"tweor", num(k.tweor())}, {"j_per_token", num(k.j_per_token())},
                             {"tokens_per_s", k.tokens_per_s()}, {"avg_power_w", num(k.avg_power_w)},
@@ -207,12 +252,15 @@ std::string render_json(const Summary& s, const ReportOptions& o) {
                             {"vs_baseline",
                              {{"energy_reduction_pct", num(c.energy_reduction_pct)},
                               {"accuracy_loss_pts", num(c.accuracy_loss_pts)},
-                              {"accuracy_loss_interval_pts", c.accuracy_loss_low_pts
-                                                                 ? nlohmann::json::array({*c.accuracy_loss_low_pts, *c.accuracy_loss_high_pts})
+                              {"accuracy_loss_interval_pts", c.paired
+                                                                 ? nlohmann::json::array({*c.accuracy_loss_low_pts(), *c.accuracy_loss_high_pts()})
                                                                  : nlohmann::json(nullptr)},
-                              {"accuracy_loss_distinguishable", c.accuracy_loss_low_pts
+                              {"accuracy_loss_distinguishable", c.paired
                                                                     ? nlohmann::json(c.accuracy_loss_distinguishable())
                                                                     : nlohmann::json(nullptr)},
+                              {"accuracy_retention_interval", c.retention_low()
+                                                                  ? nlohmann::json::array({*c.retention_low(), *c.retention_high()})
+                                                                  : nlohmann::json(nullptr)},
                               {"confidence", s.confidence},
                               {"accuracy_retention", num(c.accuracy_retention)},
                               {"eor_improvement_pct", num(c.eor_improvement_pct)},

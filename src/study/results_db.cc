@@ -10,7 +10,8 @@ namespace joule::study {
 namespace {
 
 // Each migration in kMigrations[v] takes the schema from version v to v + 1: 1 the cells and their
-// power samples, 2 each cell's per-item outcomes (for paired comparisons; older cells have none).
+// power samples, 2 each cell's per-item outcomes (for paired comparisons; older cells have none),
+// 3 each item's chance score (what a random answer expects; older items have none).
 constexpr const char* kMigrations[] = {
     R"sql(
 CREATE TABLE studies(
@@ -65,6 +66,7 @@ CREATE TABLE item_outcomes(
   margin REAL);
 CREATE INDEX item_outcomes_cell ON item_outcomes(cell_id);
 )sql",
+    "ALTER TABLE item_outcomes ADD COLUMN chance REAL;",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
 
@@ -245,11 +247,12 @@ Status ResultsDb::add_cell(const std::string& study, const Cell& c, const CellRe
       p.bind(1, id).bind(2, x.domain).bind(3, x.t_s).bind(4, x.power_w);
       JOULE_RETURN_IF_ERROR(p.step().status());
     }
-    Stmt o(db_, "INSERT INTO item_outcomes(cell_id, item_id, cluster, choice, score, margin) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+    Stmt o(db_, "INSERT INTO item_outcomes(cell_id, item_id, cluster, choice, score, margin, chance) "
+                "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     JOULE_RETURN_IF_ERROR(o.status());
     for (const metrics::ItemOutcome& x : r.item_outcomes) {
       o.reset();
-      o.bind(1, id).bind(2, x.id).bind(3, x.cluster).bind(4, x.choice).bind(5, x.score).bind(6, x.margin);
+      o.bind(1, id).bind(2, x.id).bind(3, x.cluster).bind(4, x.choice).bind(5, x.score).bind(6, x.margin).bind(7, x.chance);
       JOULE_RETURN_IF_ERROR(o.step().status());
     }
     return Status();
@@ -286,7 +289,7 @@ Expected<std::vector<CellRow>> ResultsDb::cells(const std::string& study) const 
     index_of_id[s.i64(23)] = out.size();
     out.push_back(std::move(c));
   }
-  Stmt o(db_, R"sql(SELECT o.cell_id, o.item_id, o.score, o.cluster, o.choice, o.margin FROM item_outcomes o
+  Stmt o(db_, R"sql(SELECT o.cell_id, o.item_id, o.score, o.cluster, o.choice, o.margin, o.chance FROM item_outcomes o
     JOIN cells c ON c.id = o.cell_id WHERE ?1 = '' OR c.study = ?1 ORDER BY o.rowid)sql");
   JOULE_RETURN_IF_ERROR(o.status());
   o.bind(1, study);
@@ -294,7 +297,7 @@ Expected<std::vector<CellRow>> ResultsDb::cells(const std::string& study) const 
     JOULE_ASSIGN_OR_RETURN(bool row, o.step());
     if (!row) break;
     out[index_of_id.at(o.i64(0))].result.item_outcomes.push_back(
-        {o.text(1), o.real(2), o.text(3), static_cast<int>(o.i64(4)), o.opt_real(5)});
+        {o.text(1), o.real(2), o.text(3), static_cast<int>(o.i64(4)), o.opt_real(5), o.opt_real(6)});
   }
   return out;
 }
@@ -315,7 +318,7 @@ Expected<std::vector<PowerSample>> ResultsDb::power(const std::string& study, co
 
 Expected<std::vector<metrics::ItemOutcome>> ResultsDb::item_outcomes(const std::string& study,
                                                                     const std::string& key) const {
-  Stmt s(db_, "SELECT o.item_id, o.score, o.cluster, o.choice, o.margin FROM item_outcomes o "
+  Stmt s(db_, "SELECT o.item_id, o.score, o.cluster, o.choice, o.margin, o.chance FROM item_outcomes o "
               "JOIN cells c ON c.id = o.cell_id WHERE c.study = ?1 AND c.cell_key = ?2 ORDER BY o.rowid");
   JOULE_RETURN_IF_ERROR(s.status());
   s.bind(1, study).bind(2, key);
@@ -323,7 +326,7 @@ Expected<std::vector<metrics::ItemOutcome>> ResultsDb::item_outcomes(const std::
   for (;;) {
     JOULE_ASSIGN_OR_RETURN(bool row, s.step());
     if (!row) break;
-    out.push_back({s.text(0), s.real(1), s.text(2), static_cast<int>(s.i64(3)), s.opt_real(4)});
+    out.push_back({s.text(0), s.real(1), s.text(2), static_cast<int>(s.i64(3)), s.opt_real(4), s.opt_real(5)});
   }
   return out;
 }
@@ -349,8 +352,8 @@ Expected<int> ResultsDb::merge_from(const std::string& path) {
           JOIN other.cells o ON o.id = p.cell_id
           JOIN main.cells m ON m.study = o.study AND m.cell_key = o.cell_key
         WHERE p.cell_id IN (SELECT old_id FROM merged) ORDER BY p.rowid;
-      INSERT INTO item_outcomes(cell_id, item_id, cluster, choice, score, margin)
-        SELECT m.id, i.item_id, i.cluster, i.choice, i.score, i.margin FROM other.item_outcomes i
+      INSERT INTO item_outcomes(cell_id, item_id, cluster, choice, score, margin, chance)
+        SELECT m.id, i.item_id, i.cluster, i.choice, i.score, i.margin, i.chance FROM other.item_outcomes i
           JOIN other.cells o ON o.id = i.cell_id
           JOIN main.cells m ON m.study = o.study AND m.cell_key = o.cell_key
         WHERE i.cell_id IN (SELECT old_id FROM merged) ORDER BY i.rowid;)sql"));

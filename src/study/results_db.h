@@ -17,7 +17,7 @@ struct sqlite3;
 
 namespace joule::study {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 struct PowerSample {
   std::string domain;

@@ -136,6 +136,34 @@ TEST_F(StudyCli, ReportsRecommendsAndTheHtmlRendersInHeadlessChromium) {
   f.read(sig, 8);
   EXPECT_EQ(std::string(sig + 1, 3), "PNG");
   EXPECT_GT(std::filesystem::file_size(png), 10000u);  // a rendered page, not an empty canvas
+
+  // Every chart's text as Chromium lays it out: no two boxes in one chart intersect. The report
+  // has no scripts; a copy gets one that measures and writes the answer into the page.
+  std::ifstream in(html);
+  std::string page((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  page.insert(page.rfind("</body>"), R"js(<script>
+let n = 0; const bad = [];
+for (const svg of document.querySelectorAll('svg')) {
+  const r = [...svg.querySelectorAll('text')].map(t => [t.textContent, t.getBoundingClientRect()]);
+  n += r.length;
+  for (let i = 0; i < r.length; ++i)
+    for (let j = i + 1; j < r.length; ++j) {
+      const a = r[i][1], b = r[j][1];
+      if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) bad.push(r[i][0] + ' / ' + r[j][0]);
+    }
+}
+const out = document.createElement('pre');
+out.textContent = 'chart texts: ' + n + ', overlapping pairs: ' + bad.length + '. ' + bad.join('; ');
+document.body.appendChild(out);
+</script>)js");
+  const std::string checked = dir_ + "/checked.html";
+  std::ofstream(checked) << page;
+  const Result dom = testing::run_command("timeout 120 chromium --headless --no-sandbox --disable-gpu --dump-dom file://" +
+                                          checked + " 2>/dev/null");
+  ASSERT_EQ(dom.exit_code, 0) << dom.output;
+  EXPECT_NE(dom.output.find("chart texts: "), std::string::npos) << dom.output.substr(0, 2000);
+  EXPECT_NE(dom.output.find(", overlapping pairs: 0. "), std::string::npos)
+      << dom.output.substr(dom.output.find("chart texts: ") == std::string::npos ? 0 : dom.output.find("chart texts: "));
 }
 
 TEST_F(StudyCli, ShardsMergeIntoTheWholeStudy) {

@@ -11,7 +11,7 @@ namespace {
 std::vector<ItemOutcome> scores(const std::vector<double>& s, const std::vector<std::string>& clusters = {}) {
   std::vector<ItemOutcome> out;
   for (size_t i = 0; i < s.size(); ++i)
-    out.push_back({"item" + std::to_string(i), s[i], clusters.empty() ? "" : clusters[i]});
+    out.push_back({"item" + std::to_string(i), s[i], clusters.empty() ? "" : clusters[i], -1, std::nullopt, std::nullopt});
   return out;
 }
 
@@ -59,7 +59,8 @@ TEST(Paired, ClusteredDifferenceByHand) {
 
 TEST(Paired, ItemsPairByIdAndBadInputIsRefused) {
   std::vector<ItemOutcome> base = scores({1, 0, 1});
-  std::vector<ItemOutcome> other = {{"item2", 0, ""}, {"item0", 1, ""}, {"extra", 1, ""}, {"item1", 1, ""}};
+  std::vector<ItemOutcome> other = scores({0, 1, 1, 1});
+  other[0].id = "item2", other[1].id = "item0", other[2].id = "extra", other[3].id = "item1";
   auto d = paired_difference(base, other);
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->n, 3);  // "extra" has no baseline
@@ -73,13 +74,8 @@ TEST(Paired, ItemsPairByIdAndBadInputIsRefused) {
 // mean 0.02 with standard error 0.02 at n = 400: the 95 % interval's half width is 0.0392, so
 // telling it from 0 takes 400 * (0.0392 / 0.02)^2 = 1537 items.
 TEST(Paired, ItemsToDecide) {
-  PairedDifference d;
-  d.n = 400;
-  d.mean_diff = 0.02;
-  d.std_err = 0.02;
-  d.confidence = 0.95;
-  EXPECT_EQ(items_to_decide(d, 0), int(std::ceil(400 * std::pow(1.959963984540054 * 0.02 / 0.02, 2))));
-  EXPECT_EQ(items_to_decide(d, 0.02), -1);
+  EXPECT_EQ(items_to_decide(400, 0.02, 0.02, 0.95, 0), int(std::ceil(400 * std::pow(1.959963984540054 * 0.02 / 0.02, 2))));
+  EXPECT_EQ(items_to_decide(400, 0.02, 0.02, 0.95, 0.02), -1);
 }
 
 }  // namespace

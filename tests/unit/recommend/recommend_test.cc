@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 namespace joule::recommend {
 namespace {
 
@@ -126,7 +129,7 @@ TEST(Recommend, NearestRelaxationPrefersFewestConstraintsThenTheSmallestChange) 
   auto failure = [](Limit l, std::optional<double> value, double threshold) {
     return Failure{l, value, threshold, false, "x"};
   };
-  auto rejected = [](int config, std::vector<Failure> f) { return Candidate{config, false, "x", std::move(f)}; };
+  auto rejected = [](int config, std::vector<Failure> f) { return Candidate{config, false, "x", std::move(f), false, -1, ""}; };
   const std::vector<Candidate> v = {
       rejected(0, {failure(Limit::kMaxPowerW, 11, 10), failure(Limit::kMaxLatencyMs, 10.1, 10)}),  // 10 % + 1 %
       rejected(1, {failure(Limit::kMaxPowerW, 13, 10)}),                                           // 30 %
@@ -171,6 +174,81 @@ TEST(Recommend, WhenNoneQualifiesTheNearestRelaxationIsShownRoundedToAdmit) {
   EXPECT_NE(recommend(s, c).text(s).find("relaxing --max-power-w from 1.0 W to 40.0 W"), std::string::npos);
 }
 
+// 200 items of one task; f32 answers items 0..99 right. The others differ from it on a few items:
+// f16 on two (one each way), bf16 on one (lost), int8 on two (both lost), int4 on twenty (lost).
+report::Summary summary_with_items() {
+  auto with_items = [](study::CellRow c, const std::vector<int>& flipped) {
+    for (int i = 0; i < 200; ++i) {
+      const bool right = (i < 100) != (std::find(flipped.begin(), flipped.end(), i) != flipped.end());
+      c.result.item_outcomes.push_back({std::to_string(i), right ? 1.0 : 0.0, "", 0, std::nullopt, std::nullopt});
+    }
+    c.result.items = 200;
+    return c;
+  };
+  std::vector<int> twenty;
+  for (int i = 0; i < 20; ++i) twenty.push_back(i);
+  return report::summarize({with_items(cell("f32", 0.50, 400, 10), {}), with_items(cell("f16", 0.50, 300, 10), {0, 150}),
+                            with_items(cell("bf16", 0.495, 150, 10), {5}), with_items(cell("int8", 0.49, 200, 6), {0, 1}),
+                            with_items(cell("int4", 0.40, 100, 4), twenty)},
+                           "f32");
+}
+
+TEST(Recommend, RetentionIsJudgedOnItsIntervalAndIndistinguishableAccuraciesFallBackToEnergy) {
+  const report::Summary s = summary_with_items();
+  Constraints c;
+  c.min_accuracy_retention = 0.97;
+  c.priority = Priority::kAccuracy;
+  const Recommendation r = recommend(s, c);
+  // int8's 2 lost items: difference -1 pt, SE 100 sqrt(1.98 / 199 / 200) pts, so retention
+  // 0.980 with an interval 0.952 to 1.008 around it: straddles 0.97.
+  ASSERT_EQ(names(s, r.undecided), (std::vector<std::string>{"int8"}));
+  const double se_pts = 100 * std::sqrt(1.98 / 199 / 200), z = 1.959963984540054;
+  EXPECT_EQ(r.undecided[0].items_to_decide, int(std::ceil(200 * std::pow(z * se_pts / 0.5, 2))));
+  EXPECT_NE(r.undecided[0].why.find("accuracy retention 0.980 (95 % interval 0.952 to 1.008) straddles 0.970: evaluate "
+                                    "more items (about " + std::to_string(r.undecided[0].items_to_decide) +
+                                    " paired items in all would decide it at the observed flip rate; 200 now)"),
+            std::string::npos)
+      << r.undecided[0].why;
+  // int4's interval lies wholly below: rejected, and relaxing to its lower end would admit it.
+  ASSERT_EQ(names(s, r.rejected), (std::vector<std::string>{"int4"}));
+  EXPECT_NE(r.rejected[0].why.find("accuracy retention 0.800 (95 % interval 0.717 to 0.883) lies below 0.970"),
+            std::string::npos)
+      << r.rejected[0].why;
+  EXPECT_NEAR(*r.rejected[0].failures[0].value, *s.comparisons[4].retention_low(), 1e-15);
+  // f32, f16 and bf16 meet. The most accurate is f16 (f32's 0.50 with a better EOR); neither f32's
+  // nor bf16's accuracy can be told from it, so energy orders the three.
+  EXPECT_EQ(names(s, r.ranked), (std::vector<std::string>{"bf16", "f16", "f32"}));
+  EXPECT_NE(r.ranked[0].tie_note.find("accuracy indistinguishable from f16 @ cpu/2's (-0.50 pts, 95 % interval -2.20 to "
+                                      "+1.20 on 200 paired items), so less energy ranks it first"),
+            std::string::npos)
+      << r.ranked[0].tie_note;
+  EXPECT_TRUE(r.ranked[1].tie_note.empty());
+  const std::string text = r.text(s);
+  EXPECT_NE(text.find("  undecided: int8 @ cpu/2 (m): accuracy retention 0.980"), std::string::npos) << text;
+  EXPECT_NE(r.verdict(s).find("bf16 @ cpu/2 (m): accuracy 49.50 %, -0.50 ± 0.98 pts vs f32 (not distinguishable from 0)"),
+            std::string::npos)
+      << r.verdict(s);
+  const nlohmann::json j = r.json(s);
+  EXPECT_EQ(j["undecided"][0]["items_to_decide"], r.undecided[0].items_to_decide);
+  EXPECT_NEAR(j["undecided"][0]["accuracy_retention_interval"][0].get<double>(), *s.comparisons[3].retention_low(), 1e-15);
+
+  // Wider limits decide int8; at 0.99 nothing but f32 itself is above its interval's lower end.
+  c.min_accuracy_retention = 0.95;
+  EXPECT_TRUE(recommend(s, c).undecided.empty());
+  c.min_accuracy_retention = 0.99;
+  EXPECT_EQ(names(s, recommend(s, c).ranked), (std::vector<std::string>{"f32"}));
+  // A configuration a clear distance below the top is not a tie: accuracy decides.
+  c.min_accuracy_retention = 0.5;
+  EXPECT_EQ(names(s, recommend(s, c).ranked).back(), "int4");
+}
+
+TEST(Recommend, EveryScenarioHasAVerdict) {
+  const auto v = scenario_verdicts(summary_with_items());
+  ASSERT_EQ(v.size(), scenarios().size());
+  EXPECT_EQ(v[0].first.rfind("datacenter (", 0), 0u);
+  for (const auto& [scenario, sentence] : v) EXPECT_EQ(sentence.back(), '.') << sentence;
+}
+
 TEST(Recommend, JsonHasTheNumbersBehindEveryDecision) {
   const report::Summary s = summary();
   Constraints c;
@@ -210,7 +288,8 @@ TEST(Recommend, JsonHasTheNumbersBehindEveryDecision) {
   EXPECT_DOUBLE_EQ(power["off_by"].get<double>(), 5);
   EXPECT_DOUBLE_EQ(power["off_by_fraction"].get<double>(), 0.25);
   EXPECT_EQ(power["estimated"], true);
-  EXPECT_NE(int4["why"].get<std::string>().find("accuracy retention 0.900 < 0.980; average power 25.0 W > 20.0 W"),
+  EXPECT_NE(int4["why"].get<std::string>().find("accuracy retention 0.900 < 0.980 (no item outcomes: judged on the point estimate); "
+                                                "average power 25.0 W > 20.0 W"),
             std::string::npos);
 
   const nlohmann::json& f16 = j["rejected"][3];  // nothing measured its energy: null, never 0

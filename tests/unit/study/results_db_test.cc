@@ -44,7 +44,7 @@ CellResult result(double score, std::optional<double> energy_j) {
   r.energy_j = energy_j;
   r.energy_source = energy_j ? "cpu estimated" : "";
   r.power = {{"cpu", 0.1, 18.0}, {"cpu", 0.2, 19.5}};
-  r.item_outcomes = {{"17", 1, "", 2, 0.25}, {"3", 0, "", 0, std::nullopt}};
+  r.item_outcomes = {{"17", 1, "", 2, 0.25, 0.25}, {"3", 0, "", 0, std::nullopt, std::nullopt}};
   return r;
 }
 
@@ -85,6 +85,8 @@ TEST(ResultsDb, CreatesTheSchemaAndStoresCells) {
   EXPECT_DOUBLE_EQ(*(*items)[0].margin, 0.25);
   EXPECT_FALSE((*items)[1].margin.has_value());
   EXPECT_DOUBLE_EQ((*items)[1].score, 0);
+  EXPECT_DOUBLE_EQ(*(*items)[0].chance, 0.25);
+  EXPECT_FALSE((*items)[1].chance.has_value());
 }
 
 // A database written before per-item outcomes were stored (schema 1) opens, is migrated, keeps its
@@ -114,7 +116,7 @@ PRAGMA user_version=1;)sql";
   }
   auto db = ResultsDb::open(path);
   ASSERT_TRUE(db.ok()) << db.status().message();
-  EXPECT_EQ((*db)->schema_version(), 2);
+  EXPECT_EQ((*db)->schema_version(), kSchemaVersion);
   auto rows = (*db)->cells("s");
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(rows->size(), 1u);
