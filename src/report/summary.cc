@@ -207,6 +207,8 @@ void fold_config(ConfigSummary& cs) {
     sources.push_back(ts.energy_source);
     if (ts.peak_power_w) cs.peak_power_w = std::max(cs.peak_power_w.value_or(0), *ts.peak_power_w);
     var += ts.score_stderr * ts.score_stderr;
+    cs.energy_j_min += ts.energy_j_min, cs.energy_j_max += ts.energy_j_max;
+    cs.min_repeats = cs.min_repeats == 0 ? ts.repeats : std::min(cs.min_repeats, ts.repeats);
   }
   cs.energy_source = join_sources(sources);
   cs.score_stderr = t.tasks > 0 ? std::sqrt(var) / t.tasks : 0;

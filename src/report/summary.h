@@ -50,6 +50,8 @@ struct ConfigSummary {
   double seconds = 0;
   int64_t tokens = 0;
   std::optional<double> energy_j;  // sum over tasks; absent if any task lacks energy
+  double energy_j_min = 0, energy_j_max = 0;  // sums of the tasks' smallest and largest repeats
+  int min_repeats = 0;  // the fewest repeats of any task: 1 = its energy has no spread estimate
   std::string energy_source;
   std::optional<double> avg_power_w;  // energy / time
   std::optional<double> peak_power_w;

@@ -82,6 +82,15 @@ std::string task_score(const TaskSummary& t) {
   return out;
 }
 
+// "1234.5 (1220.0-1250.3)": the energy with the range its repeats span; "(1 repeat)" when a task
+// was measured once, so the energy has no spread estimate.
+std::string energy_with_spread(const ConfigSummary& k) {
+  if (!k.energy_j) return "n/a";
+  const std::string e = format_number("%.1f", *k.energy_j);
+  if (k.min_repeats <= 1) return e + " (1 repeat)";
+  return e + " (" + format_number("%.1f", k.energy_j_min) + "-" + format_number("%.1f", k.energy_j_max) + ")";
+}
+
 std::string csv_field(std::string v) {
   if (v.find_first_of(",\"\n") == std::string::npos) return v;
   std::string q = "\"";
@@ -115,7 +124,7 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
   for (const Comparison& c : s.comparisons) {
     const ConfigSummary& k = s.configs[static_cast<size_t>(c.config)];
     mixed_comparison = mixed_comparison || !c.same_energy_source;
-    std::vector<std::string> r = {k.name(), k.model, format_number("%.2f", 100 * k.score), opt(k.energy_j, "%.1f"),
+    std::vector<std::string> r = {k.name(), k.model, format_number("%.2f", 100 * k.score), energy_with_spread(k),
                                   k.energy_source.empty() ? "not measured" : k.energy_source + (c.same_energy_source ? "" : " (*)"),
                                   signed_opt(c.energy_reduction_pct), loss_with_interval(c),
                                   sig(k.eor(), eor_digits), signed_opt(c.eor_improvement_pct), sig(k.tweor(), tweor_digits),
@@ -123,6 +132,9 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
     if (co2) r.push_back(opt(co2e(k.energy_j, o), "%.3g"));
     md += row(r);
   }
+  md += "\nEnergy: the sum over tasks of each task's median over repeats, in parentheses the range from the sum of "
+        "the smallest to the sum of the largest repeats; (1 repeat): measured once, so there is no estimate of its "
+        "spread (study repeats = 3 gives one).\n";
   md += "\nAccuracy loss: ± is the " + format_number("%.0f", 100 * s.confidence) +
         " % interval of the paired difference on the same items (each task's items compared one by one, MMLU "
         "clustered by subject; docs/studies.md); (≈0): the interval includes 0, so this loss is not "
@@ -244,7 +256,10 @@ std::string render_json(const Summary& s, const ReportOptions& o) {
     j["configs"].push_back({{"name", k.name()}, {"model", k.model}, {"precision", k.precision}, {"device", k.device},
                             {"threads", k.threads}, {"score", k.score}, {"score_stderr", k.score_stderr},
                             {"seconds", k.seconds}, {"tokens", k.tokens},
-                            {"energy_j", num(k.energy_j)}, {"energy_source", k.energy_source},
+                            {"energy_j", num(k.energy_j)},
+                            {"energy_j_range", k.energy_j && k.min_repeats > 1 ? nlohmann::json::array({k.energy_j_min, k.energy_j_max})
+                                                                               : nlohmann::json(nullptr)},
+                            {"min_repeats", k.min_repeats}, {"energy_source", k.energy_source},
                             {"eor_per_wh", num(k.eor())}, {"tweor", num(k.tweor())}, {"j_per_token", num(k.j_per_token())},
                             {"tokens_per_s", k.tokens_per_s()}, {"avg_power_w", num(k.avg_power_w)},
                             {"peak_power_w", num(k.peak_power_w)}, {"co2e_g", num(co2e(k.energy_j, o))},

@@ -62,6 +62,13 @@ TEST(ReportSummary, MediansAndBaselineDeltasMatchHandComputations) {
   EXPECT_NEAR(*c.eor_improvement_pct, 100 * ((0.38 / 540) / (0.40 / 1100) - 1), 1e-9);
   EXPECT_TRUE(c.same_energy_source);
   EXPECT_DOUBLE_EQ(*s.comparisons[0].energy_reduction_pct, 0);
+  // Energy's spread: arc's repeats span 360-400 J, but mmlu was measured once.
+  EXPECT_DOUBLE_EQ(f32.energy_j_min, 360 + 720);
+  EXPECT_DOUBLE_EQ(f32.energy_j_max, 400 + 720);
+  EXPECT_EQ(f32.min_repeats, 1);
+  EXPECT_NE(render_markdown(s, {}).find("| 1100.0 (1 repeat) |"), std::string::npos);
+  const Summary arc_only = summarize({cells[0], cells[1], cells[2]}, "");
+  EXPECT_NE(render_markdown(arc_only, {}).find("| 380.0 (360.0-400.0) |"), std::string::npos) << render_markdown(arc_only, {});
 }
 
 // Item outcomes from per-item scores (ids 0..n-1, one cluster per item unless given).
