@@ -346,10 +346,11 @@ Recommendation recommend(const report::Summary& s, const Constraints& c) {
 
 std::string Recommendation::text(const report::Summary& s) const {
   std::string cons;
-  if (constraints.min_accuracy_retention) cons += "accuracy retention >= " + format_number("%.3f", *constraints.min_accuracy_retention);
+  if (constraints.min_accuracy_retention)
+    cons += "accuracy retention >= " + format_number("%.3f", *constraints.min_accuracy_retention) + " (judged on " +
+            confidence_text(confidence) + " intervals where items were kept)";
   if (constraints.max_latency_ms) cons += (cons.empty() ? "" : ", ") + std::string("latency <= ") + format_number("%.2f", *constraints.max_latency_ms) + " ms/token";
   if (constraints.max_power_w) cons += (cons.empty() ? "" : ", ") + std::string("average power <= ") + format_number("%.1f", *constraints.max_power_w) + " W";
-  if (constraints.min_accuracy_retention) cons += " (judged on " + confidence_text(confidence) + " intervals where items were kept)";
   if (cons.empty()) cons = "none";
   std::string out = "Constraints: " + cons + "; priority: " + priority_name(constraints.priority) + "; baseline: " + s.baseline + ".\n";
   auto name = [&](const Candidate& c) {
@@ -387,7 +388,8 @@ std::string Recommendation::verdict(const report::Summary& s) const {
   if (const std::string d = difference_text(cmp, s.baseline); !d.empty()) out += ", " + d;
   if (k.j_per_token()) out += ", " + format_number("%.4g J/token", *k.j_per_token()) + " (" + energy_source_kind(k.energy_source) + ")";
   if (cmp.energy_reduction_pct && cmp.baseline != cmp.config)
-    out += ", " + format_number("%.1f %%", *cmp.energy_reduction_pct) + " less energy than " + s.baseline;
+    out += ", " + format_number("%.1f %%", std::abs(*cmp.energy_reduction_pct)) +
+           (*cmp.energy_reduction_pct >= 0 ? " less" : " more") + " energy than " + s.baseline;
   out += ", " + format_number("%.3g ms/token", k.latency_ms_per_token());
   if (!best.tie_note.empty()) out += "; " + best.tie_note;
   const size_t more = ranked.size() - 1;
