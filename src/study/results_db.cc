@@ -185,23 +185,36 @@ int ResultsDb::schema_version() const {
   return row.ok() && *row ? static_cast<int>(s.i64(0)) : -1;
 }
 
+// Each step reads the version inside its own write transaction: two processes opening a new
+// database at once (two shards, a runner and a report) take turns, and the second finds the work
+// done instead of creating the tables again.
 Status ResultsDb::migrate() {
-  const int v = schema_version();
-  if (v < 0) return FormatError(path_ + " is not a joule results database");
-  if (v > kSchemaVersion)
-    return FormatError(path_ + " has results schema " + std::to_string(v) + ", newer than this joule's " +
-                       std::to_string(kSchemaVersion) + ": use a newer joule");
-  if (v == 0) {  // a new file, or some other SQLite database: only an empty one is adopted
-    Stmt t(db_, "SELECT count(*) FROM sqlite_master");
-    JOULE_RETURN_IF_ERROR(t.status());
-    JOULE_ASSIGN_OR_RETURN(bool row, t.step());
-    if (row && t.i64(0) > 0) return FormatError(path_ + " is an SQLite database but not a joule results database");
+  for (;;) {
+    JOULE_RETURN_IF_ERROR(exec("BEGIN IMMEDIATE"));
+    auto step = [&]() -> Expected<bool> {  // true: one migration applied; false: up to date
+      const int v = schema_version();
+      if (v < 0) return FormatError(path_ + " is not a joule results database");
+      if (v > kSchemaVersion)
+        return FormatError(path_ + " has results schema " + std::to_string(v) + ", newer than this joule's " +
+                           std::to_string(kSchemaVersion) + ": use a newer joule");
+      if (v == kSchemaVersion) return false;
+      if (v == 0) {  // a new file, or some other SQLite database: only an empty one is adopted
+        Stmt t(db_, "SELECT count(*) FROM sqlite_master");
+        JOULE_RETURN_IF_ERROR(t.status());
+        JOULE_ASSIGN_OR_RETURN(bool row, t.step());
+        if (row && t.i64(0) > 0) return FormatError(path_ + " is an SQLite database but not a joule results database");
+      }
+      JOULE_RETURN_IF_ERROR(exec(std::string(kMigrations[v]) + "PRAGMA user_version=" + std::to_string(v + 1) + ";"));
+      return true;
+    };
+    const Expected<bool> applied = step();
+    if (!applied.ok()) {
+      (void)exec("ROLLBACK");
+      return applied.status();
+    }
+    JOULE_RETURN_IF_ERROR(exec("COMMIT"));
+    if (!*applied) return Status();
   }
-  for (int from = v; from < kSchemaVersion; ++from) {
-    JOULE_RETURN_IF_ERROR(exec(std::string("BEGIN IMMEDIATE;") + kMigrations[from] + "PRAGMA user_version=" +
-                               std::to_string(from + 1) + "; COMMIT;"));
-  }
-  return Status();
 }
 
 Status ResultsDb::put_study(const std::string& name, const std::string& spec_text) {

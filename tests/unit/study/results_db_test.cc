@@ -4,9 +4,12 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 #include <fstream>
 
 namespace joule::study {
@@ -87,6 +90,37 @@ TEST(ResultsDb, CreatesTheSchemaAndStoresCells) {
   EXPECT_DOUBLE_EQ((*items)[1].score, 0);
   EXPECT_DOUBLE_EQ(*(*items)[0].chance, 0.25);
   EXPECT_FALSE((*items)[1].chance.has_value());
+}
+
+// Two and four processes opening one new database at the same instant (shards on a shared
+// filesystem, a runner and a report): each finds a complete schema, none fails on tables another
+// created.
+TEST(ResultsDb, ProcessesOpeningANewDatabaseAtOnceAllSucceed) {
+  for (int procs : {2, 4}) {
+    const std::string path = temp_db("race" + std::to_string(procs) + ".db");
+    const auto start = std::chrono::system_clock::now() + std::chrono::milliseconds(300);
+    std::vector<pid_t> children;
+    for (int i = 0; i < procs; ++i) {
+      const pid_t pid = fork();
+      ASSERT_GE(pid, 0);
+      if (pid == 0) {
+        std::this_thread::sleep_until(start);
+        auto db = ResultsDb::open(path);
+        const bool ok = db.ok() && (*db)->schema_version() == kSchemaVersion &&
+                        (*db)->add_cell("s", cell("f32", i + 1), result(0.5, 1.0)).ok();
+        _exit(ok ? 0 : 1);
+      }
+      children.push_back(pid);
+    }
+    for (pid_t pid : children) {
+      int status = 0;
+      ASSERT_EQ(waitpid(pid, &status, 0), pid);
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << procs << " processes, status " << status;
+    }
+    auto db = ResultsDb::open(path);
+    ASSERT_TRUE(db.ok());
+    EXPECT_EQ((*db)->cells("s")->size(), size_t(procs));
+  }
 }
 
 // A database written before per-item outcomes were stored (schema 1) opens, is migrated, keeps its
