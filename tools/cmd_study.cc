@@ -163,7 +163,14 @@ int run_study_cmd(StudyRunOptions o) {
   std::fprintf(stderr, "%s\n", (*meter)->sources_text().c_str());
   CellRunner runner(o, *spec, **meter);
   auto summary = study::run_study(*spec, *text, *shard, **db, std::ref(runner),
-                                  [](const study::Cell& next, const study::RunProgress& p) {
+                                  [last_waiting = 0](const study::Cell& next, const study::RunProgress& p) mutable {
+                                    if (p.waiting > 0) {  // said once per change, not at every poll
+                                      if (p.waiting == last_waiting) return;
+                                      last_waiting = p.waiting;
+                                      std::fprintf(stderr, "[joule study] %d cells are being measured by another runner (%s); "
+                                                   "waiting for them\n", p.waiting, p.waiting_on.c_str());
+                                      return;
+                                    }
                                     std::fprintf(stderr, "[joule study] cell %d/%d (%d already stored), %.0f s, ETA %.0f s: %s\n",
                                                  p.skipped + p.done + 1, p.total, p.skipped, p.elapsed_s, p.eta_s,
                                                  next.key().c_str());

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <map>
@@ -11,7 +12,8 @@ namespace {
 
 // Each migration in kMigrations[v] takes the schema from version v to v + 1: 1 the cells and their
 // power samples, 2 each cell's per-item outcomes (for paired comparisons; older cells have none),
-// 3 each item's chance score (what a random answer expects; older items have none).
+// 3 each item's chance score (what a random answer expects; older items have none), 4 the claims
+// of runners sharing the database on the cells they are measuring.
 constexpr const char* kMigrations[] = {
     R"sql(
 CREATE TABLE studies(
@@ -67,6 +69,14 @@ CREATE TABLE item_outcomes(
 CREATE INDEX item_outcomes_cell ON item_outcomes(cell_id);
 )sql",
     "ALTER TABLE item_outcomes ADD COLUMN chance REAL;",
+    R"sql(
+CREATE TABLE claims(
+  study TEXT NOT NULL,
+  cell_key TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  claimed_at REAL NOT NULL,
+  PRIMARY KEY(study, cell_key));
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
 
@@ -232,6 +242,45 @@ Expected<bool> ResultsDb::has_cell(const std::string& study, const std::string& 
   return s.step();
 }
 
+namespace {
+double unix_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+Expected<ResultsDb::ClaimResult> ResultsDb::claim_cell(const std::string& study, const std::string& key,
+                                                       const std::string& owner, const OwnerAlive& alive) {
+  JOULE_RETURN_IF_ERROR(exec("BEGIN IMMEDIATE"));
+  auto body = [&]() -> Expected<ClaimResult> {
+    JOULE_ASSIGN_OR_RETURN(bool stored, has_cell(study, key));
+    if (stored) return ClaimResult{Claim::kStored, ""};
+    Stmt q(db_, "SELECT owner, claimed_at FROM claims WHERE study = ?1 AND cell_key = ?2");
+    JOULE_RETURN_IF_ERROR(q.status());
+    q.bind(1, study).bind(2, key);
+    JOULE_ASSIGN_OR_RETURN(bool claimed, q.step());
+    if (claimed && q.text(0) != owner && alive(q.text(0), unix_seconds() - q.real(1))) return ClaimResult{Claim::kTaken, q.text(0)};
+    Stmt w(db_, "INSERT OR REPLACE INTO claims(study, cell_key, owner, claimed_at) VALUES(?1, ?2, ?3, ?4)");
+    JOULE_RETURN_IF_ERROR(w.status());
+    w.bind(1, study).bind(2, key).bind(3, owner).bind(4, unix_seconds());
+    JOULE_RETURN_IF_ERROR(w.step().status());
+    return ClaimResult{Claim::kMine, owner};
+  };
+  Expected<ClaimResult> r = body();
+  if (!r.ok()) {
+    (void)exec("ROLLBACK");
+    return r;
+  }
+  JOULE_RETURN_IF_ERROR(exec("COMMIT"));
+  return r;
+}
+
+Status ResultsDb::release_claim(const std::string& study, const std::string& key, const std::string& owner) {
+  Stmt s(db_, "DELETE FROM claims WHERE study = ?1 AND cell_key = ?2 AND owner = ?3");
+  JOULE_RETURN_IF_ERROR(s.status());
+  s.bind(1, study).bind(2, key).bind(3, owner);
+  return s.step().status();
+}
+
 Status ResultsDb::add_cell(const std::string& study, const Cell& c, const CellResult& r) {
   JOULE_RETURN_IF_ERROR(exec("BEGIN IMMEDIATE"));
   auto body = [&]() -> Status {
@@ -268,7 +317,10 @@ Status ResultsDb::add_cell(const std::string& study, const Cell& c, const CellRe
       o.bind(1, id).bind(2, x.id).bind(3, x.cluster).bind(4, x.choice).bind(5, x.score).bind(6, x.margin).bind(7, x.chance);
       JOULE_RETURN_IF_ERROR(o.step().status());
     }
-    return Status();
+    Stmt done(db_, "DELETE FROM claims WHERE study = ?1 AND cell_key = ?2");
+    JOULE_RETURN_IF_ERROR(done.status());
+    done.bind(1, study).bind(2, c.key());
+    return done.step().status();
   };
   const Status st = body();
   if (!st.ok()) {

@@ -4,6 +4,7 @@
 // versioned with PRAGMA user_version and migrated on open (docs/results-db.md).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,7 +18,7 @@ struct sqlite3;
 
 namespace joule::study {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 struct PowerSample {
   std::string domain;
@@ -73,6 +74,21 @@ class ResultsDb {
   // One transaction: the cell and its power samples, or nothing. kInvalidArgument if the cell
   // is already stored.
   Status add_cell(const std::string& study, const Cell& cell, const CellResult& r);
+  // Runners sharing one database (two runs at once, shards on a shared filesystem) claim a cell
+  // before measuring it, so that none is measured twice. kMine: claimed for `owner` now (or
+  // already theirs); kStored: measured already; kTaken: another owner holds it and `alive` says
+  // that owner still runs (it gets the owner's text and the claim's age in seconds). A claim whose
+  // owner is not alive is taken over.
+  enum class Claim { kMine, kStored, kTaken };
+  struct ClaimResult {
+    Claim claim = Claim::kMine;
+    std::string owner;  // kTaken: who holds it
+  };
+  using OwnerAlive = std::function<bool(const std::string& owner, double age_s)>;
+  Expected<ClaimResult> claim_cell(const std::string& study, const std::string& key, const std::string& owner,
+                                   const OwnerAlive& alive);
+  // Gives a claim back (a cell that failed); add_cell removes the cell's claim itself.
+  Status release_claim(const std::string& study, const std::string& key, const std::string& owner);
   // Every stored cell of `study` (all studies if empty), in the order they were stored, with
   // its item outcomes (power samples: power()).
   Expected<std::vector<CellRow>> cells(const std::string& study = "") const;

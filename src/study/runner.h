@@ -16,10 +16,14 @@ using CellExecutor = std::function<Expected<CellResult>(const Cell&)>;
 
 struct RunProgress {
   int done = 0;     // cells finished in this run
-  int skipped = 0;  // cells found in the database
+  int skipped = 0;  // cells found in the database (or stored meanwhile by another runner)
   int total = 0;    // cells of this shard
   double elapsed_s = 0;
   double eta_s = 0;  // from the mean time of the cells run so far
+  // Nothing left to claim: this many cells are being measured by other runners (`waiting_on`
+  // names one), and this run waits for them to be stored or their runner to end.
+  int waiting = 0;
+  std::string waiting_on;
 };
 using ProgressFn = std::function<void(const Cell& next, const RunProgress&)>;
 
@@ -28,9 +32,20 @@ struct RunSummary {
   int skipped = 0;
 };
 
+// Runners sharing a database claim each cell before measuring it (ResultsDb::claim_cell). A
+// runner is "host:pid:start" (start: the process's start time in clock ticks since boot, so a
+// reused pid is another runner). Its claims stay valid while it runs: on this host, while that
+// process exists; from another host, for `kForeignClaimLeaseS` (that host's processes cannot be
+// seen from here; a cell takes minutes, not hours).
+inline constexpr double kForeignClaimLeaseS = 6 * 3600;
+std::string this_runner();
+bool runner_alive(const std::string& runner, double claim_age_s);
+
 // spec_text is stored with the study. Stops at the first failing cell and returns its error;
-// the cells before it stay committed.
+// the cells before it stay committed. Cells other runners are measuring are left to them; when
+// nothing else is left, the run waits (polling every `poll_s`) until they are stored, or takes a
+// cell over when its runner has ended, so that every cell of the shard is stored on return.
 Expected<RunSummary> run_study(const StudySpec& spec, const std::string& spec_text, Shard shard, ResultsDb& db,
-                               const CellExecutor& execute, const ProgressFn& progress = nullptr);
+                               const CellExecutor& execute, const ProgressFn& progress = nullptr, double poll_s = 2);
 
 }  // namespace joule::study

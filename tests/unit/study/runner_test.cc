@@ -1,12 +1,18 @@
 // The study loop with a fake executor: every cell once, resume after a failure (standing in for
-// a kill: the cells before it are committed, nothing is duplicated), shards.
+// a kill: the cells before it are committed, nothing is duplicated), shards, runners sharing a
+// database (no cell twice, none skipped, a dead runner's cell taken over).
 #include "study/runner.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <set>
+#include <thread>
 
 namespace joule::study {
 namespace {
@@ -95,6 +101,82 @@ TEST(StudyRunner, ShardsRunDisjointCellsThatMergeIntoTheWholeGrid) {
     ASSERT_TRUE((*whole)->merge_from(path).ok());
   }
   EXPECT_EQ((*whole)->cells("t")->size(), expand(spec).size());
+}
+
+// Runners started at once on one database (a shared filesystem, two runs of the same study)
+// claim cells: together they measure each cell exactly once.
+TEST(StudyRunner, RunnersSharingADatabaseMeasureEveryCellOnce) {
+  const StudySpec spec = small_study();
+  for (int procs : {2, 4}) {
+    const std::string db_path = temp_db("shared" + std::to_string(procs) + ".db");
+    const std::string log = db_path + ".log";
+    std::filesystem::remove(log);
+    const auto start = std::chrono::system_clock::now() + std::chrono::milliseconds(300);
+    std::vector<pid_t> children;
+    for (int i = 0; i < procs; ++i) {
+      const pid_t pid = fork();
+      ASSERT_GE(pid, 0);
+      if (pid == 0) {
+        std::this_thread::sleep_until(start);
+        auto db = ResultsDb::open(db_path);
+        if (!db.ok()) _exit(2);
+        auto measure = [&](const Cell& c) -> Expected<CellResult> {
+          std::this_thread::sleep_for(std::chrono::milliseconds(30));
+          std::ofstream(log, std::ios::app) << c.key() << "\n";  // one short append: whole lines
+          return fake_result(c);
+        };
+        _exit(run_study(spec, "spec", Shard{}, **db, measure, nullptr, 0.05).ok() ? 0 : 1);
+      }
+      children.push_back(pid);
+    }
+    for (pid_t pid : children) {
+      int status = 0;
+      ASSERT_EQ(waitpid(pid, &status, 0), pid);
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    }
+    std::ifstream in(log);
+    std::multiset<std::string> measured;
+    for (std::string line; std::getline(in, line);) measured.insert(line);
+    EXPECT_EQ(measured.size(), expand(spec).size()) << procs << " runners";
+    EXPECT_EQ(std::set<std::string>(measured.begin(), measured.end()).size(), measured.size()) << "a cell measured twice";
+    auto db = ResultsDb::open(db_path);
+    EXPECT_EQ((*db)->cells("t")->size(), expand(spec).size());
+  }
+}
+
+// A runner killed while measuring leaves a claim; the next runner sees its process is gone and
+// measures the cell itself.
+TEST(StudyRunner, ACellWhoseRunnerDiedIsTakenOver) {
+  const StudySpec spec = small_study();
+  const std::string db_path = temp_db("died.db");
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto db = ResultsDb::open(db_path);
+    (void)run_study(spec, "spec", Shard{}, **db, [](const Cell&) -> Expected<CellResult> {
+      raise(SIGKILL);  // in the middle of the first cell
+      return IoError("unreachable");
+    });
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  auto db = ResultsDb::open(db_path);
+  ASSERT_TRUE(db.ok());
+  auto sum = run_study(spec, "spec", Shard{}, **db, fake_result, nullptr, 0.05);
+  ASSERT_TRUE(sum.ok()) << sum.status().message();
+  EXPECT_EQ(sum->run, int(expand(spec).size()));
+}
+
+TEST(StudyRunner, RunnersAreAliveWhileTheirProcessOrLeaseLasts) {
+  EXPECT_TRUE(runner_alive(this_runner(), 1e9));  // this process, however old its claim
+  const std::string me = this_runner();
+  const std::string reused_pid = me.substr(0, me.rfind(':')) + ":1";  // same pid, another start time
+  EXPECT_FALSE(runner_alive(reused_pid, 0));
+  EXPECT_TRUE(runner_alive("another-host:123:456", 60));  // cannot be seen from here: the lease
+  EXPECT_FALSE(runner_alive("another-host:123:456", kForeignClaimLeaseS + 1));
+  EXPECT_FALSE(runner_alive("garbage", 0));
 }
 
 }  // namespace
