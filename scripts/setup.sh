@@ -25,8 +25,9 @@ log() { echo "[setup] $*" >&2; }
 PKGS=(build-essential cmake pkg-config git python3 python3-pip python3-venv
       libpcre2-dev libicu-dev libssl-dev libsqlite3-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
       libcpp-httplib-dev prometheus-cpp-dev prometheus
-      clang libclang-rt-14-dev chromium)  # chromium: the HTML report is rendered headless in a test;
-                                          # prometheus: promtool checks /metrics in a test
+      clang libclang-rt-14-dev chromium slurm-wlm munge)
+      # chromium: the HTML report is rendered headless in a test; prometheus: promtool checks
+      # /metrics in a test; slurm-wlm, munge: a study runs on a live one-node Slurm cluster in a test
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

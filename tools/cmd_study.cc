@@ -1,5 +1,5 @@
 // joule study: run a study (a grid of models x precisions x devices x tasks x repeats) into the
-// results database, merge shard databases, print a Slurm job array for sharded runs.
+// results database, merge shard databases; `slurm` (study_slurm.cc) runs shards on a cluster.
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -196,32 +196,6 @@ int merge_cmd(const std::string& out, const std::vector<std::string>& inputs) {
   return 0;
 }
 
-struct SlurmOptions {
-  std::string file;
-  int shards = 4;
-  std::string db_dir = "results/shards";
-  std::string time = "04:00:00";
-  int cpus = 0;  // 0: leave to the cluster's default
-  std::string partition;
-};
-
-int slurm_cmd(const SlurmOptions& o) {
-  auto spec = study::load_study(o.file);
-  if (!spec.ok()) return report_error(spec.status());
-  if (o.shards < 1) return report_error(InvalidArgument("--shards must be >= 1"));
-  std::printf("#!/bin/bash\n# joule study %s: %zu cells in %d shards. Submit with: sbatch THIS_FILE\n", spec->name.c_str(),
-              study::expand(*spec).size(), o.shards);
-  std::printf("#SBATCH --job-name=joule-%s\n#SBATCH --array=1-%d\n#SBATCH --time=%s\n", spec->name.c_str(), o.shards,
-              o.time.c_str());
-  if (o.cpus > 0) std::printf("#SBATCH --cpus-per-task=%d\n", o.cpus);
-  if (!o.partition.empty()) std::printf("#SBATCH --partition=%s\n", o.partition.c_str());
-  std::printf("#SBATCH --output=%s/%%x-%%a.log\nset -euo pipefail\nmkdir -p %s\n", o.db_dir.c_str(), o.db_dir.c_str());
-  std::printf("joule study run %s --shard \"$SLURM_ARRAY_TASK_ID/%d\" --db \"%s/shard-$SLURM_ARRAY_TASK_ID.db\"\n",
-              o.file.c_str(), o.shards, o.db_dir.c_str());
-  std::printf("# When every shard is done: joule study merge results/joule.db %s/shard-*.db\n", o.db_dir.c_str());
-  return 0;
-}
-
 }  // namespace
 
 void register_study(CLI::App& app, Action& action) {
@@ -248,15 +222,7 @@ void register_study(CLI::App& app, Action& action) {
   merge->add_option("inputs", *ins, "databases to merge from")->required();
   merge->callback([out, ins, &action] { action = [out, ins] { return merge_cmd(*out, *ins); }; });
 
-  auto so = std::make_shared<SlurmOptions>();
-  CLI::App* slurm = cmd->add_subcommand("slurm", "print a Slurm job-array script that runs a study's shards");
-  slurm->add_option("file", so->file, "study file (TOML)")->required();
-  slurm->add_option("--shards", so->shards, "array size: one shard per task")->capture_default_str();
-  slurm->add_option("--db-dir", so->db_dir, "folder of the shard databases and logs")->capture_default_str();
-  slurm->add_option("--time", so->time, "time limit per shard")->capture_default_str();
-  slurm->add_option("--cpus", so->cpus, "cpus per task (match the study's thread counts)");
-  slurm->add_option("--partition", so->partition, "Slurm partition");
-  slurm->callback([so, &action] { action = [so] { return slurm_cmd(*so); }; });
+  register_study_slurm(cmd, action);
 }
 
 }  // namespace joule::cli

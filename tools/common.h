@@ -75,6 +75,7 @@ void register_convert(CLI::App& app, Action& action);
 void register_eval(CLI::App& app, Action& action);
 void register_power(CLI::App& app, Action& action);
 void register_study(CLI::App& app, Action& action);
+void register_study_slurm(CLI::App* study, Action& action);  // under `joule study`
 void register_report(CLI::App& app, Action& action);
 void register_recommend(CLI::App& app, Action& action);
 void register_serve(CLI::App& app, Action& action);

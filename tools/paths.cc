@@ -8,12 +8,6 @@ namespace joule::cli {
 namespace fs = std::filesystem;
 namespace {
 
-fs::path executable_path() {
-  std::error_code ec;
-  const fs::path p = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? fs::path() : p;
-}
-
 // True when `p` lies inside folder `dir` (both absolute, normalized).
 bool is_inside(const fs::path& p, const fs::path& dir) {
   const fs::path rel = p.lexically_normal().lexically_relative(dir.lexically_normal());
@@ -32,6 +26,12 @@ std::string looked_in(const std::vector<std::string>& places) {
 }
 
 }  // namespace
+
+std::string executable_path() {
+  std::error_code ec;
+  const fs::path p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : p.string();
+}
 
 std::vector<std::string> home_dirs() {
   std::vector<std::string> homes;

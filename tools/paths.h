@@ -13,6 +13,9 @@ namespace joule::cli {
 // The default model's file name, under <joule home>/models/.
 inline constexpr const char* kDefaultModelFile = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
+// This binary's absolute path ("" if unknown): scripts joule writes (Slurm jobs) call it by it.
+std::string executable_path();
+
 // joule's home folders, in the order they are searched: PREFIX/share/joule for an installed
 // binary (PREFIX/bin/joule), the source tree for a binary inside the build tree.
 std::vector<std::string> home_dirs();
