@@ -179,6 +179,15 @@ TEST_F(StudyCli, ShardsMergeIntoTheWholeStudy) {
   ASSERT_EQ(slurm.exit_code, 0) << slurm.output;
   EXPECT_NE(slurm.output.find("#SBATCH --array=1-2"), std::string::npos) << slurm.output;
   EXPECT_NE(slurm.output.find("--shard \"$SLURM_ARRAY_TASK_ID/2\""), std::string::npos) << slurm.output;
+  EXPECT_NE(slurm.output.find("#SBATCH --exclusive"), std::string::npos) << slurm.output;  // one device per cell
+  const Result gres = joule("study slurm " + dir_ + "/s.toml --shards 2 --gres gpu:1");
+  EXPECT_NE(gres.output.find("#SBATCH --gres=gpu:1"), std::string::npos) << gres.output;
+  EXPECT_EQ(gres.output.find("--exclusive"), std::string::npos) << gres.output;
+  EXPECT_EQ(joule("study slurm " + dir_ + "/s.toml --wait").exit_code, 2);  // --wait needs --submit
+  const Result no_slurm = testing::run_command("cd " + dir_ + " && PATH=/nonexistent " + std::string(JOULE_BINARY) +
+                                               " study slurm s.toml --shards 2 --db-dir sh --db fresh.db --submit 2>&1");
+  EXPECT_EQ(no_slurm.exit_code, 1) << no_slurm.output;
+  EXPECT_NE(no_slurm.output.find("sbatch is not installed or not on PATH"), std::string::npos) << no_slurm.output;
 }
 
 TEST_F(StudyCli, BadInputIsAClearError) {
