@@ -139,12 +139,22 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
         " % interval of the paired difference on the same items (each task's items compared one by one, MMLU "
         "clustered by subject; docs/studies.md); (≈0): the interval includes 0, so this loss is not "
         "distinguishable from noise at this number of items.\n";
-  std::string chance_tasks;
+  // One entry per model and task: its chance score and the configurations at it.
+  std::vector<std::pair<std::string, std::string>> chance_entries;  // (model + task, text)
   for (const ConfigSummary& k : s.configs)
-    for (const TaskSummary& t : k.tasks)
-      if (t.at_chance)
-        chance_tasks += (chance_tasks.empty() ? "" : ", ") + t.task + " (" + k.name() + " " + k.model + ": " +
-                        format_number("%.2f", 100 * t.score) + " % vs chance " + format_number("%.2f", 100 * *t.chance) + " %)";
+    for (const TaskSummary& t : k.tasks) {
+      if (!t.at_chance) continue;
+      const std::string id = k.model + "\x1f" + t.task;
+      auto e = std::find_if(chance_entries.begin(), chance_entries.end(), [&](const auto& x) { return x.first == id; });
+      if (e == chance_entries.end())
+        e = chance_entries.insert(chance_entries.end(),
+                                  {id, t.task + " of " + k.model + " (chance " + format_number("%.2f", 100 * *t.chance) + " %:"});
+      else
+        e->second += ",";
+      e->second += " " + k.precision + " @ " + k.device + "/" + std::to_string(k.threads) + " " + format_number("%.2f", 100 * t.score);
+    }
+  std::string chance_tasks;
+  for (const auto& [id, text] : chance_entries) chance_tasks += (chance_tasks.empty() ? "" : "; ") + text + ")";
   if (!chance_tasks.empty())
     md += "\nAt chance level (the score's interval reaches what random answers score): " + chance_tasks + ". " +
           (s.exclude_chance_tasks ? "Tasks a model's baseline scores at chance are left out of that model's averages."

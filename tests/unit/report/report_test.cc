@@ -140,8 +140,8 @@ TEST(ReportSummary, TasksAtChanceAreFlaggedAndCanBeLeftOut) {
   EXPECT_FALSE(kept.configs[1].tasks[1].at_chance);
   EXPECT_NEAR(kept.configs[0].score, 0.43, 1e-12);
   const std::string md = render_markdown(kept, {});
-  EXPECT_NE(md.find("At chance level (the score's interval reaches what random answers score): mmlu (f32 @ cpu/2 smol: "
-                    "26.00 % vs chance 25.00 %). They are kept in the averages; --exclude-chance-tasks leaves them out."),
+  EXPECT_NE(md.find("At chance level (the score's interval reaches what random answers score): mmlu of smol (chance "
+                    "25.00 %: f32 @ cpu/2 26.00). They are kept in the averages; --exclude-chance-tasks leaves them out."),
             std::string::npos)
       << md;
   EXPECT_NE(md.find("| 26.00 (at chance: 25.00) |"), std::string::npos) << md;
