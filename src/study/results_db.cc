@@ -1,11 +1,13 @@
 #include "study/results_db.h"
 
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 namespace joule::study {
 namespace {
@@ -164,10 +166,19 @@ Expected<std::unique_ptr<ResultsDb>> ResultsDb::open(const std::string& path) {
   }
   std::unique_ptr<ResultsDb> r(new ResultsDb(db, path));
   sqlite3_busy_timeout(db, 10000);  // another process (a shard, a report) may hold the lock briefly
-  // WAL: readers (reports) never block the runner, and a crash leaves the last commit intact.
-  JOULE_RETURN_IF_ERROR(r->exec("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;"));
-  JOULE_RETURN_IF_ERROR(r->migrate());
-  return r;
+  // SQLite answers "database is locked" at once, without waiting in the busy handler, where waiting
+  // could deadlock: two connections to a new file both upgrading from a read lock (to set WAL mode,
+  // to migrate). The one told so backs off and tries again, for as long as the busy timeout.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (int attempt = 1;; ++attempt) {
+    // WAL: readers (reports) never block the runner, and a crash leaves the last commit intact.
+    Status st = r->exec("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;");
+    if (st.ok()) st = r->migrate();
+    if (st.ok()) return r;
+    if (st.message().find("database is locked") == std::string::npos || std::chrono::steady_clock::now() > deadline)
+      return st;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5 + (getpid() * 7 + attempt * 13) % 45));
+  }
 }
 
 Expected<std::unique_ptr<ResultsDb>> ResultsDb::open_existing(const std::string& path) {

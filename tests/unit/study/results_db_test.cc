@@ -2,14 +2,13 @@
 // that are not results databases.
 #include "study/results_db.h"
 
+#include "at_once.h"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <filesystem>
-#include <thread>
 #include <fstream>
 
 namespace joule::study {
@@ -98,25 +97,13 @@ TEST(ResultsDb, CreatesTheSchemaAndStoresCells) {
 TEST(ResultsDb, ProcessesOpeningANewDatabaseAtOnceAllSucceed) {
   for (int procs : {2, 4}) {
     const std::string path = temp_db("race" + std::to_string(procs) + ".db");
-    const auto start = std::chrono::system_clock::now() + std::chrono::milliseconds(300);
-    std::vector<pid_t> children;
-    for (int i = 0; i < procs; ++i) {
-      const pid_t pid = fork();
-      ASSERT_GE(pid, 0);
-      if (pid == 0) {
-        std::this_thread::sleep_until(start);
-        auto db = ResultsDb::open(path);
-        const bool ok = db.ok() && (*db)->schema_version() == kSchemaVersion &&
-                        (*db)->add_cell("s", cell("f32", i + 1), result(0.5, 1.0)).ok();
-        _exit(ok ? 0 : 1);
-      }
-      children.push_back(pid);
-    }
-    for (pid_t pid : children) {
-      int status = 0;
-      ASSERT_EQ(waitpid(pid, &status, 0), pid);
-      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << procs << " processes, status " << status;
-    }
+    for (int status : run_at_once(procs, [&](int i) {
+           auto db = ResultsDb::open(path);
+           const bool ok = db.ok() && (*db)->schema_version() == kSchemaVersion &&
+                           (*db)->add_cell("s", cell("f32", i + 1), result(0.5, 1.0)).ok();
+           return ok ? 0 : 1;
+         }))
+      EXPECT_TRUE(exited_zero(status)) << procs << " processes, status " << status;
     auto db = ResultsDb::open(path);
     ASSERT_TRUE(db.ok());
     EXPECT_EQ((*db)->cells("s")->size(), size_t(procs));

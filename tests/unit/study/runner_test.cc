@@ -3,12 +3,15 @@
 // database (no cell twice, none skipped, a dead runner's cell taken over).
 #include "study/runner.h"
 
+#include "at_once.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -111,29 +114,20 @@ TEST(StudyRunner, RunnersSharingADatabaseMeasureEveryCellOnce) {
     const std::string db_path = temp_db("shared" + std::to_string(procs) + ".db");
     const std::string log = db_path + ".log";
     std::filesystem::remove(log);
-    const auto start = std::chrono::system_clock::now() + std::chrono::milliseconds(300);
-    std::vector<pid_t> children;
-    for (int i = 0; i < procs; ++i) {
-      const pid_t pid = fork();
-      ASSERT_GE(pid, 0);
-      if (pid == 0) {
-        std::this_thread::sleep_until(start);
-        auto db = ResultsDb::open(db_path);
-        if (!db.ok()) _exit(2);
-        auto measure = [&](const Cell& c) -> Expected<CellResult> {
-          std::this_thread::sleep_for(std::chrono::milliseconds(30));
-          std::ofstream(log, std::ios::app) << c.key() << "\n";  // one short append: whole lines
-          return fake_result(c);
-        };
-        _exit(run_study(spec, "spec", Shard{}, **db, measure, nullptr, 0.05).ok() ? 0 : 1);
-      }
-      children.push_back(pid);
-    }
-    for (pid_t pid : children) {
-      int status = 0;
-      ASSERT_EQ(waitpid(pid, &status, 0), pid);
-      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
-    }
+    for (int status : run_at_once(procs, [&](int) {
+           auto db = ResultsDb::open(db_path);
+           if (!db.ok()) {
+             std::fprintf(stderr, "open: %s\n", db.status().message().c_str());
+             return 2;
+           }
+           auto measure = [&](const Cell& c) -> Expected<CellResult> {
+             std::this_thread::sleep_for(std::chrono::milliseconds(30));
+             std::ofstream(log, std::ios::app) << c.key() << "\n";  // one short append: whole lines
+             return fake_result(c);
+           };
+           return run_study(spec, "spec", Shard{}, **db, measure, nullptr, 0.05).ok() ? 0 : 1;
+         }))
+      EXPECT_TRUE(exited_zero(status)) << status;
     std::ifstream in(log);
     std::multiset<std::string> measured;
     for (std::string line; std::getline(in, line);) measured.insert(line);
