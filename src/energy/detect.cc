@@ -45,7 +45,9 @@ Detection detect_sensors(const EstimateParams& est) {
   } else {
     d.missing.push_back("RAPL (CPU): " + rapl.status().message());
   }
-  if (!cpu_measured) {
+  if (!cpu_measured && !est.unattributable.empty()) {
+    d.missing.push_back("CPU estimate: " + est.unattributable);
+  } else if (!cpu_measured) {
     if (auto m = make_estimate_model(est, cpu_model_name(), usable_cores()); m.ok())
       d.sensors.push_back(std::make_unique<CpuEstimateSensor>(*m));
     else

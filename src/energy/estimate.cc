@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "core/clock.h"
+#include "core/process.h"
 
 namespace joule::energy {
 namespace {
@@ -26,10 +27,11 @@ constexpr TdpEntry kTdpTable[] = {
 }  // namespace
 
 std::string EstimateModel::describe() const {
-  char buf[256];
-  std::snprintf(buf, sizeof(buf),
-                "estimate: %d cores x %.2f W/core (%s), idle fraction %.2f, from process CPU time",
-                n_cores, w_per_core, basis.c_str(), idle_fraction);
+  char buf[320];
+  const std::string whose = pid > 0 ? "the CPU time of process " + std::to_string(pid) + " and its children"
+                                    : "process CPU time";
+  std::snprintf(buf, sizeof(buf), "estimate: %d cores x %.2f W/core (%s), idle fraction %.2f, from %s", n_cores,
+                w_per_core, basis.c_str(), idle_fraction, whose.c_str());
   return buf;
 }
 
@@ -40,6 +42,7 @@ Expected<EstimateModel> make_estimate_model(const EstimateParams& p, const std::
   if (p.idle_fraction > 1) return InvalidArgument("--cpu-idle-fraction must be in [0, 1]");
   EstimateModel m;
   m.n_cores = n_cores;
+  m.pid = p.pid;
   m.idle_fraction = p.idle_fraction >= 0 ? p.idle_fraction : kDefaultIdleFraction;
   if (p.w_per_core > 0) {
     m.w_per_core = p.w_per_core;
@@ -65,6 +68,11 @@ double process_cpu_seconds() {
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+Expected<double> estimate_cpu_seconds(int pid) {
+  if (pid <= 0) return process_cpu_seconds();
+  return process_tree_cpu_seconds(static_cast<pid_t>(pid));
+}
+
 CpuEstimateSensor::CpuEstimateSensor(EstimateModel m) : model_(std::move(m)) {
   domains_.push_back(DomainInfo{.name = "cpu",
                                 .description = model_.describe(),
@@ -73,11 +81,15 @@ CpuEstimateSensor::CpuEstimateSensor(EstimateModel m) : model_(std::move(m)) {
                                 .has_power = true,
                                 .power_note = "modelled from CPU time since the previous reading"});
   wall0_s_ = last_wall_s_ = monotonic_seconds();
-  cpu0_s_ = last_cpu_s_ = process_cpu_seconds();
+  const Expected<double> cpu = estimate_cpu_seconds(model_.pid);
+  if (!cpu.ok()) first_read_ = cpu.status();
+  cpu0_s_ = last_cpu_s_ = cpu.ok() ? *cpu : 0;
 }
 
 Status CpuEstimateSensor::read(std::span<Reading> out) {
-  const double wall = monotonic_seconds(), cpu = process_cpu_seconds();
+  JOULE_RETURN_IF_ERROR(first_read_);
+  const double wall = monotonic_seconds();
+  JOULE_ASSIGN_OR_RETURN(const double cpu, estimate_cpu_seconds(model_.pid));
   const double busy_w = model_.w_per_core * (1 - model_.idle_fraction);
   const double idle_w = model_.w_per_core * model_.idle_fraction * model_.n_cores;
   Reading& r = out[0];

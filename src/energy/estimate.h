@@ -4,7 +4,8 @@
 //   P(t) = n_cores * w_per_core * (idle_fraction + (1 - idle_fraction) * u(t))
 //   E    = idle_fraction * n_cores * w_per_core * wall_s + (1 - idle_fraction) * w_per_core * cpu_s
 //
-// u(t) is the process's CPU time per wall second over its n_cores usable cores. w_per_core is the
+// u(t) is the process's CPU time per wall second over its n_cores usable cores (joule's own
+// process, or an engine's process tree when joule measures a server it does not run). w_per_core is the
 // package TDP over its cores when the CPU model is in a small table, else a default per-core
 // figure; both it and idle_fraction are settable (--cpu-w-per-core, --cpu-idle-fraction). Always
 // labelled `estimated`, with these inputs in its description: it is a model, not a measurement.
@@ -21,6 +22,7 @@ struct EstimateModel {
   double w_per_core = 0;
   double idle_fraction = 0;
   int n_cores = 0;
+  int pid = 0;        // EstimateParams::pid
   std::string basis;  // where w_per_core came from
   std::string describe() const;
 };
@@ -34,6 +36,8 @@ Expected<EstimateModel> make_estimate_model(const EstimateParams& p, const std::
 
 // Process CPU time (all threads), seconds.
 double process_cpu_seconds();
+// The CPU seconds the estimate follows: this process's (pid 0), else the process tree's.
+Expected<double> estimate_cpu_seconds(int pid);
 
 class CpuEstimateSensor final : public Sensor {
  public:
@@ -44,6 +48,7 @@ class CpuEstimateSensor final : public Sensor {
  private:
   EstimateModel model_;
   std::vector<DomainInfo> domains_;
+  Status first_read_;  // a process tree that had already gone at the start
   double wall0_s_, cpu0_s_;
   double last_wall_s_, last_cpu_s_;
 };

@@ -54,6 +54,12 @@ class Sensor {
 struct EstimateParams {
   double w_per_core = 0;       // active power of one busy core; 0 = from the TDP table / default
   double idle_fraction = -1;   // share of that power a core draws idle; < 0 = default
+  // Whose CPU time drives the estimate: 0 = this process; > 0 = that process and its
+  // descendants (an engine joule talks to but does not run, such as a llama-server it started).
+  int pid = 0;
+  // Non-empty: no estimate at all, for this reason (the engine's process is not known, so
+  // joule's own CPU time would be a figure for the wrong program).
+  std::string unattributable;
 };
 
 // What sensors this machine has, and why each missing kind is missing.
