@@ -256,7 +256,9 @@ json logprobs_content_json(const std::vector<TokenLogprob>& lps) {  // chat's lo
   return {{"content", content}};
 }
 
-// The legacy completions shape: parallel arrays, text offsets from the start of the answer's text.
+// The legacy completions shape: parallel arrays, text offsets from the start of the answer's
+// text in characters (code points), as OpenAI and vLLM count them; a token that starts inside a
+// character split over tokens gets the offset just past that character.
 json logprobs_legacy_json(const std::vector<TokenLogprob>& echo, const std::vector<TokenLogprob>& gen) {
   json tokens = json::array(), token_lps = json::array(), tops = json::array(), offsets = json::array();
   size_t offset = 0;
@@ -275,7 +277,7 @@ json logprobs_legacy_json(const std::vector<TokenLogprob>& echo, const std::vect
         tops.push_back(top);
       }
       offsets.push_back(offset);
-      offset += t.token.size();
+      for (unsigned char c : t.token) offset += (c & 0xC0) != 0x80;  // lead bytes: one per character
       first = false;
     }
   return {{"tokens", tokens}, {"token_logprobs", token_lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
