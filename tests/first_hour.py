@@ -28,19 +28,13 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from e2e_checks import check, failures  # noqa: E402  (tests/e2e_checks.py)
+
 REPO = Path(__file__).resolve().parents[1]
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 COMMANDS = ["run", "chat", "info", "bench", "power", "quantize", "perplexity", "init-random", "convert", "eval",
             "study", "report", "recommend", "serve", "loadgen"]
-failures = []
-
-
-def check(ok, what, detail=""):
-    print(("ok   " if ok else "FAIL ") + what, flush=True)
-    if not ok:
-        failures.append(what)
-        if detail:
-            print("     " + detail.replace("\n", "\n     ")[:3000], flush=True)
 
 
 class Joule:

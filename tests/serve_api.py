@@ -20,7 +20,6 @@ calls it with python3). Besides openai, standard library only; every wait is bou
 server is killed at the end, also on failure.
 """
 import http.client
-import ctypes
 import json
 import os
 import re
@@ -36,6 +35,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from e2e_checks import check, failures  # noqa: E402  (tests/e2e_checks.py)
+from joule_server import Server  # noqa: E402  (tests/joule_server.py)
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 
 try:
@@ -47,7 +49,6 @@ except ImportError:
         os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])
     sys.exit(f"serve_api.py: the openai package is missing; run scripts/setup.sh (it makes {VENV_PYTHON})")
 
-failures = []
 ENERGY_KEYS = {"energy_j", "prefill_j", "decode_j", "j_per_token", "avg_power_w", "source", "domains"}
 LOG_KEYS = {"id", "priority", "finish_reason", "prompt_tokens", "completion_tokens", "queue_ms", "ttft_ms", "tpot_ms", "e2e_ms",
             "energy"}
@@ -62,71 +63,6 @@ PROMPTS = ["The capital of France is", "Once upon a time", "The quick brown fox"
            "To make a cup of tea, first", "The theory of relativity", "A haiku about the sea:",
            "def fibonacci(n):", "The first law of thermodynamics states", "Paris is known for",
            "The three primary colors are", "Photosynthesis is the process", "Dear Sir or Madam,"]
-
-
-def check(ok, what, detail=""):
-    print(("ok   " if ok else "FAIL ") + what, flush=True)
-    if not ok:
-        failures.append(what)
-        if detail:
-            print("     " + str(detail).replace("\n", "\n     ")[:3000], flush=True)
-    return ok
-
-
-_prctl = ctypes.CDLL(None).prctl
-
-
-def die_with_parent():
-    """In the child before exec: SIGKILL when the test dies (a ctest timeout), so no server outlives it."""
-    _prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-
-
-class Server:
-    """One `joule serve` child on a free port; its stderr is collected by a thread. Start it from the
-    main thread (the death signal follows the thread that started it)."""
-
-    def __init__(self, binary, *args, label="server", extra_env=None):
-        self.label = label
-        env = {k: v for k, v in os.environ.items() if not k.startswith("JOULE_")}
-        env.update(extra_env or {})
-        self.proc = subprocess.Popen([str(binary), "serve", "--port", "0", *args], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-                                     preexec_fn=die_with_parent)
-        self.lines = []
-        self.port = None
-        ready = threading.Event()
-
-        def pump():
-            for raw in self.proc.stderr:
-                line = raw.decode("utf-8", "replace").rstrip("\n")
-                self.lines.append(line)
-                m = re.match(r"\[joule\] serving .* at http://127\.0\.0\.1:(\d+)/v1$", line)
-                if m and self.port is None:
-                    self.port = int(m.group(1))
-                    ready.set()
-            ready.set()
-
-        self.pump = threading.Thread(target=pump, daemon=True)
-        self.pump.start()
-        ready.wait(120)
-        if self.port is None:
-            self.kill()
-            raise RuntimeError(f"{label}: no '[joule] serving ... at URL' line on stderr:\n" + self.stderr())
-
-    def stderr(self):
-        return "\n".join(self.lines[-40:])
-
-    @property
-    def base(self):
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 def request(port, method, path, body=None, headers=None, timeout=120):

@@ -1,6 +1,8 @@
 // joule eval: score a model on benchmark tasks and measure the energy each task took
 // (score, energy with its source, EOR = score / Wh, TWEOR = score / (Wh x s), J/token).
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -9,6 +11,7 @@
 
 #include "common.h"
 #include "energy_cli.h"
+#include "engine_cli.h"
 #include "eval_task.h"
 #include "paths.h"
 #include "eval/hellaswag_llamacpp.h"
@@ -20,6 +23,8 @@ namespace {
 
 struct EvalOptions {
   ModelOptions model;
+  EngineOptions engine;
+  std::string log_samples;  // JSON lines, one per item
   std::string tasks;
   std::string data_dir;
   int shots = -1;
@@ -34,6 +39,19 @@ struct EvalOptions {
   EnergyOptions energy;
 };
 
+// One JSON line per item (lm-evaluation-harness's --log_samples, in joule's item terms): the
+// choice picked, its score and its margin over the runner-up, for comparing engines item by item.
+void write_samples(std::FILE* f, const eval::TaskResult& r) {
+  for (const metrics::ItemOutcome& it : r.items) {
+    nlohmann::json j = {{"task", r.task}, {"id", it.id}, {"score", it.score}};
+    if (!it.cluster.empty()) j["cluster"] = it.cluster;
+    if (it.choice >= 0) j["choice"] = it.choice;
+    if (it.margin) j["margin"] = *it.margin;
+    std::fprintf(f, "%s\n", j.dump().c_str());
+  }
+  std::fflush(f);
+}
+
 int run(const EvalOptions& o) {
   if (Status s = check_threads(o.threads); !s.ok()) return report_error(s);
   std::vector<eval::TaskInfo> todo;
@@ -45,26 +63,38 @@ int run(const EvalOptions& o) {
   }
   if (todo.empty() && o.hellaswag_llamacpp <= 0)
     return report_error(InvalidArgument("give --tasks (and/or --hellaswag-llamacpp N)"));
+  if (o.hellaswag_llamacpp > 0 && is_remote(o.engine))
+    return report_error(InvalidArgument("--hellaswag-llamacpp scores with joule's own engine; it does not apply to --engine openai"));
   auto data_dir = find_data_dir(o.data_dir);
   if (!data_dir.ok()) return report_error(data_dir.status());
-  auto lm = load_model(o.model);
-  if (!lm.ok()) return report_error(lm.status());
-  const int n_ctx = std::min(o.n_ctx, lm->model->config().ctx_train);
-  auto meter = EnergySession::start(o.energy);
+  std::string scoring_tasks;
+  for (const eval::TaskInfo& t : todo)
+    if (!t.generative) scoring_tasks += (scoring_tasks.empty() ? "" : ", ") + std::string(t.name);
+  auto opened = open_engine(o.engine, o.model, o.threads, o.n_ctx, scoring_tasks);
+  if (!opened.ok()) return report_error(opened.status());
+  if (is_remote(o.engine)) std::fprintf(stderr, "[joule eval] engine: %s\n", opened->label.c_str());
+  EnergyOptions energy_options = o.energy;
+  if (Status s = attribute_energy(o.engine, &energy_options); !s.ok()) return report_error(s);
+  if (energy_options.estimate.pid > 0) opened->description["energy_pid"] = energy_options.estimate.pid;
+  auto meter = EnergySession::start(energy_options);
   if (!meter.ok()) return report_error(meter.status());
   EnergySession& energy = **meter;
-  ThreadPool pool(o.threads);
-  LoglikScorer scorer(*lm->model, *lm->tokenizer, n_ctx, pool, cpu::best_kernels());
+  EvalEngine& engine = *opened->engine;
   const eval::SelectOptions sel{*data_dir, o.shots, o.limit, o.sample, o.seed};
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> samples(nullptr, &std::fclose);
+  if (!o.log_samples.empty()) {
+    samples.reset(std::fopen(o.log_samples.c_str(), "w"));
+    if (!samples) return report_error(IoError("cannot write --log-samples " + o.log_samples + ": " + std::strerror(errno)));
+  }
 
   nlohmann::json rows = nlohmann::json::array();
   std::vector<std::string> table;
   for (const eval::TaskInfo& t : todo) {
     ProgressBar bar("joule eval", std::string(t.name));
-    auto done = run_eval_task(t, sel, *lm, n_ctx, o.max_gen_tokens, pool, scorer, energy,
-                              [&](int n, int total) { bar.update(n, total); });
+    auto done = run_eval_task(t, sel, engine, o.max_gen_tokens, energy, [&](int n, int total) { bar.update(n, total); });
     if (!done.ok()) return report_error(done.status());
     const eval::TaskResult* r = &done->result;
+    if (samples) write_samples(samples.get(), *r);
     const eval::MetricValue score = r->metrics.at(r->primary);
     const std::optional<double>& energy_j = done->energy_j;
     const std::string& sources = done->sources;
@@ -118,7 +148,7 @@ int run(const EvalOptions& o) {
       chosen.push_back((*items)[i]);
     ProgressBar bar("joule eval", "hellaswag (llama.cpp scoring)");
     const auto t0 = std::chrono::steady_clock::now();
-    auto r = eval::llamacpp_hellaswag(*lm->model, *lm->tokenizer, chosen, pool, cpu::best_kernels(),
+    auto r = eval::llamacpp_hellaswag(*opened->lm.model, *opened->lm.tokenizer, chosen, *opened->pool, cpu::best_kernels(),
                                       [&](int done, int total) { bar.update(done, total); });
     if (!r.ok()) return report_error(r.status());
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -132,12 +162,15 @@ int run(const EvalOptions& o) {
   }
   if (Status s = energy.finish(); !s.ok()) return report_error(s);
   if (o.json) {
-    nlohmann::json j = {{"model", lm->path},
-                        {"precision", lm->precision},
-                        {"weight_types", weight_types_json(*lm->model)},
-                        {"device", "cpu"},
-                        {"threads", o.threads},
-                        {"ctx", n_ctx},
+    const nlohmann::json& d = opened->description;
+    const bool remote = is_remote(o.engine);
+    nlohmann::json j = {{"model", remote ? d["served_model"] : d["model"]},
+                        {"precision", remote ? nlohmann::json(nullptr) : d["precision"]},
+                        {"weight_types", remote ? nlohmann::json(nullptr) : d["weight_types"]},
+                        {"device", remote ? nlohmann::json(nullptr) : nlohmann::json("cpu")},
+                        {"threads", remote ? nlohmann::json(nullptr) : d["threads"]},
+                        {"ctx", remote ? nlohmann::json(nullptr) : d["ctx"]},
+                        {"engine", d},
                         {"data_dir", *data_dir},
                         {"seed", o.seed},
                         {"limit", o.limit},
@@ -145,7 +178,7 @@ int run(const EvalOptions& o) {
                         {"tasks", rows},
                         {"hellaswag_llamacpp", llamacpp_hs},
                         {"energy_sources", energy.sources_json()},
-                        {"provenance", provenance(lm->path)}};
+                        {"provenance", provenance(remote ? "" : opened->lm.path)}};
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -164,6 +197,7 @@ void register_eval(CLI::App& app, Action& action) {
   CLI::App* cmd = app.add_subcommand(
       "eval", "score a model on benchmark tasks (lm-evaluation-harness prompts) with the energy each took");
   add_model_options(cmd, &o->model);
+  add_engine_options(cmd, &o->engine);
   cmd->add_option("--task,--tasks", o->tasks, "tasks, comma-separated: " + eval::task_list());
   cmd->add_option("--hellaswag-llamacpp", o->hellaswag_llamacpp,
                   "also score HellaSwag as llama-perplexity --hellaswag does, on its selection of N items");
@@ -177,6 +211,7 @@ void register_eval(CLI::App& app, Action& action) {
   cmd->add_option("--max-gen-tokens", o->max_gen_tokens, "gsm8k: tokens generated at most per answer")->capture_default_str();
   add_threads_option(cmd, &o->threads);
   add_energy_options(cmd, &o->energy);
+  cmd->add_option("--log-samples", o->log_samples, "write each item's choice, score and margin to FILE (JSON lines)");
   cmd->add_flag("--json", o->json, "print JSON");
   cmd->callback([o, &action] { action = [o] { return run(*o); }; });
 }

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "common.h"
+#include "remote/client.h"
 #include "core/clock.h"
 #include "core/strings.h"
 #include "serve/loadgen.h"
@@ -91,18 +92,16 @@ int loadgen(LoadgenOptions o) {
       return report_error(InvalidArgument("--mix: shares must be >= 0 and not all 0, e.g. urgent:0.1,normal:0.6,low:0.3"));
     c.mix = w;
   }
-  if (auto parts = serve::split_url(c.url); !parts.ok()) return report_error(parts.status());
+  if (auto parts = remote::split_url(c.url); !parts.ok()) return report_error(parts.status());
   c.prompts = kDefaultPrompts;
   if (!o.prompts_file.empty()) {
     auto p = read_prompts(o.prompts_file);
     if (!p.ok()) return report_error(p.status());
     c.prompts = *p;
   }
-  if (c.model.empty()) {
-    auto m = serve::first_model(c);
-    if (!m.ok()) return report_error(m.status());
-    c.model = *m;
-  }
+  auto client = remote::Client::connect({.url = c.url, .model = c.model, .api_key = c.api_key});
+  if (!client.ok()) return report_error(client.status());
+  c.model = client->model();
   std::fprintf(stderr, "[joule loadgen] %s model %s, %s, %s, max_tokens %d\n", c.url.c_str(), c.model.c_str(),
                c.rate > 0 ? ("Poisson arrivals at " + std::to_string(c.rate) + " req/s").c_str()
                           : (std::to_string(c.concurrency) + " concurrent").c_str(),
@@ -134,7 +133,7 @@ void register_loadgen(CLI::App& app, Action& action) {
   auto o = std::make_shared<LoadgenOptions>();
   CLI::App* cmd = app.add_subcommand("loadgen", "load an OpenAI-compatible server and report latency, throughput and energy");
   cmd->add_option("--url", o->config.url, "the API base URL (as the OpenAI client's base_url)")->capture_default_str();
-  cmd->add_option("--model", o->config.model, "model name to request (default: the first the server lists)");
+  cmd->add_option("--served-model,--model", o->config.model, "model name to request (default: the one the server lists)");
   cmd->add_option("--api-key", o->config.api_key, "sent as 'Authorization: Bearer KEY'");
   cmd->add_option("--endpoint", o->endpoint, "chat or completions")->capture_default_str();
   auto* conc = cmd->add_option("-c,--concurrency", o->config.concurrency, "requests in flight at all times (closed loop)")

@@ -42,8 +42,8 @@ class CellRunner {
     if (!task) return InvalidArgument("unknown task " + c.task.name);
     const eval::SelectOptions sel{o_.data_dir, c.task.shots, c.task.limit, c.task.sample, c.task.seed};
     ProgressBar bar("joule study", c.precision + " " + c.task.name);
-    JOULE_ASSIGN_OR_RETURN(TaskRun run, run_eval_task(*task, sel, lm_, n_ctx_, o_.max_gen_tokens, *pool_, *scorer_,
-                                                      energy_, [&](int n, int total) { bar.update(n, total); }));
+    JOULE_ASSIGN_OR_RETURN(TaskRun run, run_eval_task(*task, sel, *engine_, o_.max_gen_tokens, energy_,
+                                                      [&](int n, int total) { bar.update(n, total); }));
     const eval::TaskResult& t = run.result;
     study::CellResult r;
     r.model_sha256 = sha256_;
@@ -78,7 +78,7 @@ class CellRunner {
 
  private:
   Status load(const study::Cell& c) {
-    scorer_.reset();
+    engine_.reset();
     pool_.reset();
     lm_ = {};
     group_.clear();
@@ -94,12 +94,12 @@ class CellRunner {
     sha256_ = sha256_by_path_[c.model.path];
     n_ctx_ = std::min(o_.n_ctx, lm_.model->config().ctx_train);
     pool_ = std::make_unique<ThreadPool>(c.threads);
-    scorer_ = std::make_unique<LoglikScorer>(*lm_.model, *lm_.tokenizer, n_ctx_, *pool_, cpu::best_kernels());
+    engine_ = std::make_unique<LocalEvalEngine>(*lm_.model, *lm_.tokenizer, n_ctx_, *pool_, cpu::best_kernels());
     group_ = c.group();
     if (spec_.warmup_s > 0) {  // caches, clocks and page cache settle before anything is measured
       const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(spec_.warmup_s);
       while (std::chrono::steady_clock::now() < until)
-        JOULE_RETURN_IF_ERROR(scorer_->score("The quick brown fox jumps over the lazy", {" dog", " cat"}).status());
+        JOULE_RETURN_IF_ERROR(engine_->score({{"The quick brown fox jumps over the lazy", {" dog", " cat"}}}, {}).status());
     }
     return Status();
   }
@@ -113,7 +113,7 @@ class CellRunner {
   std::map<std::string, std::string> sha256_by_path_;
   int n_ctx_ = 0;
   std::unique_ptr<ThreadPool> pool_;
-  std::unique_ptr<LoglikScorer> scorer_;
+  std::unique_ptr<LocalEvalEngine> engine_;
 };
 
 // A model's file: none given is the default model; a relative path is taken from the current

@@ -10,9 +10,8 @@ nlohmann::json metrics_json(const eval::TaskResult& r) {
   return j;
 }
 
-Expected<TaskRun> run_eval_task(const eval::TaskInfo& task, const eval::SelectOptions& sel, const LoadedModel& lm,
-                                int n_ctx, int max_gen_tokens, ThreadPool& pool, LoglikScorer& scorer,
-                                EnergySession& energy, const std::function<void(int, int)>& progress) {
+Expected<TaskRun> run_eval_task(const eval::TaskInfo& task, const eval::SelectOptions& sel, EvalEngine& engine,
+                                int max_gen_tokens, EnergySession& energy, const std::function<void(int, int)>& progress) {
   TaskRun run;
   run.window = "task:" + std::string(task.name);
   bool measuring = false;  // the window opens once the items are built (a data error comes first)
@@ -21,13 +20,12 @@ Expected<TaskRun> run_eval_task(const eval::TaskInfo& task, const eval::SelectOp
       JOULE_ASSIGN_OR_RETURN(auto cases, eval::build_gsm8k_cases(sel));
       energy.begin(run.window);
       measuring = true;
-      return eval::run_gsm8k_task(cases, *lm.model, *lm.tokenizer, n_ctx, max_gen_tokens, pool, cpu::best_kernels(),
-                                  progress);
+      return eval::run_gsm8k_task(cases, engine, max_gen_tokens, progress);
     }
     JOULE_ASSIGN_OR_RETURN(auto cases, eval::build_mc_cases(task, sel));
     energy.begin(run.window);
     measuring = true;
-    return eval::run_mc_task(task, cases, scorer, progress);
+    return eval::run_mc_task(task, cases, engine, progress);
   }();
   if (measuring) energy.end(run.window);
   if (!scored.ok()) return scored.status();

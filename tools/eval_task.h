@@ -8,7 +8,7 @@
 
 #include "common.h"
 #include "energy_cli.h"
-#include "engine/loglik.h"
+#include "engine/eval_engine.h"
 #include "eval/runner.h"
 #include "eval/tasks.h"
 #include "progress.h"
@@ -27,8 +27,7 @@ nlohmann::json metrics_json(const eval::TaskResult& r);
 
 // Builds the task's items (before the window opens: loading data is not counted), then scores
 // them inside the window.
-Expected<TaskRun> run_eval_task(const eval::TaskInfo& task, const eval::SelectOptions& sel, const LoadedModel& lm,
-                                int n_ctx, int max_gen_tokens, ThreadPool& pool, LoglikScorer& scorer,
-                                EnergySession& energy, const std::function<void(int, int)>& progress);
+Expected<TaskRun> run_eval_task(const eval::TaskInfo& task, const eval::SelectOptions& sel, EvalEngine& engine,
+                                int max_gen_tokens, EnergySession& energy, const std::function<void(int, int)>& progress);
 
 }  // namespace joule::cli

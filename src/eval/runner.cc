@@ -18,39 +18,21 @@ std::string category_key(const std::string& category) {
 
 }  // namespace
 
-Expected<TaskResult> run_gsm8k_task(const std::vector<GenCase>& cases, const Model& model, const Tokenizer& tok,
-                                    int n_ctx, int max_tokens, ThreadPool& pool, const cpu::KernelSet& ks,
+Expected<TaskResult> run_gsm8k_task(const std::vector<GenCase>& cases, EvalEngine& engine, int max_tokens,
                                     const ItemProgress& progress) {
   TaskResult r;
   r.task = "gsm8k";
   r.primary = "exact_match_strict";
   const auto t0 = std::chrono::steady_clock::now();
+  std::vector<GenRequest> requests;
+  for (const GenCase& c : cases) requests.push_back({c.prompt, max_tokens, gsm8k_stop_strings()});
+  JOULE_ASSIGN_OR_RETURN(const std::vector<Generation> texts, engine.generate(requests, progress));
   std::vector<double> strict, flexible;
-  GenerateParams gp;
-  gp.n_predict = max_tokens;
-  gp.sampler.temperature = 0;  // greedy, as the harness's do_sample: false
   for (size_t i = 0; i < cases.size(); ++i) {
-    std::vector<TokenId> prompt = tok.encode(cases[i].prompt, /*add_special=*/false, /*parse_special=*/false);
-    // The prompt keeps its last tokens when it and the answer would not fit.
-    const size_t room = static_cast<size_t>(std::max(1, n_ctx - max_tokens));
-    if (prompt.size() > room) prompt.erase(prompt.begin(), prompt.end() - static_cast<long>(room));
-    ForwardState state(model, static_cast<int>(prompt.size()) + max_tokens);
-    std::string text;
-    JOULE_ASSIGN_OR_RETURN(GenerateStats st, generate(model, tok, state, prompt, gp, pool, ks, [&](std::string_view piece) {
-      text.append(piece);
-      for (const std::string& stop : gsm8k_stop_strings()) {
-        if (const size_t at = text.find(stop); at != std::string::npos) {
-          text.resize(at);
-          return false;
-        }
-      }
-      return true;
-    }));
-    r.tokens += st.n_prompt + st.n_decode_evals;
-    strict.push_back(gsm8k_exact_match(gsm8k_strict_answer(text), cases[i].target));
+    r.tokens += texts[i].tokens;
+    strict.push_back(gsm8k_exact_match(gsm8k_strict_answer(texts[i].text), cases[i].target));
     r.items.push_back({cases[i].id, strict.back(), "", -1, std::nullopt, 0.0});
-    flexible.push_back(gsm8k_exact_match(gsm8k_flexible_answer(text), cases[i].target));
-    if (progress) progress(static_cast<int>(i + 1), static_cast<int>(cases.size()));
+    flexible.push_back(gsm8k_exact_match(gsm8k_flexible_answer(texts[i].text), cases[i].target));
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.n_items = static_cast<int>(cases.size());
@@ -59,7 +41,7 @@ Expected<TaskResult> run_gsm8k_task(const std::vector<GenCase>& cases, const Mod
   return r;
 }
 
-Expected<TaskResult> run_mc_task(const TaskInfo& task, const std::vector<McCase>& cases, LoglikScorer& scorer,
+Expected<TaskResult> run_mc_task(const TaskInfo& task, const std::vector<McCase>& cases, EvalEngine& engine,
                                  const ItemProgress& progress) {
   const bool mc2 = task.id == TaskId::kTruthfulQaMc2;
   TaskResult r;
@@ -68,15 +50,17 @@ Expected<TaskResult> run_mc_task(const TaskInfo& task, const std::vector<McCase>
                                     task.id == TaskId::kArcEasy
                                 ? "acc_norm"
                                 : "acc";
-  const ScoreStats before = scorer.stats();
+  const ScoreStats before = engine.stats();
   const auto t0 = std::chrono::steady_clock::now();
+  std::vector<ScoreRequest> requests;
+  for (const McCase& c : cases) requests.push_back({c.request.context, c.request.continuations});
+  JOULE_ASSIGN_OR_RETURN(const auto all_scores, engine.score(requests, progress));
   std::map<std::string, std::vector<double>> per_item;   // metric -> value per item
   std::map<std::string, std::vector<double>> by_group;   // MMLU subject -> acc per item
   for (size_t i = 0; i < cases.size(); ++i) {
     const McCase& c = cases[i];
-    JOULE_ASSIGN_OR_RETURN(auto scores, scorer.score(c.request.context, c.request.continuations));
     std::vector<ChoiceLoglik> ll;
-    for (const ContinuationScore& s : scores) ll.push_back({s.logprob, s.n_tokens});
+    for (const ContinuationScore& s : all_scores[i]) ll.push_back({s.logprob, s.n_tokens});
     if (mc2) {
       per_item["mc2"].push_back(score_mc2(ll, c.request.mc2_true));
       const auto n_true = std::count(c.request.mc2_true.begin(), c.request.mc2_true.end(), 1);
@@ -93,7 +77,6 @@ Expected<TaskResult> run_mc_task(const TaskInfo& task, const std::vector<McCase>
       if (!c.group.empty()) by_group[c.group].push_back(s.acc);
       if (!c.category.empty()) per_item["acc_" + category_key(c.category)].push_back(s.acc);
     }
-    if (progress) progress(static_cast<int>(i + 1), static_cast<int>(cases.size()));
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.n_items = static_cast<int>(cases.size());
@@ -104,9 +87,9 @@ Expected<TaskResult> run_mc_task(const TaskInfo& task, const std::vector<McCase>
     r.metrics["acc_macro"] = {metrics::mean(subject_acc),
                               metrics::bootstrap_stderr(subject_acc, [](const std::vector<double>& v) { return metrics::mean(v); })};
   }
-  r.tokens = scorer.stats().context_tokens - before.context_tokens + scorer.stats().continuation_tokens -
-             before.continuation_tokens;
-  r.naive_tokens = scorer.stats().naive_tokens - before.naive_tokens;
+  const ScoreStats after = engine.stats();
+  r.tokens = after.context_tokens - before.context_tokens + after.continuation_tokens - before.continuation_tokens;
+  r.naive_tokens = after.naive_tokens - before.naive_tokens;
   return r;
 }
 

@@ -8,8 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/generate.h"
-#include "engine/loglik.h"
+#include "engine/eval_engine.h"
 #include "eval/tasks.h"
 #include "metrics/paired.h"
 
@@ -36,11 +35,10 @@ using ItemProgress = std::function<void(int done, int total)>;
 
 // GSM8K: greedy generation of up to max_tokens per item, cut at the first stop string;
 // exact_match for the strict ("#### N", headline) and flexible (last number) extractions.
-Expected<TaskResult> run_gsm8k_task(const std::vector<GenCase>& cases, const Model& model, const Tokenizer& tok,
-                                    int n_ctx, int max_tokens, ThreadPool& pool, const cpu::KernelSet& ks,
+Expected<TaskResult> run_gsm8k_task(const std::vector<GenCase>& cases, EvalEngine& engine, int max_tokens,
                                     const ItemProgress& progress = {});
 
-Expected<TaskResult> run_mc_task(const TaskInfo& task, const std::vector<McCase>& cases, LoglikScorer& scorer,
+Expected<TaskResult> run_mc_task(const TaskInfo& task, const std::vector<McCase>& cases, EvalEngine& engine,
                                  const ItemProgress& progress = {});
 
 }  // namespace joule::eval

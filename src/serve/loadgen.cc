@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/strings.h"
 #include "metrics/stats.h"
+#include "remote/client.h"
 
 namespace joule::serve {
 namespace {
@@ -164,39 +165,9 @@ json dist_json(const LoadgenSummary::Dist& d) {
 
 }  // namespace
 
-Expected<std::pair<std::string, std::string>> split_url(const std::string& url) {
-  const size_t scheme = url.find("://");
-  if (scheme == std::string::npos || (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0))
-    return InvalidArgument("--url must start with http:// or https://, got '" + url + "'");
-  const size_t path = url.find('/', scheme + 3);
-  std::string base = path == std::string::npos ? "" : url.substr(path);
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  const std::string origin = url.substr(0, path);
-  if (origin.size() <= scheme + 3) return InvalidArgument("--url has no host: '" + url + "'");
-  return std::make_pair(origin, base);
-}
-
-Expected<std::string> first_model(const LoadgenConfig& c) {
-  JOULE_ASSIGN_OR_RETURN(auto parts, split_url(c.url));
-  httplib::Client cli(parts.first);
-  cli.set_connection_timeout(std::chrono::seconds(10));
-  cli.set_read_timeout(std::chrono::seconds(30));
-  auto res = cli.Get(parts.second + "/models", auth_headers(c));
-  if (!res) return IoError("cannot reach " + c.url + "/models: " + httplib::to_string(res.error()));
-  if (res->status != 200) {
-    // The OpenAI client's base_url includes /v1; a bare origin is the usual slip.
-    const std::string hint = res->status == 404 && parts.second.empty() ? " (did you mean " + c.url + "/v1?)" : "";
-    return IoError(c.url + "/models answered " + std::to_string(res->status) + hint + ": " + res->body.substr(0, 200));
-  }
-  const json j = json::parse(res->body, nullptr, false);
-  if (j.is_discarded() || !j.contains("data") || !j["data"].is_array() || j["data"].empty() ||
-      !j["data"][0].contains("id") || !j["data"][0]["id"].is_string())
-    return FormatError(c.url + "/models lists no model; give one with --model");
-  return j["data"][0]["id"].get<std::string>();
-}
 
 Expected<std::vector<RequestRecord>> run_load(const LoadgenConfig& c, bool progress) {
-  JOULE_ASSIGN_OR_RETURN(auto parts, split_url(c.url));
+  JOULE_ASSIGN_OR_RETURN(auto parts, remote::split_url(c.url));
   if (c.prompts.empty()) return InvalidArgument("no prompts");
   if (c.requests <= 0 && c.duration_s <= 0) return InvalidArgument("give --requests N or --duration S");
   if (c.rate <= 0 && c.concurrency < 1) return InvalidArgument("--concurrency must be at least 1");

@@ -20,7 +20,7 @@ namespace joule::serve {
 
 struct LoadgenConfig {
   std::string url = "http://127.0.0.1:8080/v1";  // the API base, as the OpenAI client's base_url
-  std::string model;                             // "" = the first one /v1/models lists
+  std::string model;                             // the served model (remote::Client finds it)
   std::string api_key;
   bool chat = true;             // /chat/completions, else /completions
   int concurrency = 1;          // closed loop: this many requests in flight at all times
@@ -84,9 +84,6 @@ struct LoadgenSummary {
   std::vector<std::pair<std::string, LoadgenSummary>> by_priority;
 };
 
-// The server's first model (for LoadgenConfig::model left empty).
-Expected<std::string> first_model(const LoadgenConfig& c);
-
 // Runs the load; kInvalidArgument for a bad URL or configuration. Progress lines go to stderr
 // every 5 s when `progress`.
 Expected<std::vector<RequestRecord>> run_load(const LoadgenConfig& c, bool progress);
@@ -94,8 +91,5 @@ Expected<std::vector<RequestRecord>> run_load(const LoadgenConfig& c, bool progr
 LoadgenSummary summarize(const std::vector<RequestRecord>& records, const LoadgenConfig& c, double duration_s);
 nlohmann::json summary_json(const LoadgenSummary& s);
 std::string summary_text(const LoadgenSummary& s);
-
-// Splits an API base URL: "http://host:port/v1" -> ("http://host:port", "/v1").
-Expected<std::pair<std::string, std::string>> split_url(const std::string& url);
 
 }  // namespace joule::serve

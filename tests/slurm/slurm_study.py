@@ -22,7 +22,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cluster import SlurmCluster  # noqa: E402
+from e2e_checks import check, failures  # noqa: E402  (tests/e2e_checks.py)
 
 STUDY = """[study]
 name = "slurm-e2e"
@@ -43,15 +45,6 @@ limit = 4
 name = "hellaswag"
 limit = 4
 """
-failures = []
-
-
-def check(ok, what, detail=""):
-    print(("ok   " if ok else "FAIL ") + what, flush=True)
-    if not ok:
-        failures.append(what)
-        if detail:
-            print("     " + str(detail)[-3000:].replace("\n", "\n     "), flush=True)
 
 
 def cells(db):

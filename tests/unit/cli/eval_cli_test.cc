@@ -78,5 +78,26 @@ TEST_F(EvalCli, BadRequestsAreClearErrors) {
   expect(joule("eval -m " + model_ + " --task truthfulqa_mc1 --shots 2 --data " + data_), "is 0-shot", 2);
 }
 
+// The engine flags: each wrong combination is a usage error named before anything is loaded or
+// contacted; a server that is not there is an error of its own.
+TEST_F(EvalCli, EngineFlagsAreChecked) {
+  auto expect = [](const Result& r, const std::string& needle, int code) {
+    EXPECT_EQ(r.exit_code, code) << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << r.output;
+  };
+  expect(joule("eval --engine vllm --task hellaswag --data " + data_), "--engine", 2);
+  expect(joule("eval --engine openai --task hellaswag --data " + data_), "--engine openai needs --url", 2);
+  expect(joule("eval --engine openai --url ftp://x/v1 --task hellaswag --data " + data_),
+         "--url must start with http:// or https://", 2);
+  expect(joule("eval --engine openai --url http://127.0.0.1:1/v1 -m " + model_ + " --task hellaswag --data " + data_),
+         "-m, --precision and --policy do not apply", 2);
+  expect(joule("eval -m " + model_ + " --url http://127.0.0.1:1/v1 --task hellaswag --data " + data_),
+         "--url needs --engine openai", 2);
+  expect(joule("eval --engine openai --url http://127.0.0.1:1/v1 --hellaswag-llamacpp 4 --data " + data_),
+         "--hellaswag-llamacpp scores with joule's own engine", 2);
+  expect(joule("eval --engine openai --url http://127.0.0.1:1/v1 --request-timeout 5 --task hellaswag --data " + data_),
+         "cannot reach http://127.0.0.1:1/v1/models", 1);
+}
+
 }  // namespace
 }  // namespace joule
