@@ -1,12 +1,14 @@
-// libFuzzer target for joule serve's request parsing and validation (src/serve/api.cc): any body
-// on either endpoint gets an answer (accepted, or an error naming a field with a 4xx status),
+// libFuzzer target for joule serve's request parsing and validation (src/serve/api.cc, and the
+// tokenizer endpoints' src/serve/tokenize_api.cc): any body on any endpoint gets an answer (accepted, or an error naming a field with a 4xx status),
 // never a crash, and whatever is accepted is within the documented ranges and renders back to
 // JSON as an answer would.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "serve/api.h"
+#include "serve/tokenize_api.h"
 
 namespace {
 
@@ -39,5 +41,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);
   check(joule::serve::Endpoint::kChat, body);
   check(joule::serve::Endpoint::kCompletions, body);
+  joule::serve::TokenizeRequest t;
+  if (auto e = joule::serve::parse_tokenize(body, &t); e && (e->status != 400 || e->message.empty())) __builtin_trap();
+  std::vector<joule::TokenId> ids;
+  if (auto e = joule::serve::parse_detokenize(body, 49152, &ids); e && (e->status != 400 || e->message.empty()))
+    __builtin_trap();
+  for (joule::TokenId id : ids)
+    if (id < 0 || id >= 49152) __builtin_trap();
   return 0;
 }

@@ -10,6 +10,7 @@
 
 #include "core/clock.h"
 #include "serve/peer_socket.h"
+#include "serve/tokenize_api.h"
 
 namespace joule::serve {
 namespace {
@@ -44,10 +45,24 @@ bool same_secret(const std::string& a, const std::string& b) {
 // The endpoint label of /metrics: a known route, else "other" (raw paths would let any scan
 // create series without bound).
 std::string route_label(const std::string& path) {
-  for (const char* r : {"/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics"})
+  for (const char* r : {"/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics", "/tokenize",
+                        "/detokenize", "/tokenizer_info"})
     if (path == r) return r;
   if (path.rfind("/v1/models/", 0) == 0) return "/v1/models";
   return "other";
+}
+
+// GET /tokenizer_info: the special tokens and limits a client that tokenizes through the server
+// needs (vLLM's endpoint; lm-evaluation-harness reads eos_token and bos_token).
+json tokenizer_info_json(const Tokenizer& tok, int max_model_len) {
+  auto special = [&](TokenId id) { return id >= 0 ? json(tok.token_to_piece(id, true)) : json(nullptr); };
+  return {{"eos_token", special(tok.eos())},
+          {"bos_token", special(tok.bos())},
+          {"pad_token", nullptr},
+          {"add_bos_token", tok.add_bos()},
+          {"model_max_length", max_model_len},
+          {"vocab_size", tok.n_vocab()},
+          {"tokenizer_class", tok.model() == "llama" ? "joule (SentencePiece BPE)" : "joule (byte-level BPE)"}};
 }
 
 }  // namespace
@@ -123,6 +138,24 @@ struct HttpServer::Impl {
       if (req.matches[1] != cfg.model_id) return reply_error(res, "/v1/models", unknown_model(req.matches[1]));
       set_json(res, 200, model_json());
       metrics.on_http("/v1/models", 200);
+    });
+    // vLLM's tokenizer endpoints (serve/tokenize_api.h), at the root as vLLM has them.
+    svr.Get("/tokenizer_info", [this](const httplib::Request&, httplib::Response& res) {
+      set_json(res, 200, tokenizer_info_json(tok, cfg.context_tokens));
+      metrics.on_http("/tokenizer_info", 200);
+    });
+    svr.Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
+      TokenizeRequest r;
+      if (auto e = parse_tokenize(req.body, &r)) return reply_error(res, "/tokenize", *e);
+      const bool bos = r.add_special_tokens && tok.add_bos();
+      set_json(res, 200, tokenize_json(tok.encode(r.prompt, bos, /*parse_special=*/true), cfg.context_tokens));
+      metrics.on_http("/tokenize", 200);
+    });
+    svr.Post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
+      std::vector<TokenId> ids;
+      if (auto e = parse_detokenize(req.body, tok.n_vocab(), &ids)) return reply_error(res, "/detokenize", *e);
+      set_json(res, 200, {{"prompt", tok.decode(ids)}});
+      metrics.on_http("/detokenize", 200);
     });
     svr.Post("/v1/chat/completions",
              [this](const httplib::Request& req, httplib::Response& res) { completions(req, res, Endpoint::kChat); });
