@@ -12,6 +12,9 @@ Starts BUILD_DIR/tools/joule serve (the default model) on a free port and checks
   estimate says it follows that process's CPU time.
 - bad endpoints give one clear error each: nothing listening, a model the server does not serve,
   -m with --engine openai, --url without --engine openai.
+- llama.cpp's `llama-server` (the peer's build, started here): log-likelihood tasks are refused
+  with the reason (it returns no prompt log-probabilities); GSM8K runs, with a score within the
+  standard error of `joule eval -m`'s on the same items, and the energy estimate follows its PID.
 
 Both engines run with AVX2 kernels (JOULE_ISA=avx2): on AVX-512 the kernels' results for a
 position depend slightly on how its prompt is split into forward calls (joule eval scores a
@@ -20,6 +23,7 @@ measure that instead (docs/engines.md).
 """
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -29,7 +33,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e_checks import check, failures  # noqa: E402
-from joule_server import Server  # noqa: E402
+from joule_server import Server, die_with_parent  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
 
 ITEMS = 40  # per multiple-choice task
 GSM8K_ITEMS = 4
@@ -68,7 +74,7 @@ def play_equal(joule, srv, t):
     remote, err = joule_eval(joule, ["--engine", "openai", "--url", srv.base, "--concurrency", "4"],
                              t / "remote.jsonl", ISA)
     if local is None or remote is None:
-        return
+        return None
     a, b = samples(t / "local.jsonl"), samples(t / "remote.jsonl")
     check(len(a) == len(b) == 2 * ITEMS + GSM8K_ITEMS, f"both logged {len(a)} items", (len(a), len(b)))
     choice_diff = [(x, y) for x, y in zip(a, b) if x.get("choice") != y.get("choice") or x["score"] != y["score"]]
@@ -89,6 +95,7 @@ def play_equal(joule, srv, t):
     for rt in remote["tasks"]:
         check(rt.get("energy_j", 0) > 0 and "estimated" in rt.get("energy_sources", ""),
               f"{rt['task']}: energy measured and labelled estimated", rt.get("energy_sources"))
+    return next(x for x in local["tasks"] if x["task"] == "gsm8k")
 
 
 def free_port():
@@ -115,6 +122,51 @@ def play_errors(joule, srv):
         check(rc != 0 and want in err, f"{' '.join(args[-2:])}: '{want}'", (rc, err[-600:]))
 
 
+def play_llama_server(joule, local_gsm8k):
+    peer = Path(subprocess.run([str(REPO / "scripts" / "setup_peer.sh")], capture_output=True, text=True,
+                               check=True).stdout.strip())
+    port = free_port()
+    bin_dir = peer / "build" / "bin"
+    env = {**os.environ, "LD_LIBRARY_PATH": str(bin_dir)}
+    proc = subprocess.Popen([str(bin_dir / "llama-server"), "-m", str(REPO / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"),
+                             "--port", str(port), "-t", "2", "-np", "4"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env, preexec_fn=die_with_parent)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url[:-3] + "/health"],
+                               capture_output=True, text=True)
+            if r.stdout == "200":
+                break
+            time.sleep(0.5)
+        if not check(r.stdout == "200", f"llama-server up at {url} (pid {proc.pid})"):
+            return
+        p = subprocess.run([str(joule), "eval", "--engine", "openai", "--url", url, "--tasks", "arc_easy,gsm8k",
+                            "--limit", "2", "--no-energy"], capture_output=True, text=True, timeout=300)
+        check(p.returncode != 0 and "cannot evaluate arc_easy" in p.stderr and "cannot score log-likelihoods" in p.stderr,
+              "llama-server: log-likelihood tasks refused with the reason", p.stderr[-800:])
+        p = subprocess.run([str(joule), "eval", "--engine", "openai", "--url", url, "--tasks", "gsm8k", "--limit",
+                            str(GSM8K_ITEMS), "--max-gen-tokens", "48", "--concurrency", "4", "--json"],
+                           capture_output=True, text=True, timeout=600)
+        if not check(p.returncode == 0, "llama-server: joule eval --tasks gsm8k exits 0", p.stderr[-1500:]):
+            return
+        j = json.loads(p.stdout)
+        theirs = j["tasks"][0]["metrics"]["exact_match_strict"]["value"]
+        ours = local_gsm8k["metrics"]["exact_match_strict"]
+        check(abs(theirs - ours["value"]) <= max(ours["stderr"], j["tasks"][0]["metrics"]["exact_match_strict"]["stderr"]),
+              f"llama-server: gsm8k {theirs:.2f} within the standard error of joule's {ours['value']:.2f}")
+        check(j["engine"].get("energy_pid") == proc.pid and j["engine"].get("server") == "llama.cpp",
+              f"llama-server: the energy follows its process ({proc.pid}); its Server header is recorded", j["engine"])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -125,8 +177,11 @@ def main():
         try:
             srv = Server(joule, "-t", "2", "--max-sequences", "8", label="joule serve", extra_env=ISA)
             print(f"== joule serve at {srv.base} (pid {srv.proc.pid})", flush=True)
-            play_equal(joule, srv, Path(tmp))
+            local_gsm8k = play_equal(joule, srv, Path(tmp))
             play_errors(joule, srv)
+            srv.kill()
+            if local_gsm8k:
+                play_llama_server(joule, local_gsm8k)
         except Exception as ex:  # noqa: BLE001 - a crash of the test is a failure, never a hang
             check(False, f"the checks ran to the end ({ex!r})", srv.stderr() if srv else "")
         finally:
