@@ -11,3 +11,10 @@ def check(ok, what, detail=""):
         if detail:
             print("     " + str(detail)[-3000:].replace("\n", "\n     "), flush=True)
     return ok
+
+
+def summary(seconds, success):
+    """The closing lines (time, then the failures' count or `success`); the exit status."""
+    print(f"\n({seconds:.0f} s)", flush=True)
+    print(f"{len(failures)} failed" if failures else success, flush=True)
+    return 1 if failures else 0

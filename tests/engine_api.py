@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e_checks import check, failures  # noqa: E402
+from e2e_checks import check, summary  # noqa: E402
 from joule_server import Server, die_with_parent  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -187,10 +187,7 @@ def main():
         finally:
             if srv:
                 srv.kill()
-    print(f"\n({time.monotonic() - t0:.0f} s)", flush=True)
-    print(f"{len(failures)} failed" if failures else "joule eval measures an OpenAI-compatible engine as its own",
-          flush=True)
-    return 1 if failures else 0
+    return summary(time.monotonic() - t0, "joule eval measures an OpenAI-compatible engine as its own")
 
 
 if __name__ == "__main__":

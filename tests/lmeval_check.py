@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e_checks import check, failures  # noqa: E402
+from e2e_checks import check, summary  # noqa: E402
 from joule_server import Server  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -139,9 +139,7 @@ def main():
         finally:
             if srv:
                 srv.kill()
-    print(f"\n({time.monotonic() - t0:.0f} s)", flush=True)
-    print(f"{len(failures)} failed" if failures else "lm-evaluation-harness and joule eval agree item by item", flush=True)
-    return 1 if failures else 0
+    return summary(time.monotonic() - t0, "lm-evaluation-harness and joule eval agree item by item")
 
 
 if __name__ == "__main__":

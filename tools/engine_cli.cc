@@ -60,6 +60,7 @@ Expected<OpenedEngine> open_engine(const EngineOptions& o, const ModelOptions& m
   OpenedEngine e;
   if (!is_remote(o)) {
     if (!o.endpoint.url.empty()) return InvalidArgument("--url needs --engine openai");
+    if (o.engine_pid > 0) return InvalidArgument("--engine-pid needs --engine openai (joule's engine is this process)");
     JOULE_RETURN_IF_ERROR(check_threads(threads));
     JOULE_ASSIGN_OR_RETURN(e.lm, load_model(model));
     const int ctx = std::min(n_ctx, e.lm.model->config().ctx_train);

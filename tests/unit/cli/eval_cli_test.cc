@@ -93,6 +93,7 @@ TEST_F(EvalCli, EngineFlagsAreChecked) {
          "-m, --precision and --policy do not apply", 2);
   expect(joule("eval -m " + model_ + " --url http://127.0.0.1:1/v1 --task hellaswag --data " + data_),
          "--url needs --engine openai", 2);
+  expect(joule("eval -m " + model_ + " --engine-pid 1 --task hellaswag --data " + data_), "--engine-pid needs --engine openai", 2);
   expect(joule("eval --engine openai --url http://127.0.0.1:1/v1 --hellaswag-llamacpp 4 --data " + data_),
          "--hellaswag-llamacpp scores with joule's own engine", 2);
   expect(joule("eval --engine openai --url http://127.0.0.1:1/v1 --request-timeout 5 --task hellaswag --data " + data_),
