@@ -99,7 +99,11 @@ int loadgen(LoadgenOptions o) {
     if (!p.ok()) return report_error(p.status());
     c.prompts = *p;
   }
-  auto client = remote::Client::connect({.url = c.url, .model = c.model, .api_key = c.api_key});
+  remote::EndpointOptions endpoint;
+  endpoint.url = c.url;
+  endpoint.model = c.model;
+  endpoint.api_key = c.api_key;
+  auto client = remote::Client::connect(endpoint);
   if (!client.ok()) return report_error(client.status());
   c.model = client->model();
   std::fprintf(stderr, "[joule loadgen] %s model %s, %s, %s, max_tokens %d\n", c.url.c_str(), c.model.c_str(),

@@ -1,5 +1,7 @@
 // joule study: run a study (a grid of models x precisions x devices x tasks x repeats) into the
 // results database, merge shard databases; `slurm` (study_slurm.cc) runs shards on a cluster.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -7,6 +9,8 @@
 #include <thread>
 
 #include "common.h"
+#include "engine_process.h"
+#include "remote/remote_engine.h"
 #include "core/file.h"
 #include "energy_cli.h"
 #include "eval_task.h"
@@ -30,7 +34,8 @@ struct StudyRunOptions {
 };
 
 // Measures cells: keeps the model of the current group (model, precision, device, threads)
-// loaded, so a group's tasks and repeats load it once.
+// loaded, so a group's tasks and repeats load it once; an engine's group (Cell::engine) keeps
+// the server the study started running, with an energy session whose estimate follows it.
 class CellRunner {
  public:
   CellRunner(const StudyRunOptions& o, const study::StudySpec& spec, EnergySession& energy)
@@ -42,11 +47,19 @@ class CellRunner {
     if (!task) return InvalidArgument("unknown task " + c.task.name);
     const eval::SelectOptions sel{o_.data_dir, c.task.shots, c.task.limit, c.task.sample, c.task.seed};
     ProgressBar bar("joule study", c.precision + " " + c.task.name);
-    JOULE_ASSIGN_OR_RETURN(TaskRun run, run_eval_task(*task, sel, *engine_, o_.max_gen_tokens, energy_,
-                                                      [&](int n, int total) { bar.update(n, total); }));
+    EvalEngine& engine = remote_ ? static_cast<EvalEngine&>(*remote_) : *engine_;
+    EnergySession& energy = engine_energy_ ? *engine_energy_ : energy_;
+    auto ran = run_eval_task(*task, sel, engine, o_.max_gen_tokens, energy, [&](int n, int total) { bar.update(n, total); });
+    if (!ran.ok() && process_) {
+      if (auto how = process_->ended())
+        return IoError("engine " + spec_.engines[size_t(c.engine)].name + " " + *how + " during the cell (log " +
+                       engine_log_ + "):\n" + process_->log_tail());
+    }
+    if (!ran.ok()) return ran.status();
+    const TaskRun& run = *ran;
     const eval::TaskResult& t = run.result;
     study::CellResult r;
-    r.model_sha256 = sha256_;
+    r.model_sha256 = remote_ ? "" : sha256_;
     r.items = t.n_items;
     r.metric = t.primary;
     r.score = t.metrics.at(t.primary).value;
@@ -57,7 +70,7 @@ class CellRunner {
     r.energy_source = run.sources;
     r.metrics_json = metrics_json(t).dump();
     r.item_outcomes = t.items;
-    if (const energy::WindowResult* w = energy_.result(run.window)) {
+    if (const energy::WindowResult* w = energy.result(run.window)) {
       r.energy_json = window_json(*w, static_cast<int>(t.tokens)).dump();
       if (run.energy_j && w->duration_s > 0) r.avg_power_w = *run.energy_j / w->duration_s;
       if (w->domains.size() == 1) r.peak_power_w = w->domains[0].peak_power_w;  // a sum of peaks is no peak
@@ -65,23 +78,31 @@ class CellRunner {
         for (const auto& [t_s, power_w] : d.power_series) r.power.push_back({d.domain, t_s, power_w});
     }
     nlohmann::json prov = provenance();
-    prov["model_path"] = c.model.path;
-    prov["model_sha256"] = sha256_;
-    prov["precision"] = lm_.precision;
-    prov["weight_types"] = weight_types_json(*lm_.model);
-    prov["threads"] = c.threads;
+    if (remote_) {
+      prov["engine"] = engine_prov_;
+    } else {
+      prov["model_path"] = c.model.path;
+      prov["model_sha256"] = sha256_;
+      prov["precision"] = lm_.precision;
+      prov["weight_types"] = weight_types_json(*lm_.model);
+      prov["threads"] = c.threads;
+    }
     prov["device"] = c.device;
-    prov["energy_sources"] = energy_.sources_json();
+    prov["energy_sources"] = energy.sources_json();
     r.provenance_json = prov.dump();
     return r;
   }
 
  private:
   Status load(const study::Cell& c) {
+    remote_.reset();
+    engine_energy_.reset();
+    process_.reset();  // stops the previous engine
     engine_.reset();
     pool_.reset();
     lm_ = {};
     group_.clear();
+    if (c.engine >= 0) return start_engine(c);
     JOULE_RETURN_IF_ERROR(check_threads(c.threads));
     ModelOptions mo;
     mo.path = c.model.path;
@@ -104,6 +125,60 @@ class CellRunner {
     return Status();
   }
 
+  // Starts the cell's engine, waits for its health URL under an energy window of its own (the
+  // start-up's seconds and joules go into the cells' provenance, apart from their figures) and
+  // connects to it; its log goes beside the database (engines/NAME.log).
+  Status start_engine(const study::Cell& c) {
+    const study::EngineSpec* it = &spec_.engines.at(size_t(c.engine));
+    const std::string& name = it->name;
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::absolute(o_.db).parent_path() / "engines";
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    engine_log_ = (dir / (name + ".log")).string();
+    std::error_code self_ec;
+    const std::string self = fs::read_symlink("/proc/self/exe", self_ec).string();
+    JOULE_ASSIGN_OR_RETURN(process_, EngineProcess::spawn(*it, self, engine_log_));
+    std::fprintf(stderr, "[joule study] engine %s: started process %d: %s (log %s)\n", name.c_str(),
+                 static_cast<int>(process_->pid()), process_->command().c_str(), engine_log_.c_str());
+    EnergyOptions eo = o_.energy;  // the study's own session keeps the GPU settings and the trace
+    eo.trace.clear();
+    eo.gpu_power_limit_w = 0;
+    eo.gpu_clocks.clear();
+    eo.idle_baseline_s = 0;
+    if (!eo.off) eo.estimate.pid = process_->pid();
+    JOULE_ASSIGN_OR_RETURN(engine_energy_, EnergySession::start(eo));
+    const std::string window = "engine-start:" + name;
+    const auto t0 = std::chrono::steady_clock::now();
+    engine_energy_->begin(window);
+    const Status healthy = process_->wait_healthy();
+    const auto w = engine_energy_->end(window);
+    JOULE_RETURN_IF_ERROR(healthy);
+    const double start_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    remote::EndpointOptions endpoint;
+    endpoint.url = process_->url();
+    endpoint.model = it->served_model;
+    JOULE_ASSIGN_OR_RETURN(remote::Client client, remote::Client::connect(endpoint));
+    engine_prov_ = {{"kind", "openai"},           {"name", name},
+                    {"url", client.url()},        {"served_model", client.model()},
+                    {"models", client.models_answer()}, {"server", client.server_header()},
+                    {"start", process_->command()}, {"pid", process_->pid()},
+                    {"start_s", start_s},         {"start_energy", w ? window_json(*w, 0) : nlohmann::json(nullptr)}};
+    std::fprintf(stderr, "[joule study] engine %s: healthy after %.1f s, serving %s\n", name.c_str(), start_s,
+                 client.model().c_str());
+    remote_ = std::make_unique<remote::RemoteEvalEngine>(std::move(client), it->concurrency);
+    for (const study::TaskSpec& t : spec_.tasks)
+      if (const auto info = eval::find_task(t.name);
+          info && !info->generative &&
+          (it->tasks.empty() || std::find(it->tasks.begin(), it->tasks.end(), t.name) != it->tasks.end())) {
+        if (Status s = remote_->check_scoring(); !s.ok())
+          return Status(s.code(), "engine " + name + " cannot run task " + t.name + ": " + s.message());
+        break;
+      }
+    group_ = c.group();
+    return Status();
+  }
+
   const StudyRunOptions& o_;
   const study::StudySpec& spec_;
   EnergySession& energy_;
@@ -114,6 +189,13 @@ class CellRunner {
   int n_ctx_ = 0;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<LocalEvalEngine> engine_;
+  // An engine group's server, its energy session and client (declared last: destroyed first,
+  // the process stopped after the client and session that use it are gone).
+  std::unique_ptr<EngineProcess> process_;
+  std::string engine_log_;
+  std::unique_ptr<EnergySession> engine_energy_;
+  std::unique_ptr<remote::RemoteEvalEngine> remote_;
+  nlohmann::json engine_prov_;
 };
 
 // A model's file: none given is the default model; a relative path is taken from the current

@@ -77,6 +77,17 @@ bool is_loopback_host(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
+int get_status(const std::string& url, double timeout_s) {
+  const size_t scheme = url.find("://");
+  const size_t path = scheme == std::string::npos ? std::string::npos : url.find('/', scheme + 3);
+  httplib::Client cli(url.substr(0, path));
+  const auto t = std::chrono::duration<double>(timeout_s);
+  cli.set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(t));
+  cli.set_read_timeout(t);
+  auto res = cli.Get(path == std::string::npos ? "/" : url.substr(path));
+  return res ? res->status : 0;
+}
+
 std::string error_message(const std::string& body) {
   const json j = json::parse(body, nullptr, false);
   if (!j.is_discarded() && j.is_object() && j.contains("error")) {

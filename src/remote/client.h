@@ -57,6 +57,9 @@ class Client {
   std::string server_;
 };
 
+// The HTTP status of GET url (0 when nothing answers), for health checks.
+int get_status(const std::string& url, double timeout_s);
+
 // The "message" of an OpenAI-style error body ({"error": {"message": ...}}), else the body's
 // first 300 bytes.
 std::string error_message(const std::string& body);

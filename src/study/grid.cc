@@ -1,5 +1,6 @@
 #include "study/grid.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace joule::study {
@@ -15,6 +16,21 @@ std::string Cell::group() const {
   return "model=" + model.name + ";precision=" + precision + ";device=" + device + ";threads=" + std::to_string(threads);
 }
 
+namespace {
+Cell make_cell(size_t index, ModelSpec model, std::string precision, std::string device, int threads, TaskSpec task,
+               int repeat) {
+  Cell c;
+  c.index = static_cast<int>(index);
+  c.model = std::move(model);
+  c.precision = std::move(precision);
+  c.device = std::move(device);
+  c.threads = threads;
+  c.task = std::move(task);
+  c.repeat = repeat;
+  return c;
+}
+}  // namespace
+
 std::vector<Cell> expand(const StudySpec& s) {
   std::vector<Cell> cells;
   for (const ModelSpec& m : s.models)
@@ -27,18 +43,17 @@ std::vector<Cell> expand(const StudySpec& s) {
           for (int id : d.ids) placements.emplace_back("gpu:" + std::to_string(id), 0);
         for (const auto& [device, threads] : placements)
           for (const TaskSpec& t : s.tasks)
-            for (int r = 1; r <= s.repeats; ++r) {
-              Cell c;
-              c.index = static_cast<int>(cells.size());
-              c.model = m;
-              c.precision = p;
-              c.device = device;
-              c.threads = threads;
-              c.task = t;
-              c.repeat = r;
-              cells.push_back(std::move(c));
-            }
+            for (int r = 1; r <= s.repeats; ++r) cells.push_back(make_cell(cells.size(), m, p, device, threads, t, r));
       }
+  for (size_t e = 0; e < s.engines.size(); ++e)
+    for (const TaskSpec& t : s.tasks) {
+      const std::vector<std::string>& only = s.engines[e].tasks;
+      if (!only.empty() && std::find(only.begin(), only.end(), t.name) == only.end()) continue;
+      for (int r = 1; r <= s.repeats; ++r) {
+        cells.push_back(make_cell(cells.size(), {s.engines[e].model, ""}, s.engines[e].precision, s.engines[e].device, 0, t, r));
+        cells.back().engine = static_cast<int>(e);
+      }
+    }
   return cells;
 }
 

@@ -14,7 +14,8 @@ struct Cell {
   int index = 0;  // position in the study's full grid (shards are taken from it)
   ModelSpec model;
   std::string precision;
-  std::string device;  // "cpu" or "gpu:N"
+  std::string device;  // "cpu", "gpu:N", or an engine's device label
+  int engine = -1;     // >= 0: measured on StudySpec::engines[engine], a server the study starts
   int threads = 0;     // cpu thread count (0 on a GPU)
   TaskSpec task;
   int repeat = 0;      // 1-based
@@ -25,7 +26,8 @@ struct Cell {
 };
 
 // In order: model, precision, device, thread count, task, repeat (repeats innermost, so the
-// repeats of a cell run back to back and a group's cells are contiguous).
+// repeats of a cell run back to back and a group's cells are contiguous); then each engine's
+// tasks and repeats, labelled with its model, precision and device labels.
 std::vector<Cell> expand(const StudySpec& s);
 
 struct Shard {

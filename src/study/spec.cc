@@ -76,9 +76,11 @@ Status get_list(const toml::table& t, const char* key, std::vector<T>* out, cons
   return Status();
 }
 
-Expected<std::vector<const toml::table*>> tables(const toml::table& root, const char* key, const Errors& e) {
+Expected<std::vector<const toml::table*>> tables(const toml::table& root, const char* key, const Errors& e,
+                                                 bool optional = false) {
   std::vector<const toml::table*> out;
   const toml::node* n = root.get(key);
+  if (!n && optional) return out;
   if (!n) return e.at(nullptr, std::string("no [[") + key + "]] entries");
   const toml::array* a = n->as_array();
   if (!a || a->empty()) return e.at(n, std::string("'") + key + "' must be one or more [[" + key + "]] tables");
@@ -90,7 +92,7 @@ Expected<std::vector<const toml::table*>> tables(const toml::table& root, const 
 }
 
 Expected<StudySpec> parse_tree(const toml::table& root, const Errors& e) {
-  JOULE_RETURN_IF_ERROR(only_keys(root, {"study", "models", "devices", "tasks"}, "the file", e));
+  JOULE_RETURN_IF_ERROR(only_keys(root, {"study", "models", "devices", "tasks", "engines"}, "the file", e));
   StudySpec s;
   const toml::table* study = root.get_as<toml::table>("study");
   if (!study) return e.at(nullptr, "no [study] table");
@@ -104,7 +106,40 @@ Expected<StudySpec> parse_tree(const toml::table& root, const Errors& e) {
   if (s.warmup_s < 0 || s.cooldown_s < 0) return e.at(study, "warmup_s and cooldown_s must be >= 0");
   JOULE_RETURN_IF_ERROR(get(*study, "baseline", &s.baseline, e));
 
-  JOULE_ASSIGN_OR_RETURN(auto models, tables(root, "models", e));
+  JOULE_ASSIGN_OR_RETURN(auto engines, tables(root, "engines", e, /*optional=*/true));
+  std::set<std::string> engine_names, engine_labels;
+  for (const toml::table* t : engines) {
+    JOULE_RETURN_IF_ERROR(only_keys(*t, {"name", "start", "precision", "model", "device", "url", "health", "served_model",
+                                         "health_timeout_s", "stop_grace_s", "concurrency", "tasks"}, "[[engines]]", e));
+    EngineSpec es;
+    JOULE_RETURN_IF_ERROR(get(*t, "name", &es.name, e));
+    JOULE_RETURN_IF_ERROR(get(*t, "start", &es.start, e));
+    JOULE_RETURN_IF_ERROR(get(*t, "precision", &es.precision, e));
+    JOULE_RETURN_IF_ERROR(get(*t, "model", &es.model, e));
+    JOULE_RETURN_IF_ERROR(get(*t, "device", &es.device, e));
+    JOULE_RETURN_IF_ERROR(get(*t, "url", &es.url, e));
+    JOULE_RETURN_IF_ERROR(get(*t, "health", &es.health, e));
+    JOULE_RETURN_IF_ERROR(get(*t, "served_model", &es.served_model, e));
+    JOULE_RETURN_IF_ERROR(get(*t, "health_timeout_s", &es.health_timeout_s, e));
+    JOULE_RETURN_IF_ERROR(get(*t, "stop_grace_s", &es.stop_grace_s, e));
+    JOULE_RETURN_IF_ERROR(get_int(*t, "concurrency", &es.concurrency, 1, e));
+    JOULE_RETURN_IF_ERROR(get_list(*t, "tasks", &es.tasks, e));
+    if (es.name.empty() || es.start.empty() || es.precision.empty())
+      return e.at(t, "[[engines]] needs a name, a start command and the precision label its cells carry");
+    if (es.name.find_first_of(";= ") != std::string::npos) return e.at(t, "an engine's name has no ';', '=' or spaces");
+    if (es.health_timeout_s <= 0 || es.stop_grace_s < 0) return e.at(t, "health_timeout_s must be > 0, stop_grace_s >= 0");
+    if (!engine_names.insert(es.name).second) return e.at(t, "two engines are named '" + es.name + "'");
+    if (es.model.empty()) es.model = es.served_model.empty() ? es.name : es.served_model;
+    if (es.device.empty()) es.device = "engine:" + es.name;
+    // Its cells are keyed by these labels: two engines with the same three would share cells.
+    if (!engine_labels.insert(es.model + ";" + es.precision + ";" + es.device).second)
+      return e.at(t, "two engines carry model '" + es.model + "', precision '" + es.precision + "' and device '" +
+                         es.device + "': give one another precision, model or device label");
+    s.engines.push_back(es);
+  }
+  const bool own_engine = root.get("models") != nullptr || s.engines.empty();
+
+  JOULE_ASSIGN_OR_RETURN(auto models, tables(root, "models", e, !own_engine));
   std::set<std::string> model_names;
   for (const toml::table* m : models) {
     JOULE_RETURN_IF_ERROR(only_keys(*m, {"name", "path"}, "[[models]]", e));
@@ -123,11 +158,14 @@ Expected<StudySpec> parse_tree(const toml::table& root, const Errors& e) {
   for (const std::string& p : s.precisions)
     if (p != "stored" && !find_precision(p))
       return e.at(study->get("precisions"), "unknown precision '" + p + "' (known: stored, " + precision_list() + ")");
-  if (!s.baseline.empty() && std::find(s.precisions.begin(), s.precisions.end(), s.baseline) == s.precisions.end())
-    return e.at(study->get("baseline"), "the baseline '" + s.baseline + "' is not among the precisions");
-  if (s.baseline.empty()) s.baseline = s.precisions.front();
+  const bool engine_label = std::any_of(s.engines.begin(), s.engines.end(),
+                                        [&](const EngineSpec& es) { return es.precision == s.baseline; });
+  if (!s.baseline.empty() && !engine_label &&
+      std::find(s.precisions.begin(), s.precisions.end(), s.baseline) == s.precisions.end())
+    return e.at(study->get("baseline"), "the baseline '" + s.baseline + "' is not among the precisions or the engines' labels");
+  if (s.baseline.empty()) s.baseline = own_engine ? s.precisions.front() : s.engines.front().precision;
 
-  JOULE_ASSIGN_OR_RETURN(auto devices, tables(root, "devices", e));
+  JOULE_ASSIGN_OR_RETURN(auto devices, tables(root, "devices", e, !own_engine));
   for (const toml::table* d : devices) {
     JOULE_RETURN_IF_ERROR(only_keys(*d, {"kind", "threads", "ids"}, "[[devices]]", e));
     DeviceSpec ds;
@@ -162,6 +200,11 @@ Expected<StudySpec> parse_tree(const toml::table& root, const Errors& e) {
     if (ts.limit > 0 && ts.sample > 0) return e.at(t, "give limit or sample, not both");
     s.tasks.push_back(ts);
   }
+  for (size_t i = 0; i < s.engines.size(); ++i)
+    for (const std::string& name : s.engines[i].tasks)
+      if (std::none_of(s.tasks.begin(), s.tasks.end(), [&](const TaskSpec& ts) { return ts.name == name; }))
+        return e.at(engines[i]->get("tasks"), "engine '" + s.engines[i].name + "' lists task '" + name +
+                                                  "', which is not one of the study's [[tasks]]");
   return s;
 }
 

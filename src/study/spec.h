@@ -16,6 +16,19 @@
 //   [[tasks]]
 //   name = "hellaswag"           # lm-evaluation-harness names; limit / sample / seed / shots optional
 //   limit = 100
+//   [[engines]]                  # optional: an OpenAI-compatible server the study starts (docs/engines.md)
+//   name = "llama-server"
+//   start = "llama-server -m model.gguf --port {port} -np 8"   # /bin/sh -c; {port}: a free port, {joule}: joule
+//   precision = "q4_1"           # the label its cells carry (the baseline may name one)
+//   model = "smollm2"            # the model label its cells carry (default: served_model, else name)
+//   device = "llama.cpp:cpu"     # the platform label its cells carry (default: "engine:NAME")
+//   tasks = ["gsm8k"]            # the study's tasks it runs (default: all; llama-server scores none
+//                                # of the multiple-choice ones)
+//   url = "http://127.0.0.1:{port}/v1"    # default; health defaults to the URL's origin + /health
+//   health_timeout_s = 300
+//   stop_grace_s = 10            # SIGTERM, then SIGKILL after this long
+//   concurrency = 8              # requests in flight
+// With engines, [[models]] and [[devices]] (joule's own engine) are optional.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +58,21 @@ struct TaskSpec {
   int shots = -1;  // -1: the task's default
 };
 
+struct EngineSpec {
+  std::string name;
+  std::string start;         // shell command; {port} and {joule} substituted
+  std::string precision;     // the label its cells carry ("fp16", "awq-int4", ...)
+  std::string model;         // the model label its cells carry ("" = served_model, else name)
+  std::string device;        // the platform label its cells carry ("" = "engine:NAME")
+  std::string url = "http://127.0.0.1:{port}/v1";
+  std::string health;        // "" = the URL's origin + /health
+  std::string served_model;  // "" = the one the server lists
+  double health_timeout_s = 300;
+  double stop_grace_s = 10;
+  int concurrency = 8;
+  std::vector<std::string> tasks;  // the study's tasks it runs; empty = all
+};
+
 struct StudySpec {
   std::string name;
   int repeats = 1;
@@ -55,6 +83,7 @@ struct StudySpec {
   std::vector<std::string> precisions;
   std::vector<DeviceSpec> devices;
   std::vector<TaskSpec> tasks;
+  std::vector<EngineSpec> engines;
 };
 
 // Parses and validates a study. Errors name `origin` and the line: unknown keys, wrong types,

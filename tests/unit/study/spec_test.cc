@@ -93,6 +93,78 @@ TEST(StudySpec, MistakesAreClearErrorsWithTheirLine) {
   EXPECT_EQ(load_study("/nonexistent/study.toml").status().code(), ErrorCode::kNotFound);
 }
 
+// Engines the study starts: parsed with their defaults, each a configuration of its own after
+// joule's own cells (cell keys of those unchanged), and a study of engines alone needs no models.
+TEST(StudySpec, EnginesAreConfigurationsOfTheirOwn) {
+  const std::string with_engine = std::string(kExample) + R"(
+[[engines]]
+name = "vllm-fp8"
+start = "vllm serve m --quantization fp8 --port {port}"
+precision = "fp8"
+served_model = "m"
+concurrency = 16
+)";
+  auto s = parse_study(with_engine, "e.toml");
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  ASSERT_EQ(s->engines.size(), 1u);
+  const EngineSpec& e = s->engines[0];
+  EXPECT_EQ(e.url, "http://127.0.0.1:{port}/v1");
+  EXPECT_EQ(e.health, "");
+  EXPECT_EQ(e.health_timeout_s, 300);
+  EXPECT_EQ(e.stop_grace_s, 10);
+  EXPECT_EQ(e.concurrency, 16);
+  auto plain = parse_study(kExample, "p.toml");
+  ASSERT_TRUE(plain.ok());
+  const std::vector<Cell> own = expand(*plain), all = expand(*s);
+  ASSERT_EQ(all.size(), own.size() + 2 * 2);  // 2 tasks x 2 repeats
+  for (size_t i = 0; i < own.size(); ++i) EXPECT_EQ(all[i].key(), own[i].key());
+  const Cell& c = all[own.size()];
+  EXPECT_EQ(c.device, "engine:vllm-fp8");
+  EXPECT_EQ(c.precision, "fp8");
+  EXPECT_EQ(c.model.name, "m");
+  EXPECT_EQ(c.model.path, "");
+  EXPECT_EQ(c.engine, 0);
+  EXPECT_EQ(all.front().engine, -1);
+  EXPECT_EQ(c.group(), all.back().group());  // one group: the engine is started once
+
+  auto alone = parse_study("[study]\nname = 'x'\n[[tasks]]\nname = 'gsm8k'\n[[engines]]\nname = 'a'\nstart = 's'\n"
+                           "precision = 'q4'\n", "a.toml");
+  ASSERT_TRUE(alone.ok()) << alone.status().message();
+  EXPECT_EQ(expand(*alone).size(), 1u);
+  EXPECT_EQ(expand(*alone)[0].model.name, "a");  // no served_model: the engine's name
+  EXPECT_EQ(alone->baseline, "q4");               // engines alone: the first engine's label
+  auto some = parse_study(std::string(kExample) + "[[engines]]\nname = 'l'\nstart = 's'\nprecision = 'q4'\n"
+                                                  "tasks = ['mmlu']\n", "t.toml");
+  ASSERT_TRUE(some.ok()) << some.status().message();
+  const std::vector<Cell> with_some = expand(*some);
+  ASSERT_EQ(with_some.size(), own.size() + 2);  // mmlu x 2 repeats
+  EXPECT_EQ(with_some.back().task.name, "mmlu");
+}
+
+TEST(StudySpec, EngineMistakesAreClearErrors) {
+  const std::string head = "[study]\nname = 'x'\n[[tasks]]\nname = 'gsm8k'\n";
+  const std::pair<std::string, std::string> cases[] = {
+      {head + "[[engines]]\nname = 'a'\nprecision = 'q4'\n", "needs a name, a start command and the precision"},
+      {head + "[[engines]]\nname = 'a b'\nstart = 's'\nprecision = 'q4'\n", "no ';', '=' or spaces"},
+      {head + "[[engines]]\nname = 'a'\nstart = 's'\nprecision = 'q4'\nport = 3\n", "unknown key 'port' in [[engines]]"},
+      {head + "[[engines]]\nname = 'a'\nstart = 's'\nprecision = 'q4'\nhealth_timeout_s = 0\n", "health_timeout_s must be > 0"},
+      {head + "[[engines]]\nname = 'a'\nstart = 's'\nprecision = 'q4'\n[[engines]]\nname = 'a'\nstart = 't'\n"
+              "precision = 'q8'\n", "two engines are named 'a'"},
+      {head, "no [[models]] entries"},
+      {head + "[[engines]]\nname = 'a'\nstart = 's'\nprecision = 'q4'\ntasks = ['mmlu']\n",
+       "engine 'a' lists task 'mmlu', which is not one of the study's [[tasks]]"},
+      {head + "[[engines]]\nname = 'a'\nstart = 's'\nprecision = 'q4'\nmodel = 'm'\ndevice = 'd'\n[[engines]]\nname = 'b'\n"
+              "start = 't'\nprecision = 'q4'\nmodel = 'm'\ndevice = 'd'\n", "two engines carry model 'm', precision 'q4'"},
+      {"[study]\nname = 'x'\nbaseline = 'fp16'\n[[tasks]]\nname = 'gsm8k'\n[[engines]]\nname = 'a'\nstart = 's'\n"
+       "precision = 'fp8'\n", "the baseline 'fp16' is not among the precisions or the engines' labels"},
+  };
+  for (const auto& [text, expected] : cases) {
+    auto s = parse_study(text, "bad.toml");
+    ASSERT_FALSE(s.ok()) << text;
+    EXPECT_NE(s.status().message().find(expected), std::string::npos) << s.status().message();
+  }
+}
+
 TEST(StudyGrid, ExpandsInOrderWithStableKeysAndShards) {
   auto s = parse_study(kExample, "quick.toml");
   ASSERT_TRUE(s.ok());
