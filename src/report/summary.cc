@@ -155,7 +155,11 @@ std::string energy_source_kind(const std::string& energy_source) {
   return "";
 }
 
-std::string ConfigSummary::name() const { return precision + " @ " + device + "/" + std::to_string(threads); }
+std::string placement(const std::string& device, int threads) {
+  return threads > 0 ? device + "/" + std::to_string(threads) : device;
+}
+
+std::string ConfigSummary::name() const { return precision + " @ " + placement(device, threads); }
 
 std::optional<double> ConfigSummary::eor() const {
   if (!energy_j || *energy_j <= 0) return std::nullopt;

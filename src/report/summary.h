@@ -40,6 +40,10 @@ struct TaskSummary {
   bool left_out = false;
 };
 
+// Where a configuration ran: "cpu/2" (device / threads), or the device alone where no thread
+// count applies (a GPU, an engine the study started).
+std::string placement(const std::string& device, int threads);
+
 // A configuration (model, precision, device, threads) over its tasks.
 struct ConfigSummary {
   std::string model, precision, device;
@@ -56,7 +60,7 @@ struct ConfigSummary {
   std::optional<double> avg_power_w;  // energy / time
   std::optional<double> peak_power_w;
 
-  std::string name() const;  // "precision @ device/threads" ("int4 @ cpu/2")
+  std::string name() const;  // "precision @ placement" ("int4 @ cpu/2", "fp8 @ vllm:gpu0")
   std::optional<double> eor() const;       // score / Wh
   std::optional<double> tweor() const;     // score / (Wh x s)
   std::optional<double> j_per_token() const;

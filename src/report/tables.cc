@@ -151,7 +151,7 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
                                   {id, t.task + " of " + k.model + " (chance " + format_number("%.2f", 100 * *t.chance) + " %:"});
       else
         e->second += ",";
-      e->second += " " + k.precision + " @ " + k.device + "/" + std::to_string(k.threads) + " " + format_number("%.2f", 100 * t.score);
+      e->second += " " + k.precision + " @ " + placement(k.device, k.threads) + " " + format_number("%.2f", 100 * t.score);
     }
   std::string chance_tasks;
   for (const auto& [id, text] : chance_entries) chance_tasks += (chance_tasks.empty() ? "" : "; ") + text + ")";
@@ -181,7 +181,7 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
   std::vector<std::string> platforms, precisions;
   std::map<std::pair<std::string, std::string>, const ConfigSummary*> cell;
   for (const ConfigSummary& k : s.configs) {
-    const std::string p = k.model + " " + k.device + "/" + std::to_string(k.threads);
+    const std::string p = k.model + " " + placement(k.device, k.threads);
     if (std::find(platforms.begin(), platforms.end(), p) == platforms.end()) platforms.push_back(p);
     if (std::find(precisions.begin(), precisions.end(), k.precision) == precisions.end()) precisions.push_back(k.precision);
     cell[{p, k.precision}] = &k;
