@@ -7,7 +7,8 @@
    starts (`start = "{joule} serve --port {port} ..."`): all cells stored; the engine's cells
    score what the own engine's do on the same items; their provenance names the engine (URL,
    start command, PID, start-up seconds and energy); the engine is stopped afterwards; its log
-   is kept; `joule report` lists it beside the own engine.
+   is kept; `joule report` lists it beside the own engine; with --idle-baseline its idle power is
+   measured once it is up, before its cells.
 2. An engine that exits before it is healthy: the error names its exit status.
 3. An engine that dies during a cell (`timeout 6 joule serve ...`): the study stops with the
    engine's exit status and the finished cells kept; a rerun with a working engine completes it.
@@ -61,12 +62,12 @@ concurrency = 4
 """
 
 
-def run(joule, tmp, text, db):
+def run(joule, tmp, text, db, *extra):
     f = tmp / "study.toml"
     f.write_text(text)
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOULE_")}
     env["JOULE_ISA"] = "avx2"
-    return subprocess.run([str(joule), "study", "run", str(f), "--db", str(db), "--max-gen-tokens", "32"],
+    return subprocess.run([str(joule), "study", "run", str(f), "--db", str(db), "--max-gen-tokens", "32", *extra],
                           capture_output=True, text=True, env=env, timeout=900)
 
 
@@ -86,7 +87,8 @@ def alive(pid):
 
 def play_side_by_side(joule, tmp):
     db = tmp / "a.db"
-    p = run(joule, tmp, study("engines-e2e", "{joule} serve --port {port} -t 2 --max-sequences 4"), db)
+    p = run(joule, tmp, study("engines-e2e", "{joule} serve --port {port} -t 2 --max-sequences 4"), db,
+            "--idle-baseline", "1")
     if not check(p.returncode == 0, "a study with an engine it starts runs to the end", p.stderr[-3000:]):
         return
     got = cells(db, "engines-e2e")
@@ -105,6 +107,8 @@ def play_side_by_side(joule, tmp):
     check(isinstance(e.get("start_energy"), dict), "the start-up's energy is recorded apart", e.get("start_energy"))
     check("process" in json.dumps(prov.get("energy_sources")), "the engine cells' estimate follows its process",
           prov.get("energy_sources"))
+    check("its idle power" in p.stderr and "idle_power_w" in json.dumps(prov.get("energy_sources")),
+          "--idle-baseline measures the engine's idle power once it is up", p.stderr[-800:])
     check(e.get("pid") and not alive(e["pid"]), f"the engine (pid {e.get('pid')}) is stopped after the study")
     log = tmp / "engines" / "served.log"
     check(log.exists() and "serving" in log.read_text(), f"its log is kept ({log})")

@@ -145,7 +145,7 @@ class CellRunner {
     eo.trace.clear();
     eo.gpu_power_limit_w = 0;
     eo.gpu_clocks.clear();
-    eo.idle_baseline_s = 0;
+    eo.idle_baseline_s = 0;  // measured below, once the engine is up
     if (!eo.off) eo.estimate.pid = process_->pid();
     JOULE_ASSIGN_OR_RETURN(engine_energy_, EnergySession::start(eo));
     const std::string window = "engine-start:" + name;
@@ -155,6 +155,13 @@ class CellRunner {
     const auto w = engine_energy_->end(window);
     JOULE_RETURN_IF_ERROR(healthy);
     const double start_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // --idle-baseline: the engine's idle power, measured now that it is up and before its cells,
+    // so each cell's window also says its energy above idle.
+    if (o_.energy.idle_baseline_s > 0 && engine_energy_->meter()) {
+      std::fprintf(stderr, "[joule study] engine %s: measuring its idle power for %.1f s\n", name.c_str(),
+                   o_.energy.idle_baseline_s);
+      JOULE_RETURN_IF_ERROR(engine_energy_->meter()->measure_idle(o_.energy.idle_baseline_s));
+    }
     remote::EndpointOptions endpoint;
     endpoint.url = process_->url();
     endpoint.model = it->served_model;
