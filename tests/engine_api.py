@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -133,14 +134,13 @@ def play_llama_server(joule, local_gsm8k):
                             stderr=subprocess.DEVNULL, env=env, preexec_fn=die_with_parent)
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url[:-3] + "/health"],
-                               capture_output=True, text=True)
-            if r.stdout == "200":
-                break
-            time.sleep(0.5)
-        if not check(r.stdout == "200", f"llama-server up at {url} (pid {proc.pid})"):
+        deadline, healthy = time.monotonic() + 120, False
+        while not healthy and time.monotonic() < deadline:
+            try:
+                healthy = urllib.request.urlopen(url[:-3] + "/health", timeout=5).status == 200
+            except OSError:  # not listening yet, or 503 while it loads the model
+                time.sleep(0.5)
+        if not check(healthy, f"llama-server up at {url} (pid {proc.pid})"):
             return
         p = subprocess.run([str(joule), "eval", "--engine", "openai", "--url", url, "--tasks", "arc_easy,gsm8k",
                             "--limit", "2", "--no-energy"], capture_output=True, text=True, timeout=300)

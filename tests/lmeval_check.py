@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -88,8 +89,7 @@ def main():
         srv = None
         try:
             srv = Server(joule, "-t", "2", "--max-sequences", "8", label="joule serve", extra_env=ISA)
-            model = json.loads(subprocess.run(["curl", "-s", srv.base + "/models"], capture_output=True,
-                                              text=True).stdout)["data"][0]["id"]
+            model = json.load(urllib.request.urlopen(srv.base + "/models", timeout=30))["data"][0]["id"]
             env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
             args = (f"model={model},base_url={srv.base}/completions,tokenizer_backend=remote,"
                     "num_concurrent=4,max_retries=3")
