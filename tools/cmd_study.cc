@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common.h"
+#include "engine_cli.h"
 #include "engine_process.h"
 #include "remote/remote_engine.h"
 #include "core/file.h"
@@ -166,11 +167,12 @@ class CellRunner {
     endpoint.url = process_->url();
     endpoint.model = it->served_model;
     JOULE_ASSIGN_OR_RETURN(remote::Client client, remote::Client::connect(endpoint));
-    engine_prov_ = {{"kind", "openai"},           {"name", name},
-                    {"url", client.url()},        {"served_model", client.model()},
-                    {"models", client.models_answer()}, {"server", client.server_header()},
-                    {"start", process_->command()}, {"pid", process_->pid()},
-                    {"start_s", start_s},         {"start_energy", w ? window_json(*w, 0) : nlohmann::json(nullptr)}};
+    engine_prov_ = endpoint_json(client);
+    engine_prov_.update({{"name", name},
+                         {"start", process_->command()},
+                         {"pid", process_->pid()},
+                         {"start_s", start_s},
+                         {"start_energy", w ? window_json(*w, 0) : nlohmann::json(nullptr)}});
     std::fprintf(stderr, "[joule study] engine %s: healthy after %.1f s, serving %s\n", name.c_str(), start_s,
                  client.model().c_str());
     remote_ = std::make_unique<remote::RemoteEvalEngine>(std::move(client), it->concurrency);

@@ -28,6 +28,14 @@ void add_engine_options(CLI::App* cmd, EngineOptions* o) {
 
 bool is_remote(const EngineOptions& o) { return o.kind == "openai"; }
 
+nlohmann::json endpoint_json(const remote::Client& client) {
+  return {{"kind", "openai"},
+          {"url", client.url()},
+          {"served_model", client.model()},
+          {"models", client.models_answer()},
+          {"server", client.server_header()}};
+}
+
 Status attribute_energy(const EngineOptions& o, EnergyOptions* energy) {
   if (!is_remote(o) || energy->off) return Status::Ok();
   if (o.engine_pid > 0) {
@@ -79,12 +87,8 @@ Expected<OpenedEngine> open_engine(const EngineOptions& o, const ModelOptions& m
     return InvalidArgument("--engine openai evaluates the server's model: -m, --precision and --policy do not apply");
   if (o.endpoint.url.empty()) return InvalidArgument("--engine openai needs --url (e.g. http://127.0.0.1:8000/v1)");
   JOULE_ASSIGN_OR_RETURN(remote::Client client, remote::Client::connect(o.endpoint));
-  e.description = {{"kind", "openai"},
-                   {"url", client.url()},
-                   {"served_model", client.model()},
-                   {"models", client.models_answer()},
-                   {"server", client.server_header()},
-                   {"concurrency", o.concurrency}};
+  e.description = endpoint_json(client);
+  e.description["concurrency"] = o.concurrency;
   e.label = "openai " + client.url() + " model " + client.model();
   auto remote_engine = std::make_unique<remote::RemoteEvalEngine>(std::move(client), o.concurrency);
   if (!scoring_tasks.empty())

@@ -35,6 +35,10 @@ struct OpenedEngine {
 
 bool is_remote(const EngineOptions& o);
 
+// What a connected server said about itself, for JSON output and provenance: kind "openai", url,
+// served_model, its /models answer and its Server header.
+nlohmann::json endpoint_json(const remote::Client& client);
+
 // Where the CPU estimate's time comes from for this engine, set in `energy` before its
 // session starts: joule's own process for joule's engine; the server's process tree (--engine-pid,
 // else the process listening on a loopback URL's port); for an engine on another host, no

@@ -34,6 +34,14 @@ inline std::vector<std::string> split_words(std::string_view s) {
   return out;
 }
 
+// Characters (code points) of UTF-8 text: every byte that starts one. A lone continuation byte
+// (a character split over tokens) counts for none, so the pieces of a split character add up.
+inline size_t utf8_length(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
 inline std::string join(const std::vector<std::string>& items, std::string_view sep) {
   std::string out;
   for (size_t i = 0; i < items.size(); ++i) (out += i ? sep : "") += items[i];

@@ -23,12 +23,6 @@ McPick argmax(size_t n, Value value) {
 
 }  // namespace
 
-size_t utf8_length(const std::string& s) {
-  size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;  // count every byte that starts a character
-  return n;
-}
-
 McScores score_mc(const std::vector<ChoiceLoglik>& ll, const std::vector<std::string>& choices, int gold) {
   McScores s;
   if (ll.empty()) return s;

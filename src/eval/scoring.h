@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "core/strings.h"  // utf8_length: a choice's length as Python's len(), for acc_norm
+
 namespace joule::eval {
 
 struct ChoiceLoglik {
@@ -34,8 +36,5 @@ McScores score_mc(const std::vector<ChoiceLoglik>& ll, const std::vector<std::st
 // TruthfulQA MC2: the probability mass of the true answers among all, with the harness's rule
 // that the answers before the first false one are the true ones.
 double score_mc2(const std::vector<ChoiceLoglik>& ll, const std::vector<int>& is_true);
-
-// Characters (code points) of UTF-8 text, as Python's len() counts them.
-size_t utf8_length(const std::string& s);
 
 }  // namespace joule::eval

@@ -78,13 +78,13 @@ bool is_loopback_host(const std::string& host) {
 }
 
 int get_status(const std::string& url, double timeout_s) {
-  const size_t scheme = url.find("://");
-  const size_t path = scheme == std::string::npos ? std::string::npos : url.find('/', scheme + 3);
-  httplib::Client cli(url.substr(0, path));
+  const auto parts = split_url(url);
+  if (!parts.ok()) return 0;
+  httplib::Client cli(parts->first);
   const auto t = std::chrono::duration<double>(timeout_s);
   cli.set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(t));
   cli.set_read_timeout(t);
-  auto res = cli.Get(path == std::string::npos ? "/" : url.substr(path));
+  auto res = cli.Get(parts->second.empty() ? "/" : parts->second);
   return res ? res->status : 0;
 }
 

@@ -1,18 +1,15 @@
 #include "remote/echo_scoring.h"
 
 #include <cmath>
+#include <string_view>
 #include <vector>
+
+#include "core/strings.h"
 
 namespace joule::remote {
 namespace {
 
 using nlohmann::json;
-
-size_t utf8_chars(const std::string& s, size_t begin, size_t end) {
-  size_t n = 0;
-  for (size_t i = begin; i < end && i < s.size(); ++i) n += (static_cast<unsigned char>(s[i]) & 0xC0) != 0x80;
-  return n;
-}
 
 // Where each prompt token's text ends, in the unit `boundary` is given in.
 struct Spans {
@@ -44,13 +41,13 @@ bool spans_from_offsets(const json& logprobs, const std::string& text, size_t n_
   const json& off = logprobs["text_offset"];
   const size_t at = text.find(p.text);
   if (at == std::string::npos || off.size() < n_prompt) return false;
-  const double prompt_end = static_cast<double>(utf8_chars(text, 0, at + p.text.size()));
+  const double prompt_end = static_cast<double>(utf8_length(std::string_view(text).substr(0, at + p.text.size())));
   for (size_t i = 0; i < n_prompt; ++i) {
     const json& next = i + 1 < off.size() ? off[i + 1] : json(prompt_end);
     if (!next.is_number()) return false;
     out->end.push_back(i + 1 < n_prompt ? next.get<double>() : prompt_end);
   }
-  out->boundary = static_cast<double>(utf8_chars(text, 0, at + p.continuation_at));
+  out->boundary = static_cast<double>(utf8_length(std::string_view(text).substr(0, at + p.continuation_at)));
   return true;
 }
 

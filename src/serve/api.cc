@@ -3,6 +3,8 @@
 #include <cmath>
 #include <limits>
 
+#include "core/strings.h"
+
 namespace joule::serve {
 namespace {
 
@@ -277,7 +279,7 @@ json logprobs_legacy_json(const std::vector<TokenLogprob>& echo, const std::vect
         tops.push_back(top);
       }
       offsets.push_back(offset);
-      for (unsigned char c : t.token) offset += (c & 0xC0) != 0x80;  // lead bytes: one per character
+      offset += utf8_length(t.token);
       first = false;
     }
   return {{"tokens", tokens}, {"token_logprobs", token_lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
