@@ -36,6 +36,7 @@ constexpr LimitInfo kLimits[] = {
     {Limit::kMaxLatencyMs, "max_latency_ms", "--max-latency-ms", "%.2f ms/token", 2, false},
     {Limit::kMaxPowerW, "max_power_w", "--max-power-w", "%.1f W", 1, false},
     {Limit::kEnergyForPriority, "priority", "--priority", "%g", 6, false},
+    {Limit::kAllTasks, "all_tasks", "", "%g", 0, false},
 };
 const LimitInfo& info(Limit l) {
   const LimitInfo& i = kLimits[static_cast<size_t>(l)];
@@ -135,6 +136,14 @@ std::vector<Failure> failures(const report::ConfigSummary& k, const report::Comp
       add(Limit::kMaxPowerW, v, max, "its power was not measured");
     else if (*v > *max)
       add(Limit::kMaxPowerW, v, max, "average power " + show(Limit::kMaxPowerW, *v) + " > " + show(Limit::kMaxPowerW, *max));
+  }
+  if (!k.missing_tasks.empty()) {
+    std::string ran, missing;
+    for (const report::TaskSummary& t : k.tasks) ran += (ran.empty() ? "" : ", ") + t.task;
+    for (const std::string& t : k.missing_tasks) missing += (missing.empty() ? "" : ", ") + t;
+    add(Limit::kAllTasks, std::nullopt, std::nullopt,
+        "it ran " + ran + " but not " + missing + ", so its accuracy and energy do not compare with the others' "
+        "(see the report's per-task table)");
   }
   if ((c.priority == Priority::kEnergy || c.priority == Priority::kBalanced) && !k.energy_j)
     add(Limit::kEnergyForPriority, std::nullopt, std::nullopt,

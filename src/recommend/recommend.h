@@ -39,8 +39,10 @@ Expected<Constraints> scenario_constraints(const std::string& name, const Constr
 
 using report::energy_source_kind;
 
-enum class Limit { kMinAccuracyRetention, kMaxLatencyMs, kMaxPowerW, kEnergyForPriority };
-const char* limit_name(Limit l);  // as in the JSON's constraints: "max_power_w"; "priority"
+// kAllTasks: the configuration ran fewer tasks than others (an engine given some of them), so its
+// accuracy and energy cannot be ranked against theirs; no limit admits it.
+enum class Limit { kMinAccuracyRetention, kMaxLatencyMs, kMaxPowerW, kEnergyForPriority, kAllTasks };
+const char* limit_name(Limit l);  // as in the JSON's constraints: "max_power_w"; "priority"; "all_tasks"
 const char* limit_flag(Limit l);  // "--max-power-w"; "--priority"
 
 // One constraint a configuration fails.

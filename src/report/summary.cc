@@ -247,6 +247,13 @@ Summary summarize(const std::vector<study::CellRow>& cells, std::string baseline
     cs.model = f.model, cs.precision = f.precision, cs.device = f.device, cs.threads = f.threads;
     s.configs.push_back(std::move(cs));
   }
+  std::vector<std::string> all_tasks;  // in first-stored order
+  for (const study::CellRow& c : cells)
+    if (std::find(all_tasks.begin(), all_tasks.end(), c.task) == all_tasks.end()) all_tasks.push_back(c.task);
+  for (ConfigSummary& cs : s.configs)
+    for (const std::string& task : all_tasks)
+      if (std::none_of(cs.tasks.begin(), cs.tasks.end(), [&](const TaskSummary& t) { return t.task == task; }))
+        cs.missing_tasks.push_back(task);
   if (exclude_chance_tasks) leave_out_chance_tasks(s.configs, baseline);
   for (ConfigSummary& cs : s.configs) fold_config(cs);
   for (size_t i = 0; i < s.configs.size(); ++i) {

@@ -49,6 +49,9 @@ struct ConfigSummary {
   std::string model, precision, device;
   int threads = 0;
   std::vector<TaskSummary> tasks;  // every task, those left out of the figures below included
+  // Tasks other configurations ran and this one did not (an engine given fewer tasks): its
+  // figures below cover fewer tasks, so they are not comparable with theirs; per task they are.
+  std::vector<std::string> missing_tasks;
   double score = 0;  // mean of the tasks' scores (each task weighs the same)
   double score_stderr = 0;  // of that mean: the tasks' standard errors combined, sqrt(sum se^2) / T
   double seconds = 0;

@@ -91,6 +91,15 @@ std::string energy_with_spread(const ConfigSummary& k) {
   return e + " (" + format_number("%.1f", k.energy_j_min) + "-" + format_number("%.1f", k.energy_j_max) + ")";
 }
 
+// "38.00 (1 of 3 tasks)" for a configuration that ran fewer tasks than others: its mean is over
+// other tasks than theirs.
+std::string config_score(const ConfigSummary& k) {
+  const std::string score = format_number("%.2f", 100 * k.score);
+  if (k.missing_tasks.empty()) return score;
+  return score + " (" + std::to_string(k.tasks.size()) + " of " + std::to_string(k.tasks.size() + k.missing_tasks.size()) +
+         " tasks)";
+}
+
 std::string csv_field(std::string v) {
   if (v.find_first_of(",\"\n") == std::string::npos) return v;
   std::string q = "\"";
@@ -124,7 +133,7 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
   for (const Comparison& c : s.comparisons) {
     const ConfigSummary& k = s.configs[static_cast<size_t>(c.config)];
     mixed_comparison = mixed_comparison || !c.same_energy_source;
-    std::vector<std::string> r = {k.name(), k.model, format_number("%.2f", 100 * k.score), energy_with_spread(k),
+    std::vector<std::string> r = {k.name(), k.model, config_score(k), energy_with_spread(k),
                                   k.energy_source.empty() ? "not measured" : k.energy_source + (c.same_energy_source ? "" : " (*)"),
                                   signed_opt(c.energy_reduction_pct), loss_with_interval(c),
                                   sig(k.eor(), eor_digits), signed_opt(c.eor_improvement_pct), sig(k.tweor(), tweor_digits),
@@ -160,6 +169,16 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
           (s.exclude_chance_tasks ? "Tasks a model's baseline scores at chance are left out of that model's averages."
                                   : "They are kept in the averages; --exclude-chance-tasks leaves them out.") +
           "\n";
+  std::string partial;
+  for (const ConfigSummary& k : s.configs) {
+    if (k.missing_tasks.empty()) continue;
+    std::string ran;
+    for (const TaskSummary& t : k.tasks) ran += (ran.empty() ? "" : ", ") + t.task;
+    partial += (partial.empty() ? "" : "; ") + k.name() + " (" + k.model + ") ran " + ran;
+  }
+  if (!partial.empty())
+    md += "\nFewer tasks: " + partial + ". Its accuracy, energy and EOR are over those tasks only, so they do not compare "
+          "with the rows that ran all of them; compare it per task (below). The recommender leaves it out.\n";
   if (mixed_comparison)
     md += "\n(*) this configuration's energy comes from a different source than its baseline's: the comparison mixes "
           "sources (see docs/energy.md).\n";
@@ -195,7 +214,7 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
     for (const std::string& q : precisions) {
       const auto it = cell.find({p, q});
       r.push_back(it == cell.end() ? "-"
-                                   : format_number("%.1f", 100 * it->second->score) + " / " + opt(it->second->j_per_token(), "%.4f") +
+                                   : config_score(*it->second) + " / " + opt(it->second->j_per_token(), "%.4f") +
                                          " / " + opt(it->second->eor(), "%.1f"));
     }
     md += row(r);
@@ -265,6 +284,7 @@ std::string render_json(const Summary& s, const ReportOptions& o) {
     }
     j["configs"].push_back({{"name", k.name()}, {"model", k.model}, {"precision", k.precision}, {"device", k.device},
                             {"threads", k.threads}, {"score", k.score}, {"score_stderr", k.score_stderr},
+                            {"missing_tasks", k.missing_tasks},
                             {"seconds", k.seconds}, {"tokens", k.tokens},
                             {"energy_j", num(k.energy_j)},
                             {"energy_j_range", k.energy_j && k.min_repeats > 1 ? nlohmann::json::array({k.energy_j_min, k.energy_j_max})

@@ -56,6 +56,31 @@ TEST(Recommend, RetentionConstraintAndPriorities) {
   EXPECT_NE(recommend(s, c).text(s).find("Recommended: int8 @ cpu/2"), std::string::npos);
 }
 
+// A configuration that ran fewer tasks spent less energy because it did less: never ranked
+// against the others, whatever the priority, and no relaxation of a limit admits it.
+TEST(Recommend, AConfigurationWithFewerTasksIsNotRanked) {
+  std::vector<study::CellRow> cells = {cell("f32", 0.50, 400, 10), cell("int8", 0.49, 200, 6)};
+  study::CellRow gsm = cell("f32", 0.20, 300, 10);
+  gsm.task = "gsm8k", gsm.key = "f32-gsm8k";
+  cells.push_back(gsm);  // int8 ran arc only
+  const report::Summary s = report::summarize(cells, "f32");
+  for (Priority p : {Priority::kAccuracy, Priority::kEnergy, Priority::kLatency, Priority::kBalanced}) {
+    Constraints c;
+    c.priority = p;
+    const Recommendation r = recommend(s, c);
+    EXPECT_EQ(names(s, r.ranked), std::vector<std::string>{"f32"});
+    ASSERT_EQ(r.rejected.size(), 1u);
+    EXPECT_EQ(r.rejected[0].failures[0].limit, Limit::kAllTasks);
+    EXPECT_NE(r.rejected[0].why.find("it ran arc but not gsm8k"), std::string::npos) << r.rejected[0].why;
+  }
+  Constraints strict;
+  strict.max_power_w = 1;  // nothing qualifies: the nearest relaxation is f32's, never int8's
+  const Recommendation r = recommend(s, strict);
+  ASSERT_TRUE(r.nearest.has_value());
+  EXPECT_EQ(s.configs[static_cast<size_t>(r.nearest->config)].precision, "f32");
+  EXPECT_EQ(recommend(s, strict).json(s)["rejected"][1]["failed"][1]["constraint"], "all_tasks");
+}
+
 TEST(Recommend, LatencyAndPowerLimitsAndNoneQualifying) {
   const report::Summary s = summary();
   Constraints c;

@@ -187,6 +187,25 @@ TEST(ReportSummary, MissingEnergyStaysAbsentAndMixedSourcesAreFlagged) {
   EXPECT_FALSE(none.comparisons[0].accuracy_loss_pts.has_value());
 }
 
+// An engine given one of the study's tasks: its mean is over that task alone, so the table says
+// so, the JSON names the tasks it lacks, and the comparison with the baseline uses the common task.
+TEST(ReportSummary, AConfigurationWithFewerTasksIsMarked) {
+  std::vector<study::CellRow> cells = {cell("f32", "arc", 1, 0.6, 100), cell("f32", "gsm8k", 1, 0.2, 300),
+                                       cell("int8", "gsm8k", 1, 0.1, 120)};
+  const Summary s = summarize(cells, "f32");
+  EXPECT_TRUE(s.configs[0].missing_tasks.empty());
+  EXPECT_EQ(s.configs[1].missing_tasks, std::vector<std::string>{"arc"});
+  EXPECT_DOUBLE_EQ(s.configs[1].score, 0.1);
+  EXPECT_NEAR(*s.comparisons[1].accuracy_loss_pts, 10.0, 1e-9);      // gsm8k against gsm8k: 20 - 10
+  EXPECT_NEAR(*s.comparisons[1].energy_reduction_pct, 60.0, 1e-9);  // 1 - 120 / 300
+  const std::string md = render_markdown(s, {});
+  EXPECT_NE(md.find("| 10.00 (1 of 2 tasks) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("Fewer tasks: int8 @ cpu/2 (smol) ran gsm8k."), std::string::npos) << md;
+  const nlohmann::json j = nlohmann::json::parse(render_json(s, {}));
+  EXPECT_EQ(j["configs"][1]["missing_tasks"], nlohmann::json::array({"arc"}));
+  EXPECT_EQ(j["configs"][0]["missing_tasks"], nlohmann::json::array());
+}
+
 TEST(ReportCharts, ParetoFrontKeepsOnlyUnbeatenPoints) {
   std::vector<Point> pts;
   for (const auto& [x, y, label] : std::vector<std::tuple<double, double, std::string>>{
