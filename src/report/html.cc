@@ -70,7 +70,9 @@ std::string render_html(const Summary& s, const ReportOptions& o, const HtmlPage
   std::vector<double> eor, tweor, jpt;
   const double z = metrics::normal_quantile_two_sided(s.confidence);
   for (const ConfigSummary& c : s.configs) {
-    if (!c.energy_j) continue;  // only measured energy is drawn
+    // Only measured energy is drawn, and only over the same tasks: one that ran fewer would sit
+    // on the Pareto front for doing less.
+    if (!c.energy_j || !c.missing_tasks.empty()) continue;
     const std::string label = c.name() + (s.configs.front().model == c.model ? "" : " " + c.model);
     const double acc = 100 * c.score, half = 100 * z * c.score_stderr;
     scatter.push_back({*c.energy_j, acc, label, std::max(0.0, acc - half), std::min(100.0, acc + half)});
@@ -95,7 +97,8 @@ std::string render_html(const Summary& s, const ReportOptions& o, const HtmlPage
     h += "</ul>\n";
   }
   h += "<p>Every figure below comes from the cells stored in the results database; energy sources are named in the "
-       "tables, and configurations without measured energy are left out of the charts.</p>\n";
+       "tables, and configurations without measured energy, or that ran fewer tasks than the others, are left "
+       "out of the charts.</p>\n";
   h += "<h2>Accuracy vs energy</h2>\n";
   h += scatter.empty() ? "<p>No configuration has measured energy.</p>\n"
                        : "<p>Bars: the accuracy's " + format_number("%g %%", 100 * s.confidence) +
