@@ -12,6 +12,10 @@
 2. An engine that exits before it is healthy: the error names its exit status.
 3. An engine that dies during a cell (`timeout 6 joule serve ...`): the study stops with the
    engine's exit status and the finished cells kept; a rerun with a working engine completes it.
+4. `--on-engine-failure next-engine` with an engine that cannot start before one that works: the
+   first's cells are recorded as failed (exit status, log tail), the second's measured, the run
+   exits 1 naming the failure, `joule report` lists the cells not measured; the rerun with the
+   engine mended measures them and the failures are gone.
 Both engines run AVX2 kernels (JOULE_ISA=avx2; docs/engines.md says why).
 """
 import json
@@ -138,13 +142,45 @@ def play_crash_and_resume(joule, tmp):
           p.stderr[-1500:])
 
 
+def play_next_engine(joule, tmp):
+    db = tmp / "d.db"
+    broken = study("engines-next", "echo cannot start >&2; exit 3", own=False).replace('name = "served"', 'name = "broken"')
+    text = broken + "\n[[engines]]" + study("x", "{joule} serve --port {port} -t 2 --max-sequences 4",
+                                                own=False).split("[[engines]]")[1]
+    p = run(joule, tmp, text, db, "--on-engine-failure", "next-engine")
+    got = cells(db, "engines-next")
+    check(p.returncode == 1 and "2 cells failed" in p.stderr and "exited with status 3" in p.stderr,
+          "--on-engine-failure next-engine: the run goes on, names the failure and exits 1", p.stderr[-1500:])
+    check(len(got) == 2 and all("device=engine:served" in k for k in got),
+          f"the next engine's cells are stored ({len(got)})", list(got))
+    with sqlite3.connect(db) as c:
+        failed = c.execute("SELECT device, error FROM failures WHERE study = 'engines-next' ORDER BY rowid").fetchall()
+    check(len(failed) == 2 and failed[0][0] == "engine:broken" and "exited with status 3" in failed[0][1] and
+          "cannot start" in failed[0][1] and failed[1][1].startswith("not tried: its engine failed on cell"),
+          "the failed engine's cells are recorded with its exit status and log tail", failed)
+    r = subprocess.run([str(joule), "report", str(db)], capture_output=True, text=True, timeout=120)
+    check(r.returncode == 0 and "## Cells not measured" in r.stdout and "exited with status 3" in r.stdout,
+          "joule report lists the cells not measured", r.stdout[-2500:] + r.stderr[-500:])
+    j = subprocess.run([str(joule), "report", str(db), "--format", "json"], capture_output=True, text=True, timeout=120)
+    failed_json = json.loads(j.stdout).get("failed_cells", []) if j.returncode == 0 else []
+    check(len(failed_json) == 2 and "cannot start" in failed_json[0]["error"],
+          "the JSON report carries the full errors", j.stdout[-1500:])
+    fixed = text.replace("echo cannot start >&2; exit 3", "{joule} serve --port {port} -t 2 --max-sequences 4")
+    p = run(joule, tmp, fixed, db, "--on-engine-failure", "next-engine")
+    with sqlite3.connect(db) as c:
+        left = c.execute("SELECT count(*) FROM failures f WHERE NOT EXISTS (SELECT 1 FROM cells c WHERE "
+                         "c.study = f.study AND c.cell_key = f.cell_key)").fetchone()[0]
+    check(p.returncode == 0 and len(cells(db, "engines-next")) == 4 and left == 0,
+          "a rerun with the engine mended measures its cells and clears the failures", p.stderr[-1500:])
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     joule = Path(sys.argv[1]).resolve() / "tools" / "joule"
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="joule-engine-study-") as t:
-        for play in (play_side_by_side, play_unhealthy, play_crash_and_resume):
+        for play in (play_side_by_side, play_unhealthy, play_crash_and_resume, play_next_engine):
             try:
                 play(joule, Path(t))
             except Exception as ex:  # noqa: BLE001 - a crash of the test is a failure, never a hang

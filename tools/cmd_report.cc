@@ -62,10 +62,15 @@ int run(ReportCliOptions o) {
   if (!db.ok()) return report_error(db.status());
   auto cells = (*db)->cells(o.study);
   if (!cells.ok()) return report_error(cells.status());
+  auto failed = (*db)->failures(o.study);
+  if (!failed.ok()) return report_error(failed.status());
   if (cells->empty())
-    return report_error(NotFound("no cells" + (o.study.empty() ? std::string() : " of study '" + o.study + "'") + " in " + o.db));
+    return report_error(NotFound("no cells" + (o.study.empty() ? std::string() : " of study '" + o.study + "'") + " in " + o.db +
+                                 (failed->empty() ? "" : " (" + std::to_string(failed->size()) + " failed; the first: " +
+                                                             failed->front().key + ": " + failed->front().error + ")")));
   if (!(o.confidence > 0 && o.confidence < 1)) return report_error(InvalidArgument("--confidence must lie between 0 and 1, e.g. 0.95"));
-  const report::Summary s = report::summarize(*cells, o.baseline, o.confidence, o.exclude_chance);
+  report::Summary s = report::summarize(*cells, o.baseline, o.confidence, o.exclude_chance);
+  s.failed = std::move(*failed);
   std::string text;
   if (o.format == "md") {
     text = "# joule report: " + (o.study.empty() ? o.db : o.study) + "\n\n" + report::render_markdown(s, o.report);

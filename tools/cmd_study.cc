@@ -31,6 +31,7 @@ struct StudyRunOptions {
   int n_ctx = 2048;
   int max_gen_tokens = 256;
   bool dry_run = false;
+  std::string on_engine_failure;  // "" = the study file's (default stop)
   EnergyOptions energy;
 };
 
@@ -230,6 +231,11 @@ int run_study_cmd(StudyRunOptions o) {
   if (!text.ok()) return report_error(text.status());
   auto spec = study::parse_study(*text, o.file);
   if (!spec.ok()) return report_error(spec.status());
+  if (!o.on_engine_failure.empty()) {
+    auto policy = study::parse_on_engine_failure(o.on_engine_failure);
+    if (!policy.ok()) return report_error(policy.status());
+    spec->on_engine_failure = *policy;
+  }
   auto shard = study::parse_shard(o.shard);
   if (!shard.ok()) return report_error(shard.status());
   const std::vector<study::Cell> cells = study::take_shard(study::expand(*spec), *shard);
@@ -271,9 +277,12 @@ int run_study_cmd(StudyRunOptions o) {
     std::fprintf(stderr, "[joule study] stopped; the finished cells are in %s and a rerun continues from there\n", o.db.c_str());
     return report_error(summary.status());
   }
-  std::printf("study %s: %d cells run, %d already stored, database %s\n", spec->name.c_str(), summary->run,
-              summary->skipped, o.db.c_str());
-  return 0;
+  std::printf("study %s: %d cells run, %d already stored, %d failed, database %s\n", spec->name.c_str(), summary->run,
+              summary->skipped, summary->failed, o.db.c_str());
+  if (summary->failed == 0) return 0;
+  std::fprintf(stderr, "[joule study] %d cells failed and are recorded in %s (joule report lists them; a rerun tries them "
+               "again). The first: %s\n", summary->failed, o.db.c_str(), summary->first_failure.c_str());
+  return 1;
 }
 
 int merge_cmd(const std::string& out, const std::vector<std::string>& inputs) {
@@ -303,6 +312,10 @@ void register_study(CLI::App& app, Action& action) {
   run->add_option("--ctx", ro->n_ctx, "context window (capped by the model's)")->capture_default_str();
   run->add_option("--max-gen-tokens", ro->max_gen_tokens, "gsm8k: tokens generated at most per answer")->capture_default_str();
   run->add_flag("--dry-run", ro->dry_run, "print the cells (keys) of this shard and exit");
+  run->add_option("--on-engine-failure", ro->on_engine_failure,
+                  "when an engine the study started fails: stop, or next-engine (record its cells as failed and go "
+                  "on); default: the study file's on_engine_failure, else stop")
+      ->check(CLI::IsMember({"stop", "next-engine"}));
   add_energy_options(run, &ro->energy);
   run->callback([ro, &action] { action = [ro] { return run_study_cmd(*ro); }; });
 

@@ -133,6 +133,8 @@ struct Summary {
   bool exclude_chance_tasks = false;
   std::vector<ConfigSummary> configs;  // in the order their first cells were stored
   std::vector<Comparison> comparisons;  // one per config, same order
+  // Cells not measured because their engine failed (ResultsDb::failures; set by the caller).
+  std::vector<study::CellFailure> failed;
 };
 
 // The kind of an energy source as the summary stores it ("cpu estimated", "package-0 counter,

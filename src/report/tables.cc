@@ -26,6 +26,13 @@ std::string row(const std::vector<std::string>& cells) {
   return out + "\n";
 }
 
+// Free text (an error) as a table cell: a '|' would end the cell.
+std::string cell_text(const std::string& text) {
+  std::string out;
+  for (char c : text) out += c == '|' ? std::string("\\|") : std::string(1, c);
+  return out;
+}
+
 std::string header(const std::vector<std::string>& cells) {
   std::string sep = "|";
   for (size_t i = 0; i < cells.size(); ++i) sep += i == 0 ? " --- |" : " ---: |";
@@ -183,6 +190,14 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
     md += "\n(*) this configuration's energy comes from a different source than its baseline's: the comparison mixes "
           "sources (see docs/energy.md).\n";
 
+  if (!s.failed.empty()) {
+    md += "\n## Cells not measured\n\nTheir engine failed (the study ran with on_engine_failure = next-engine); a rerun "
+          "tries them again. The full error, with the engine's log tail, is in the JSON report.\n\n";
+    md += header({"Configuration", "Model", "Task", "Repeat", "Failed at", "Error"});
+    for (const study::CellFailure& f : s.failed)
+      md += row({f.precision + " @ " + f.device, f.model, f.task, std::to_string(f.repeat), f.failed_at,
+                 cell_text(f.error.substr(0, f.error.find('\n')))});
+  }
   md += "\n## Per task\n\n";
   md += header({"Configuration", "Model", "Task", "Metric", "Score (%)", "± stderr", "vs " + s.baseline + " (pts, items +/-)",
                 "Range over repeats", "Repeats", "Energy (J)", "J/token", "Seconds", "Tokens"});
@@ -263,7 +278,12 @@ std::string render_csv(const Summary& s, const ReportOptions& o) {
 std::string render_json(const Summary& s, const ReportOptions& o) {
   auto num = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
   nlohmann::json j = {{"baseline", s.baseline}, {"confidence", s.confidence},
-                      {"exclude_chance_tasks", s.exclude_chance_tasks}, {"configs", nlohmann::json::array()}};
+                      {"exclude_chance_tasks", s.exclude_chance_tasks}, {"configs", nlohmann::json::array()},
+                      {"failed_cells", nlohmann::json::array()}};
+  for (const study::CellFailure& f : s.failed)
+    j["failed_cells"].push_back({{"study", f.study}, {"key", f.key}, {"model", f.model}, {"precision", f.precision},
+                                 {"device", f.device}, {"task", f.task}, {"repeat", f.repeat}, {"failed_at", f.failed_at},
+                                 {"error", f.error}});
   for (const Comparison& c : s.comparisons) {
     const ConfigSummary& k = s.configs[static_cast<size_t>(c.config)];
     nlohmann::json tasks = nlohmann::json::array();

@@ -15,7 +15,8 @@ namespace {
 // Each migration in kMigrations[v] takes the schema from version v to v + 1: 1 the cells and their
 // power samples, 2 each cell's per-item outcomes (for paired comparisons; older cells have none),
 // 3 each item's chance score (what a random answer expects; older items have none), 4 the claims
-// of runners sharing the database on the cells they are measuring.
+// of runners sharing the database on the cells they are measuring, 5 why cells were not measured
+// (an engine that failed).
 constexpr const char* kMigrations[] = {
     R"sql(
 CREATE TABLE studies(
@@ -77,6 +78,19 @@ CREATE TABLE claims(
   cell_key TEXT NOT NULL,
   owner TEXT NOT NULL,
   claimed_at REAL NOT NULL,
+  PRIMARY KEY(study, cell_key));
+)sql",
+    R"sql(
+CREATE TABLE failures(
+  study TEXT NOT NULL,
+  cell_key TEXT NOT NULL,
+  model TEXT NOT NULL,
+  precision TEXT NOT NULL,
+  device TEXT NOT NULL,
+  task TEXT NOT NULL,
+  repeat INTEGER NOT NULL,
+  error TEXT NOT NULL,
+  failed_at TEXT NOT NULL,
   PRIMARY KEY(study, cell_key));
 )sql",
 };
@@ -328,10 +342,14 @@ Status ResultsDb::add_cell(const std::string& study, const Cell& c, const CellRe
       o.bind(1, id).bind(2, x.id).bind(3, x.cluster).bind(4, x.choice).bind(5, x.score).bind(6, x.margin).bind(7, x.chance);
       JOULE_RETURN_IF_ERROR(o.step().status());
     }
-    Stmt done(db_, "DELETE FROM claims WHERE study = ?1 AND cell_key = ?2");
-    JOULE_RETURN_IF_ERROR(done.status());
-    done.bind(1, study).bind(2, c.key());
-    return done.step().status();
+    for (const char* sql : {"DELETE FROM claims WHERE study = ?1 AND cell_key = ?2",
+                            "DELETE FROM failures WHERE study = ?1 AND cell_key = ?2"}) {
+      Stmt done(db_, sql);
+      JOULE_RETURN_IF_ERROR(done.status());
+      done.bind(1, study).bind(2, c.key());
+      JOULE_RETURN_IF_ERROR(done.step().status());
+    }
+    return Status();
   };
   const Status st = body();
   if (!st.ok()) {
@@ -339,6 +357,32 @@ Status ResultsDb::add_cell(const std::string& study, const Cell& c, const CellRe
     return st;
   }
   return exec("COMMIT");
+}
+
+Status ResultsDb::add_failure(const std::string& study, const Cell& c, const std::string& error) {
+  Stmt s(db_, "INSERT OR REPLACE INTO failures(study, cell_key, model, precision, device, task, repeat, error, failed_at) "
+              "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  JOULE_RETURN_IF_ERROR(s.status());
+  s.bind(1, study).bind(2, c.key()).bind(3, c.model.name).bind(4, c.precision).bind(5, c.device).bind(6, c.task.name);
+  s.bind(7, c.repeat).bind(8, error).bind(9, utc_now());
+  return s.step().status();
+}
+
+Expected<std::vector<CellFailure>> ResultsDb::failures(const std::string& study) const {
+  Stmt s(db_, R"sql(SELECT study, cell_key, model, precision, device, task, repeat, error, failed_at FROM failures f
+    WHERE (?1 = '' OR study = ?1)
+      AND NOT EXISTS (SELECT 1 FROM cells c WHERE c.study = f.study AND c.cell_key = f.cell_key)
+    ORDER BY rowid)sql");
+  JOULE_RETURN_IF_ERROR(s.status());
+  s.bind(1, study);
+  std::vector<CellFailure> out;
+  for (;;) {
+    JOULE_ASSIGN_OR_RETURN(bool row, s.step());
+    if (!row) break;
+    out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5), static_cast<int>(s.i64(6)), s.text(7),
+                   s.text(8)});
+  }
+  return out;
 }
 
 Expected<std::vector<CellRow>> ResultsDb::cells(const std::string& study) const {
@@ -432,7 +476,10 @@ Expected<int> ResultsDb::merge_from(const std::string& path) {
         SELECT m.id, i.item_id, i.cluster, i.choice, i.score, i.margin, i.chance FROM other.item_outcomes i
           JOIN other.cells o ON o.id = i.cell_id
           JOIN main.cells m ON m.study = o.study AND m.cell_key = o.cell_key
-        WHERE i.cell_id IN (SELECT old_id FROM merged) ORDER BY i.rowid;)sql"));
+        WHERE i.cell_id IN (SELECT old_id FROM merged) ORDER BY i.rowid;
+      INSERT OR REPLACE INTO failures SELECT * FROM other.failures o
+        WHERE NOT EXISTS (SELECT 1 FROM main.cells m WHERE m.study = o.study AND m.cell_key = o.cell_key)
+        ORDER BY o.rowid;)sql"));
     Stmt count(db_, "SELECT count(*) FROM merged");
     JOULE_RETURN_IF_ERROR(count.status());
     JOULE_ASSIGN_OR_RETURN(bool row, count.step());

@@ -18,7 +18,7 @@ struct sqlite3;
 
 namespace joule::study {
 
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 struct PowerSample {
   std::string domain;
@@ -55,6 +55,17 @@ struct CellRow {
   std::string finished_at;
 };
 
+// A cell that was not measured because the engine it needed failed (a study run with
+// on_engine_failure = next-engine): kept until the cell is stored, so reports say what is missing
+// and why (the engine's exit status and log tail are in `error`).
+struct CellFailure {
+  std::string study, key;
+  std::string model, precision, device, task;
+  int repeat = 0;
+  std::string error;
+  std::string failed_at;
+};
+
 class ResultsDb {
  public:
   // Opens or creates the database (and its folder), migrating older schemas. kFormat for a file
@@ -89,6 +100,10 @@ class ResultsDb {
                                    const OwnerAlive& alive);
   // Gives a claim back (a cell that failed); add_cell removes the cell's claim itself.
   Status release_claim(const std::string& study, const std::string& key, const std::string& owner);
+  // Records (or replaces) why a cell was not measured; add_cell removes it once the cell is stored.
+  Status add_failure(const std::string& study, const Cell& cell, const std::string& error);
+  // The failures of cells not stored, of `study` (all studies if empty), oldest first.
+  Expected<std::vector<CellFailure>> failures(const std::string& study = "") const;
   // Every stored cell of `study` (all studies if empty), in the order they were stored, with
   // its item outcomes (power samples: power()).
   Expected<std::vector<CellRow>> cells(const std::string& study = "") const;
@@ -96,8 +111,9 @@ class ResultsDb {
   Expected<std::vector<PowerSample>> power(const std::string& study, const std::string& key) const;
   // The cell's per-item outcomes; empty for cells stored before schema 2 (or none at all).
   Expected<std::vector<metrics::ItemOutcome>> item_outcomes(const std::string& study, const std::string& key) const;
-  // Copies the studies and cells of another database that this one lacks; returns how many
-  // cells were added (cells both have are kept as they are here).
+  // Copies the studies and cells of another database that this one lacks, and its failures of
+  // cells neither has stored; returns how many cells were added (cells both have are kept as they
+  // are here).
   Expected<int> merge_from(const std::string& path);
 
  private:

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -70,16 +71,27 @@ Expected<RunSummary> run_study(const StudySpec& spec, const std::string& spec_te
     p.skipped = sum.skipped;
     p.total = static_cast<int>(cells.size());
     p.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const size_t left = cells.size() - static_cast<size_t>(sum.run + sum.skipped);
+    const size_t left = cells.size() - static_cast<size_t>(sum.run + sum.skipped + sum.failed);
     p.eta_s = sum.run > 0 ? p.elapsed_s / sum.run * static_cast<double>(left) : 0;
     p.waiting = waiting;
     p.waiting_on = on;
     progress(next, p);
   };
+  // next-engine: the group (an engine's cells) whose engine failed in this run, and why.
+  std::map<std::string, std::string> failed_groups;
+  auto record_failure = [&](const Cell& c, const std::string& error) -> Status {
+    JOULE_RETURN_IF_ERROR(db.add_failure(spec.name, c, error));
+    if (sum.failed++ == 0) sum.first_failure = "cell " + c.key() + ": " + error;
+    return Status();
+  };
   while (!todo.empty()) {
     std::vector<const Cell*> taken;  // claimed by other runners: looked at again after the rest
     std::string holder;
     for (const Cell* c : todo) {
+      if (const auto f = failed_groups.find(c->group()); f != failed_groups.end()) {
+        JOULE_RETURN_IF_ERROR(record_failure(*c, "not tried: " + f->second));
+        continue;
+      }
       JOULE_ASSIGN_OR_RETURN(ResultsDb::ClaimResult claim, db.claim_cell(spec.name, c->key(), me, runner_alive));
       if (claim.claim == ResultsDb::Claim::kStored) {
         ++sum.skipped;
@@ -96,7 +108,11 @@ Expected<RunSummary> run_study(const StudySpec& spec, const std::string& spec_te
       Expected<CellResult> r = execute(*c);
       if (!r.ok()) {
         (void)db.release_claim(spec.name, c->key(), me);  // another runner may try it
-        return Status(r.status().code(), "cell " + c->key() + ": " + r.status().message());
+        if (c->engine < 0 || spec.on_engine_failure == OnEngineFailure::kStop)
+          return Status(r.status().code(), "cell " + c->key() + ": " + r.status().message());
+        JOULE_RETURN_IF_ERROR(record_failure(*c, r.status().message()));
+        failed_groups[c->group()] = "its engine failed on cell " + c->key();
+        continue;
       }
       JOULE_RETURN_IF_ERROR(db.add_cell(spec.name, *c, *r));
       ++sum.run;

@@ -30,6 +30,8 @@ using ProgressFn = std::function<void(const Cell& next, const RunProgress&)>;
 struct RunSummary {
   int run = 0;
   int skipped = 0;
+  int failed = 0;  // cells recorded as failed (on_engine_failure = next-engine)
+  std::string first_failure;  // the first failed cell's key and error
 };
 
 // Runners sharing a database claim each cell before measuring it (ResultsDb::claim_cell). A
@@ -42,7 +44,10 @@ std::string this_runner();
 bool runner_alive(const std::string& runner, double claim_age_s);
 
 // spec_text is stored with the study. Stops at the first failing cell and returns its error;
-// the cells before it stay committed. Cells other runners are measuring are left to them; when
+// the cells before it stay committed. Except with spec.on_engine_failure = next-engine: a cell of
+// an engine that fails is recorded as failed (ResultsDb::add_failure) with the engine's remaining
+// cells in this run (not tried, as that engine is down), and the run goes on with the next
+// group; a rerun tries them again. Cells other runners are measuring are left to them; when
 // nothing else is left, the run waits (polling every `poll_s`) until they are stored, or takes a
 // cell over when its runner has ended, so that every cell of the shard is stored on return.
 Expected<RunSummary> run_study(const StudySpec& spec, const std::string& spec_text, Shard shard, ResultsDb& db,

@@ -97,7 +97,8 @@ Expected<StudySpec> parse_tree(const toml::table& root, const Errors& e) {
   const toml::table* study = root.get_as<toml::table>("study");
   if (!study) return e.at(nullptr, "no [study] table");
   JOULE_RETURN_IF_ERROR(
-      only_keys(*study, {"name", "repeats", "warmup_s", "cooldown_s", "baseline", "precisions"}, "[study]", e));
+      only_keys(*study, {"name", "repeats", "warmup_s", "cooldown_s", "baseline", "precisions", "on_engine_failure"},
+                "[study]", e));
   JOULE_RETURN_IF_ERROR(get(*study, "name", &s.name, e));
   if (s.name.empty()) return e.at(study, "[study] needs a name");
   JOULE_RETURN_IF_ERROR(get_int(*study, "repeats", &s.repeats, 1, e));
@@ -105,6 +106,11 @@ Expected<StudySpec> parse_tree(const toml::table& root, const Errors& e) {
   JOULE_RETURN_IF_ERROR(get(*study, "cooldown_s", &s.cooldown_s, e));
   if (s.warmup_s < 0 || s.cooldown_s < 0) return e.at(study, "warmup_s and cooldown_s must be >= 0");
   JOULE_RETURN_IF_ERROR(get(*study, "baseline", &s.baseline, e));
+  std::string on_failure = "stop";
+  JOULE_RETURN_IF_ERROR(get(*study, "on_engine_failure", &on_failure, e));
+  const Expected<OnEngineFailure> policy = parse_on_engine_failure(on_failure);
+  if (!policy.ok()) return e.at(study->get("on_engine_failure"), policy.status().message());
+  s.on_engine_failure = *policy;
 
   JOULE_ASSIGN_OR_RETURN(auto engines, tables(root, "engines", e, /*optional=*/true));
   std::set<std::string> engine_names, engine_labels;
@@ -209,6 +215,12 @@ Expected<StudySpec> parse_tree(const toml::table& root, const Errors& e) {
 }
 
 }  // namespace
+
+Expected<OnEngineFailure> parse_on_engine_failure(const std::string& text) {
+  if (text == "stop") return OnEngineFailure::kStop;
+  if (text == "next-engine") return OnEngineFailure::kNextEngine;
+  return InvalidArgument("on_engine_failure '" + text + "' is not stop or next-engine");
+}
 
 Expected<StudySpec> parse_study(const std::string& toml_text, const std::string& origin) {
   const Errors e(origin);

@@ -6,6 +6,7 @@
 //   warmup_s = 0                 # before each (model, precision, device) group: run, not recorded
 //   cooldown_s = 2               # idle between cells, so one cell's heat does not bias the next
 //   baseline = "f32"             # the precision deltas are computed against (default: the first)
+//   on_engine_failure = "stop"   # or "next-engine": record an engine's failed cells, go on
 //   precisions = ["f32", "f16", "int8", "int8-dynamic", "int4"]   # "stored" keeps the file's types
 //   [[models]]                   # one or more; name defaults to the file's stem
 //   path = "models/SmolLM2-135M-Instruct.Q4_1.gguf"   # relative: to the current folder, else to
@@ -73,8 +74,14 @@ struct EngineSpec {
   std::vector<std::string> tasks;  // the study's tasks it runs; empty = all
 };
 
+// What a study does when an engine it started fails (exits, never gets healthy, cannot score a
+// task): stop there, or record that engine's cells as failed and go on with the next engine.
+enum class OnEngineFailure { kStop, kNextEngine };
+Expected<OnEngineFailure> parse_on_engine_failure(const std::string& text);
+
 struct StudySpec {
   std::string name;
+  OnEngineFailure on_engine_failure = OnEngineFailure::kStop;
   int repeats = 1;
   double warmup_s = 0;
   double cooldown_s = 0;

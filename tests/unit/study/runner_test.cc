@@ -90,6 +90,81 @@ TEST(StudyRunner, ResumesAfterAFailureWithoutDuplicatesOrLosses) {
   EXPECT_EQ(third->skipped, 16);
 }
 
+// Two engines after the own cells: engine a fails on its second cell. With next-engine that cell
+// and a's later cells are recorded as failed, b's are measured, the run reports it; the rerun
+// measures them and the failures are gone. With stop (the default) the run ends at a's failure,
+// and an own cell's failure stops the run whatever the policy.
+TEST(StudyRunner, AFailingEngineIsRecordedAndTheStudyGoesOnWithTheNextEngine) {
+  StudySpec spec = small_study();
+  spec.devices = {{"cpu", {1}, {}}};
+  spec.precisions = {"f32"};
+  for (const char* name : {"a", "b"}) {
+    EngineSpec e;
+    e.name = name, e.model = "m", e.precision = std::string("p") + name, e.device = std::string("engine:") + name;
+    spec.engines.push_back(e);
+  }
+  const std::vector<Cell> cells = expand(spec);
+  ASSERT_EQ(cells.size(), 12u);  // 4 own, 4 per engine
+  auto db = ResultsDb::open(temp_db("engine_failure.db"));
+  ASSERT_TRUE(db.ok());
+  int a_calls = 0;
+  auto a_dies = [&](const Cell& c) -> Expected<CellResult> {
+    if (c.engine == 0 && ++a_calls == 2) return IoError("engine a exited with status 3\nlog tail");
+    return fake_result(c);
+  };
+  auto stopped = run_study(spec, "spec", Shard{}, **db, a_dies);
+  ASSERT_FALSE(stopped.ok());
+  EXPECT_EQ((*db)->cells("t")->size(), 5u);
+  EXPECT_TRUE((*db)->failures("t")->empty());
+
+  spec.on_engine_failure = OnEngineFailure::kNextEngine;
+  a_calls = 0;
+  auto went_on = run_study(spec, "spec", Shard{}, **db, a_dies);
+  ASSERT_TRUE(went_on.ok()) << went_on.status().message();
+  EXPECT_EQ(went_on->run, 5);  // a's first remaining cell and b's four
+  EXPECT_EQ(went_on->failed, 2);
+  EXPECT_NE(went_on->first_failure.find("exited with status 3"), std::string::npos) << went_on->first_failure;
+  const auto failed = (*db)->failures("t");
+  ASSERT_EQ(failed->size(), 2u);
+  EXPECT_EQ((*failed)[0].key, cells[6].key());
+  EXPECT_EQ((*failed)[0].device, "engine:a");
+  EXPECT_EQ((*failed)[0].error, "engine a exited with status 3\nlog tail");
+  EXPECT_EQ((*failed)[1].key, cells[7].key());
+  EXPECT_EQ((*failed)[1].error, "not tried: its engine failed on cell " + cells[6].key());
+
+  auto rerun = run_study(spec, "spec", Shard{}, **db, fake_result);
+  ASSERT_TRUE(rerun.ok());
+  EXPECT_EQ(rerun->run, 2);
+  EXPECT_EQ(rerun->failed, 0);
+  EXPECT_TRUE((*db)->failures("t")->empty());
+  EXPECT_EQ((*db)->cells("t")->size(), 12u);
+
+  auto own_fails = ResultsDb::open(temp_db("own_failure.db"));
+  auto broken_model = [](const Cell& c) -> Expected<CellResult> {
+    if (c.engine < 0) return IoError("bad model file");
+    return fake_result(c);
+  };
+  EXPECT_FALSE(run_study(spec, "spec", Shard{}, **own_fails, broken_model).ok());
+}
+
+// A shard's failures travel with its cells into the merged database, until a cell is stored.
+TEST(StudyRunner, FailuresMergeAndGoOnceTheCellIsStored) {
+  StudySpec spec = small_study();
+  const std::string shard_path = temp_db("failures_shard.db");
+  auto shard = ResultsDb::open(shard_path);
+  auto whole = ResultsDb::open(temp_db("failures_whole.db"));
+  const std::vector<Cell> cells = expand(spec);
+  ASSERT_TRUE((*shard)->add_failure("t", cells[0], "engine x exited").ok());
+  ASSERT_TRUE((*shard)->add_failure("t", cells[1], "engine x exited").ok());
+  ASSERT_TRUE((*whole)->add_cell("t", cells[1], fake_result(cells[1])).ok());
+  ASSERT_TRUE((*whole)->merge_from(shard_path).ok());
+  const auto failed = (*whole)->failures("t");
+  ASSERT_EQ(failed->size(), 1u);  // cells[1] is stored here
+  EXPECT_EQ((*failed)[0].key, cells[0].key());
+  ASSERT_TRUE((*whole)->add_cell("t", cells[0], fake_result(cells[0])).ok());
+  EXPECT_TRUE((*whole)->failures("t")->empty());
+}
+
 TEST(StudyRunner, ShardsRunDisjointCellsThatMergeIntoTheWholeGrid) {
   const StudySpec spec = small_study();
   auto whole = ResultsDb::open(temp_db("whole.db"));

@@ -61,6 +61,11 @@ TEST(StudySpec, DefaultsFillWhatIsLeftOut) {
   EXPECT_EQ(s->baseline, "stored");
   EXPECT_EQ(s->devices[0].threads, std::vector<int>{1});
   EXPECT_EQ(s->repeats, 1);
+  EXPECT_EQ(s->on_engine_failure, OnEngineFailure::kStop);
+  auto next = parse_study("[study]\nname='x'\non_engine_failure='next-engine'\n[[models]]\npath='m.gguf'\n[[devices]]\n"
+                          "kind='cpu'\n[[tasks]]\nname='arc_easy'\n", "d.toml");
+  ASSERT_TRUE(next.ok()) << next.status().message();
+  EXPECT_EQ(next->on_engine_failure, OnEngineFailure::kNextEngine);
 }
 
 struct BadCase {
@@ -151,6 +156,8 @@ TEST(StudySpec, EngineMistakesAreClearErrors) {
       {head + "[[engines]]\nname = 'a'\nstart = 's'\nprecision = 'q4'\n[[engines]]\nname = 'a'\nstart = 't'\n"
               "precision = 'q8'\n", "two engines are named 'a'"},
       {head, "no [[models]] entries"},
+      {"[study]\nname = 'x'\non_engine_failure = 'retry'\n[[tasks]]\nname = 'gsm8k'\n",
+       "bad.toml:3: on_engine_failure 'retry' is not stop or next-engine"},
       {head + "[[engines]]\nname = 'a'\nstart = 's'\nprecision = 'q4'\ntasks = ['mmlu']\n",
        "engine 'a' lists task 'mmlu', which is not one of the study's [[tasks]]"},
       {head + "[[engines]]\nname = 'a'\nstart = 's'\nprecision = 'q4'\nmodel = 'm'\ndevice = 'd'\n[[engines]]\nname = 'b'\n"
