@@ -1101,7 +1101,8 @@ using Q6_K = SuperBlockKernel<Q6_KBase>;
 constexpr TypeKernels kF32{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadF32>>};
 constexpr TypeKernels kF16{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadF16>>};
 constexpr TypeKernels kBF16{DType::kF32, &convert_f32, &gemm<FloatKernel<LoadBF16>>};
-constexpr TypeKernels kQ8_0{DType::kQ8_0, &convert_q8_0, &gemm<Q8_0>};
+constexpr TypeKernels kQ8_0{DType::kQ8_0, &convert_q8_0, &gemm<Q8_0>, &q8_0_packed_bytes, &pack_q8_0,
+                            &gemm_q8_0_packed};
 constexpr TypeKernels kQ4_0{DType::kQ8_0, &convert_q8_0, &gemm<Q4_0>};
 constexpr TypeKernels kQ4_1{DType::kQ8_1, &convert_q8_1, &gemm<Q4_1>, &q4_1_packed_bytes, &pack_q4_1,
                             &gemm_q4_1_packed};

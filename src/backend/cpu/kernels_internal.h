@@ -42,6 +42,12 @@ void pack_q4_1(const void* w, size_t w_stride, int64_t rows, int64_t n, void* ds
 void gemm_q4_1_packed(int64_t n, const void* wp, int64_t r0, int nr, const void* a, size_t a_stride,
                       int nt, float* out, int64_t ldo);
 
+// Q8_0 packed for AVX-512 VNNI (q8_0_packed_avx512.cc), the same contract.
+size_t q8_0_packed_bytes(int64_t rows, int64_t n);
+void pack_q8_0(const void* w, size_t w_stride, int64_t rows, int64_t n, void* dst);
+void gemm_q8_0_packed(int64_t n, const void* wp, int64_t r0, int nr, const void* a, size_t a_stride,
+                      int nt, float* out, int64_t ldo);
+
 // A per-thread, 64-byte aligned scratch buffer of at least `bytes` bytes, valid until the next
 // call on the same thread. Kernels use it to repack activations.
 void* thread_scratch(size_t bytes);
