@@ -55,22 +55,27 @@ namespace {
 // i (at absolute position p = pos0 + t) attends to its sequence's positions [0, p] (a local layer's:
 // the last `window` of them, as llama.cpp's standard sliding window masks them), read in
 // place through rows (one offset per position, from rows0[i]). Work is dealt over (item, token,
-// head) triples round-robin: later tokens attend to more keys, so contiguous ranges would leave
-// the first thread idle.
+// heads) tasks round-robin: later tokens attend to more keys, so contiguous ranges would leave
+// the first thread idle. A task takes all the query heads of one kv head (which share its key and
+// value loads) where that still leaves a few tasks per thread, else one head.
 void attention(const ModelConfig& c, std::span<const BatchItem> items, const int* first, const size_t* rows,
                const size_t* rows0, const float* q, const f16_bits* k_layer, const f16_bits* v_layer, int window,
                float* out, std::vector<float>& scores, int max_positions, ThreadPool& pool) {
   const int hd = c.head_dim, group = c.n_heads / c.n_kv_heads, nh = c.n_heads;
   const cpu::AttendFn attend = cpu::best_attend(hd);
-  std::vector<float> slopes(nh, 0.0f);
+  std::vector<float> slopes;
   if (c.alibi_max_bias > 0)
-    for (int h = 0; h < nh; ++h) slopes[h] = c.alibi_slope(h);
-  if (scores.size() < size_t(pool.size()) * max_positions) scores.resize(size_t(pool.size()) * max_positions);
-  const int64_t n_tasks = int64_t(first[items.size()]) * nh;  // first[] ends with the step's column count
+    for (int h = 0; h < nh; ++h) slopes.push_back(c.alibi_slope(h));
+  const int cols = first[items.size()];  // first[] ends with the step's column count
+  const int per_task = int64_t(cols) * c.n_kv_heads >= 4 * int64_t(pool.size()) ? group : 1;
+  if (scores.size() < size_t(pool.size()) * per_task * max_positions)
+    scores.resize(size_t(pool.size()) * per_task * max_positions);
+  const int tasks_per_col = nh / per_task;
+  const int64_t n_tasks = int64_t(cols) * tasks_per_col;
   pool.run([&](int thread, int n_threads) {
     size_t i = 0;  // the item of the current task; tasks only move forward
     for (int64_t task = thread; task < n_tasks; task += n_threads) {
-      const int col = static_cast<int>(task / nh), h = static_cast<int>(task % nh);
+      const int col = static_cast<int>(task / tasks_per_col), h = static_cast<int>(task % tasks_per_col) * per_task;
       while (col >= first[i + 1]) ++i;
       const int t = col - first[i];
       const size_t kv_off = size_t(h / group) * hd;  // query head h reads kv head h / group
@@ -83,10 +88,11 @@ void attention(const ModelConfig& c, std::span<const BatchItem> items, const int
               .n_keys = pos + 1 - oldest,
               .head_dim = hd,
               .scale = c.attn_scale,
-              .alibi_slope = slopes[h],
-              .scores = scores.data() + size_t(thread) * max_positions,
+              .alibi_slopes = slopes.empty() ? nullptr : slopes.data() + h,
+              .scores = scores.data() + size_t(thread) * per_task * max_positions,
               .out = out + size_t(col) * c.q_dim() + size_t(h) * hd,
-              .single_token = items[i].single_token});
+              .single_token = items[i].single_token,
+              .n_heads = per_task});
     }
   });
 }

@@ -4,17 +4,32 @@
 #include <vector>
 
 #include "backend/cpu/ops.h"
+#include "core/check.h"
 #include "backend/cpu/kernels.h"
 #include "quant/fp16.h"
 
 namespace joule::cpu {
 
-void add_alibi(const AttendArgs& a) {
-  if (a.alibi_slope == 0.0f) return;
-  for (int j = 0; j < a.n_keys; ++j) a.scores[j] += a.alibi_slope * static_cast<float>(j - (a.n_keys - 1));
+AttendArgs AttendArgs::heads(int h0, int n) const {
+  JOULE_CHECK(h0 >= 0 && n >= 1 && h0 + n <= n_heads);
+  AttendArgs g = *this;
+  g.q = q + size_t(h0) * head_dim;
+  g.out = out + size_t(h0) * head_dim;
+  g.scores = scores + size_t(h0) * n_keys;
+  if (alibi_slopes != nullptr) g.alibi_slopes = alibi_slopes + h0;
+  g.n_heads = n;
+  return g;
 }
 
-void attend_head_scalar(const AttendArgs& a) {
+void add_alibi(const AttendArgs& a) {
+  if (a.alibi_slopes == nullptr || a.alibi_slopes[0] == 0.0f) return;
+  const float slope = a.alibi_slopes[0];
+  for (int j = 0; j < a.n_keys; ++j) a.scores[j] += slope * static_cast<float>(j - (a.n_keys - 1));
+}
+
+namespace {
+
+void attend_one_scalar(const AttendArgs& a) {
   const int hd = a.head_dim;
   std::vector<float> q16(hd);
   for (int i = 0; i < hd; ++i) q16[i] = f16_to_f32(f32_to_f16(a.q[i]));
@@ -32,6 +47,12 @@ void attend_head_scalar(const AttendArgs& a) {
     const float p = f16_to_f32(f32_to_f16(a.scores[j]));
     for (int i = 0; i < hd; ++i) a.out[i] += p * f16_to_f32(vj[i]);
   }
+}
+
+}  // namespace
+
+void attend_head_scalar(const AttendArgs& a) {
+  for (int h = 0; h < a.n_heads; ++h) attend_one_scalar(a.heads(h, 1));
 }
 
 AttendFn best_attend(int head_dim) {

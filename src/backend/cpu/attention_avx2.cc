@@ -25,9 +25,7 @@ float hsum(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
 }
 
-}  // namespace
-
-void attend_head_avx2(const AttendArgs& a) {
+void attend_one(const AttendArgs& a) {
   const int nv = a.head_dim / 8;
   __m256 q[kMaxVecs];
   for (int i = 0; i < nv; ++i) q[i] = round_f16(_mm256_loadu_ps(a.q + 8 * i));
@@ -58,6 +56,12 @@ void attend_head_avx2(const AttendArgs& a) {
     for (int i = 0; i < nv; ++i) o[i] = _mm256_fmadd_ps(p, load_f16x8(vj + 8 * i), o[i]);
   }
   for (int i = 0; i < nv; ++i) _mm256_storeu_ps(a.out + 8 * i, o[i]);
+}
+
+}  // namespace
+
+void attend_head_avx2(const AttendArgs& a) {
+  for (int h = 0; h < a.n_heads; ++h) attend_one(a.heads(h, 1));
 }
 
 }  // namespace joule::cpu

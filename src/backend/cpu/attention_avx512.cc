@@ -45,39 +45,77 @@ __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
   return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), r));
 }
 
-// q.k in tinyBLAS order (one FMA chain), not yet reduced.
-__m512 chain(const __m512 (&q)[kMaxVecs], const f16_bits* k, int nv) {
-  __m512 acc = _mm512_setzero_ps();
-  for (int c = 0; c < nv; ++c) acc = _mm512_fmadd_ps(load_f16x16(k + 16 * c), q[c], acc);
-  return acc;
-}
-
-// q.k in ggml_vec_dot_f16 order, reduced: four chains over 64-wide steps, (0+2)+(1+3), reduce,
-// then any dimensions past the last full 64 added in double.
-float dot_vec_f16(const __m512 (&q)[kMaxVecs], const float* q16, const f16_bits* k, int hd) {
-  const int np = hd & ~63;
-  __m512 s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-  for (int i = 0; i < np; i += 64)
-    for (int j = 0; j < 4; ++j) s[j] = _mm512_fmadd_ps(load_f16x16(k + i + 16 * j), q[i / 16 + j], s[j]);
-  double sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[2]), _mm512_add_ps(s[1], s[3])));
-  for (int i = np; i < hd; ++i) sum += static_cast<double>(_cvtsh_ss(k[i]) * q16[i]);
-  return static_cast<float>(sum);
-}
-
-void scores_qk(const AttendArgs& a, const __m512 (&q)[kMaxVecs], const float* q16) {
-  const int nv = a.head_dim / 16;
-  if (a.single_token) {
-    for (int j = 0; j < a.n_keys; ++j) a.scores[j] = dot_vec_f16(q, q16, a.key(j), a.head_dim) * a.scale;
-    return;
-  }
+// The scores of a group of H query heads (q: each rounded to f16, q16 the same as floats), each
+// key loaded and converted once for all of them; head h's scores at a.scores + h * n_keys.
+//
+// Batches of two or more tokens: tinyBLAS order, one FMA chain per key over 16-wide chunks, then
+// _mm512_reduce_add_ps (four keys at a time through reduce4, the same grouping).
+template <int H>
+void scores_batched(const AttendArgs& a, const __m512 (&q)[H][kMaxVecs]) {
+  const int nv = a.head_dim / 16, n = a.n_keys;
   const __m128 scale = _mm_set1_ps(a.scale);
   int j = 0;
-  for (; j + 4 <= a.n_keys; j += 4) {
-    const __m128 s = reduce4(chain(q, a.key(j), nv), chain(q, a.key(j + 1), nv), chain(q, a.key(j + 2), nv),
-                             chain(q, a.key(j + 3), nv));
-    _mm_storeu_ps(a.scores + j, _mm_mul_ps(s, scale));
+  for (; j + 4 <= n; j += 4) {
+    __m512 acc[4][H];
+    for (int kk = 0; kk < 4; ++kk)
+      for (int h = 0; h < H; ++h) acc[kk][h] = _mm512_setzero_ps();
+    for (int c = 0; c < nv; ++c)
+      for (int kk = 0; kk < 4; ++kk) {
+        const __m512 k = load_f16x16(a.key(j + kk) + 16 * c);
+        for (int h = 0; h < H; ++h) acc[kk][h] = _mm512_fmadd_ps(k, q[h][c], acc[kk][h]);
+      }
+    for (int h = 0; h < H; ++h)
+      _mm_storeu_ps(a.scores + h * n + j, _mm_mul_ps(reduce4(acc[0][h], acc[1][h], acc[2][h], acc[3][h]), scale));
   }
-  for (; j < a.n_keys; ++j) a.scores[j] = _mm512_reduce_add_ps(chain(q, a.key(j), nv)) * a.scale;
+  for (; j < n; ++j) {
+    __m512 acc[H];
+    for (int h = 0; h < H; ++h) acc[h] = _mm512_setzero_ps();
+    for (int c = 0; c < nv; ++c) {
+      const __m512 k = load_f16x16(a.key(j) + 16 * c);
+      for (int h = 0; h < H; ++h) acc[h] = _mm512_fmadd_ps(k, q[h][c], acc[h]);
+    }
+    for (int h = 0; h < H; ++h) a.scores[h * n + j] = _mm512_reduce_add_ps(acc[h]) * a.scale;
+  }
+}
+
+// A lone token: ggml_vec_dot_f16 order, four chains over 64-wide steps combined (0+2)+(1+3), then
+// reduced (four keys at a time through reduce4, the same grouping), then any dimensions past the
+// last full 64 added in double.
+template <int H>
+void scores_single(const AttendArgs& a, const __m512 (&q)[H][kMaxVecs], const float (&q16)[H][kMaxVecs * 16]) {
+  const int hd = a.head_dim, np = hd & ~63, n = a.n_keys;
+  auto chains = [&](int j, __m512 (&r)[H]) {
+    __m512 s[H][4];
+    for (int h = 0; h < H; ++h)
+      for (int c = 0; c < 4; ++c) s[h][c] = _mm512_setzero_ps();
+    const f16_bits* k = a.key(j);
+    for (int i = 0; i < np; i += 64)
+      for (int c = 0; c < 4; ++c) {
+        const __m512 kc = load_f16x16(k + i + 16 * c);
+        for (int h = 0; h < H; ++h) s[h][c] = _mm512_fmadd_ps(kc, q[h][i / 16 + c], s[h][c]);
+      }
+    for (int h = 0; h < H; ++h) r[h] = _mm512_add_ps(_mm512_add_ps(s[h][0], s[h][2]), _mm512_add_ps(s[h][1], s[h][3]));
+  };
+  auto store = [&](int j, int h, float reduced) {
+    double sum = reduced;
+    for (int i = np; i < hd; ++i) sum += static_cast<double>(_cvtsh_ss(a.key(j)[i]) * q16[h][i]);
+    a.scores[h * n + j] = static_cast<float>(sum) * a.scale;
+  };
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    __m512 r[4][H];
+    for (int kk = 0; kk < 4; ++kk) chains(j + kk, r[kk]);
+    for (int h = 0; h < H; ++h) {
+      alignas(16) float red[4];
+      _mm_store_ps(red, reduce4(r[0][h], r[1][h], r[2][h], r[3][h]));
+      for (int kk = 0; kk < 4; ++kk) store(j + kk, h, red[kk]);
+    }
+  }
+  for (; j < n; ++j) {
+    __m512 r[H];
+    chains(j, r);
+    for (int h = 0; h < H; ++h) store(j, h, _mm512_reduce_add_ps(r[h]));
+  }
 }
 
 __mmask16 first_lanes(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
@@ -104,22 +142,32 @@ void softmax_f16_probs(float* s, int n) {
 }
 
 // Accumulates the 16-key chunks starting at key `first`, `step` keys apart, into 16 lane vectors
-// (lane l takes key j0 + l of each chunk) over the 16 dimensions at d0: one tinyBLAS /
-// ggml_vec_dot_f16 accumulator, held as 16 vectors across dimensions.
-void lane_chains(const AttendArgs& a, int d0, int first, int step, __m512 (&lane)[16]) {
+// per head (lane l takes key j0 + l of each chunk) over the 16 dimensions at d0: one tinyBLAS /
+// ggml_vec_dot_f16 accumulator, held as 16 vectors across dimensions. Each value row is loaded
+// and converted once for the H heads; the lanes go L at a time so H x L accumulators stay in
+// registers (each key belongs to one lane, so no row is loaded twice).
+template <int H>
+void lane_chains(const AttendArgs& a, int d0, int first, int step, __m512 (&lane)[H][16]) {
+  constexpr int L = H == 1 ? 16 : H <= 3 ? 8 : 4;
+  const int n = a.n_keys;
+  for (int l0 = 0; l0 < 16; l0 += L) {
+    __m512 acc[H][L];
+    for (int h = 0; h < H; ++h)
+      for (int l = 0; l < L; ++l) acc[h][l] = _mm512_setzero_ps();
+    auto add = [&](int l, int j) {
+      const __m512 v = load_f16x16(a.value(j) + d0);
+      for (int h = 0; h < H; ++h) acc[h][l] = _mm512_fmadd_ps(v, _mm512_set1_ps(a.scores[h * n + j]), acc[h][l]);
+    };
+    for (int j0 = first + l0; j0 < n; j0 += step) {
+      if (n - j0 >= L) {
 #pragma GCC unroll 16
-  for (int l = 0; l < 16; ++l) lane[l] = _mm512_setzero_ps();
-  for (int j0 = first; j0 < a.n_keys; j0 += step) {
-    const f16_bits* v = a.v + d0;
-    const size_t* rows = a.rows + j0;
-    if (a.n_keys - j0 >= 16) {
-#pragma GCC unroll 16
-      for (int l = 0; l < 16; ++l)
-        lane[l] = _mm512_fmadd_ps(load_f16x16(v + rows[l]), _mm512_set1_ps(a.scores[j0 + l]), lane[l]);
-    } else {
-      for (int l = 0; l < a.n_keys - j0; ++l)
-        lane[l] = _mm512_fmadd_ps(load_f16x16(v + rows[l]), _mm512_set1_ps(a.scores[j0 + l]), lane[l]);
+        for (int l = 0; l < L; ++l) add(l, j0 + l);
+      } else {
+        for (int l = 0; l < n - j0; ++l) add(l, j0 + l);
+      }
     }
+    for (int h = 0; h < H; ++h)
+      for (int l = 0; l < L; ++l) lane[h][l0 + l] = acc[h][l];
   }
 }
 
@@ -132,42 +180,65 @@ __m512 reduce_lanes(__m512 (&x)[16]) {
   return _mm512_add_ps(_mm512_add_ps(x[0], x[2]), _mm512_add_ps(x[1], x[3]));
 }
 
-// out[16 dims at d0] = sum over keys of p_j * v_j in llama.cpp's order: tinyBLAS has one chain
-// over 16-key chunks; ggml_vec_dot_f16 four, over the 16-key quarters of each 64-key step,
-// combined (0+2)+(1+3) lane by lane. Then the 16 lanes are reduced.
-__m512 weighted_values(const AttendArgs& a, int d0) {
-  __m512 x[16];
+// out[16 dims at d0] of each head = sum over keys of p_j * v_j in llama.cpp's order: tinyBLAS has
+// one chain over 16-key chunks; ggml_vec_dot_f16 four, over the 16-key quarters of each 64-key
+// step, combined (0+2)+(1+3) lane by lane. Then the 16 lanes are reduced.
+template <int H>
+void weighted_values(const AttendArgs& a, int d0) {
+  __m512 x[H][16];
   if (!a.single_token) {
-    lane_chains(a, d0, 0, 16, x);
-    return reduce_lanes(x);
-  }
-  __m512 c0[16], c1[16], c2[16];
-  lane_chains(a, d0, 0, 64, c0);
-  lane_chains(a, d0, 16, 64, c1);
-  lane_chains(a, d0, 32, 64, c2);
-  lane_chains(a, d0, 48, 64, x);
+    lane_chains<H>(a, d0, 0, 16, x);
+  } else {
+    __m512 c0[H][16], c1[H][16], c2[H][16];
+    lane_chains<H>(a, d0, 0, 64, c0);
+    lane_chains<H>(a, d0, 16, 64, c1);
+    lane_chains<H>(a, d0, 32, 64, c2);
+    lane_chains<H>(a, d0, 48, 64, x);
+    for (int h = 0; h < H; ++h)
 #pragma GCC unroll 16
-  for (int l = 0; l < 16; ++l) x[l] = _mm512_add_ps(_mm512_add_ps(c0[l], c2[l]), _mm512_add_ps(c1[l], x[l]));
-  return reduce_lanes(x);
+      for (int l = 0; l < 16; ++l)
+        x[h][l] = _mm512_add_ps(_mm512_add_ps(c0[h][l], c2[h][l]), _mm512_add_ps(c1[h][l], x[h][l]));
+  }
+  for (int h = 0; h < H; ++h) _mm512_storeu_ps(a.out + h * a.head_dim + d0, reduce_lanes(x[h]));
+}
+
+template <int H>
+void attend_group(const AttendArgs& a) {
+  const int nv = a.head_dim / 16;
+  __m512 q[H][kMaxVecs];
+  alignas(64) float q16[H][kMaxVecs * 16];
+  for (int h = 0; h < H; ++h)
+    for (int c = 0; c < nv; ++c) {
+      // The query rounded to f16, as llama.cpp converts it for the f16 key cache.
+      q[h][c] = _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(a.q + h * a.head_dim + 16 * c), _MM_FROUND_TO_NEAREST_INT));
+      _mm512_store_ps(q16[h] + 16 * c, q[h][c]);
+    }
+  if (a.single_token)
+    scores_single<H>(a, q, q16);
+  else
+    scores_batched<H>(a, q);
+  for (int h = 0; h < H; ++h) {
+    add_alibi(a.heads(h, 1));
+    softmax_f16_probs(a.scores + h * a.n_keys, a.n_keys);
+  }
+  for (int c = 0; c < nv; ++c) weighted_values<H>(a, 16 * c);
 }
 
 }  // namespace
 
-// head_dim is a multiple of 16 (checked by best_attend); one zmm holds 16 lanes of a head.
+// head_dim is a multiple of 16 (checked by best_attend); one zmm holds 16 lanes of a head. Groups
+// of up to four heads share their key and value loads.
 void attend_head_avx512(const AttendArgs& a) {
-  const int nv = a.head_dim / 16;
-  __m512 q[kMaxVecs];
-  alignas(64) float q16[kMaxVecs * 16];
-  for (int c = 0; c < nv; ++c) {
-    // The query rounded to f16, as llama.cpp converts it for the f16 key cache.
-    q[c] = _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(a.q + 16 * c), _MM_FROUND_TO_NEAREST_INT));
-    _mm512_store_ps(q16 + 16 * c, q[c]);
+  for (int h0 = 0; h0 < a.n_heads; h0 += 4) {
+    const int n = a.n_heads - h0 < 4 ? a.n_heads - h0 : 4;
+    const AttendArgs g = a.heads(h0, n);
+    switch (n) {
+      case 1: attend_group<1>(g); break;
+      case 2: attend_group<2>(g); break;
+      case 3: attend_group<3>(g); break;
+      default: attend_group<4>(g); break;
+    }
   }
-  scores_qk(a, q, q16);
-  add_alibi(a);
-  softmax_f16_probs(a.scores, a.n_keys);
-  for (int c = 0; c < nv; ++c)
-    _mm512_storeu_ps(a.out + 16 * c, weighted_values(a, 16 * c));
 }
 
 }  // namespace joule::cpu

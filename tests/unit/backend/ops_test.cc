@@ -97,6 +97,47 @@ TEST(AttendFastVsScalar, PeakedScoresGiveOneHot) {
   for (float o : out) EXPECT_FLOAT_EQ(o, 7.0f);
 }
 
+// Query heads sharing a kv head, attended as one group (the AVX-512 variant shares their key and
+// value loads), give each head exactly what it gets alone, in both of llama.cpp's orders; group
+// sizes cross the four heads computed together, key counts the four-key and 16-key steps.
+TEST(AttendGroup, EachHeadEqualsItselfAlone) {
+  for (AttendFn attend : {attend_head_scalar, attend_head_avx2, attend_head_avx512}) {
+    if (attend == attend_head_avx512 && !has_avx512()) continue;
+    if (attend == attend_head_avx2 && !cpu_features().has_avx2_level()) continue;
+    for (int hd : {64, 80, 128})
+      for (int n_heads : {1, 2, 3, 4, 5, 7})
+        for (int n_keys : {1, 5, 19, 70})
+          for (bool single : {false, true}) {
+            if (attend == attend_head_avx512 && hd % 16 != 0) continue;
+            const std::vector<float> q = uniform(size_t(n_heads) * hd, -2.0f, 2.0f, 5);
+            const std::vector<float> kf = uniform(size_t(n_keys) * hd, -2.0f, 2.0f, 6);
+            const std::vector<float> vf = uniform(size_t(n_keys) * hd, -1.0f, 1.0f, 7);
+            std::vector<f16_bits> k(kf.size()), v(vf.size());
+            for (size_t i = 0; i < k.size(); ++i) k[i] = f32_to_f16(kf[i]), v[i] = f32_to_f16(vf[i]);
+            std::vector<size_t> rows(n_keys);
+            for (int j = 0; j < n_keys; ++j) rows[j] = size_t(n_keys - 1 - j) * hd;  // any order
+            std::vector<float> slopes(n_heads);
+            for (int h = 0; h < n_heads; ++h) slopes[h] = 0.1f * float(h);
+            std::vector<float> scores(size_t(n_heads) * n_keys), out(size_t(n_heads) * hd), alone(hd);
+            const AttendArgs group{.q = q.data(), .k = k.data(), .v = v.data(), .rows = rows.data(), .n_keys = n_keys,
+                                   .head_dim = hd, .scale = 0.125f, .alibi_slopes = slopes.data(),
+                                   .scores = scores.data(), .out = out.data(), .single_token = single,
+                                   .n_heads = n_heads};
+            attend(group);
+            for (int h = 0; h < n_heads; ++h) {
+              AttendArgs one = group.heads(h, 1);
+              std::vector<float> s(n_keys);
+              one.scores = s.data();
+              one.out = alone.data();
+              attend(one);
+              for (int i = 0; i < hd; ++i)
+                ASSERT_EQ(out[size_t(h) * hd + i], alone[i])
+                    << "hd=" << hd << " heads=" << n_heads << " keys=" << n_keys << " single=" << single << " h=" << h;
+            }
+          }
+  }
+}
+
 // The bias penalizes distance: with equal keys the nearest key weighs most, and the weights fall
 // by exp(-slope) per position.
 TEST(Alibi, WeighsKeysByDistance) {
@@ -109,7 +150,7 @@ TEST(Alibi, WeighsKeysByDistance) {
   const float slope = 0.5f;
   for (AttendFn attend : {attend_head_scalar, best_attend(hd)}) {
     attend({.q = q.data(), .k = k.data(), .v = v.data(), .rows = rows.data(), .n_keys = n, .head_dim = hd,
-            .scale = 0.25f, .alibi_slope = slope, .scores = scores.data(), .out = out.data()});
+            .scale = 0.25f, .alibi_slopes = &slope, .scores = scores.data(), .out = out.data()});
     double z = 0;
     for (int j = 0; j < n; ++j) z += std::exp(-slope * (n - 1 - j));
     for (int j = 0; j < n; ++j) EXPECT_NEAR(out[j], std::exp(-slope * (n - 1 - j)) / z, 1e-3) << j;
