@@ -102,6 +102,8 @@ void tile(const uint8_t* g, int64_t nb, const uint8_t* a, size_t as, int rows, f
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(out + t * ldo, keep, acc[t]);
 }
 
+#include "backend/cpu/packed_driver.inc"
+
 }  // namespace
 
 size_t q8_0_packed_bytes(int64_t rows, int64_t n) {
@@ -130,27 +132,16 @@ void pack_q8_0(const void* w, size_t w_stride, int64_t rows, int64_t n, void* ds
 void gemm_q8_0_packed(int64_t n, const void* wp, int64_t r0, int nr, const void* a, size_t a_stride, int nt,
                       float* out, int64_t ldo) {
   const int64_t nb = n / 32;
-  const size_t gb = group_bytes(n), ps = prep_bytes(n);
-  const auto* groups = static_cast<const uint8_t*>(wp) + (r0 / kGroupRows) * gb;
-  const auto* act = static_cast<const uint8_t*>(a);
-  // Prepared rows per pass: about 1 MiB of them, so they stay in L2 for long prompts.
-  const int fit = static_cast<int>((size_t{1} << 20) / ps);
-  const int chunk = fit >= nt ? nt : (fit > 8 ? fit - fit % 8 : 8);
-  for (int t0 = 0; t0 < nt; t0 += chunk) {
-    const int tc = nt - t0 < chunk ? nt - t0 : chunk;
-    auto* buf = static_cast<uint8_t*>(thread_scratch(static_cast<size_t>(tc) * ps));
-    for (int t = 0; t < tc; ++t) prep(act + (t0 + t) * a_stride, n, buf + t * ps);
-    for (int row = 0; row < nr; row += kGroupRows) {
-      const uint8_t* g = groups + (row / kGroupRows) * gb;
-      const int rows = nr - row < kGroupRows ? nr - row : kGroupRows;
-      float* o = out + t0 * ldo + row;
-      int t = 0;
-      for (; t + 8 <= tc; t += 8) tile<8>(g, nb, buf + t * ps, ps, rows, o + t * ldo, ldo);
-      if (t + 4 <= tc) tile<4>(g, nb, buf + t * ps, ps, rows, o + t * ldo, ldo), t += 4;
-      if (t + 2 <= tc) tile<2>(g, nb, buf + t * ps, ps, rows, o + t * ldo, ldo), t += 2;
-      if (t < tc) tile<1>(g, nb, buf + t * ps, ps, rows, o + t * ldo, ldo);
-    }
-  }
+  const size_t gb = group_bytes(n);
+  packed_passes(n, static_cast<const uint8_t*>(wp) + (r0 / kGroupRows) * gb, gb, nr, static_cast<const uint8_t*>(a),
+                a_stride, nt, out, ldo, prep_bytes(n), 8, prep,
+                [nb](const uint8_t* g, int rows, const uint8_t* buf, int tc, size_t ps, float* o, int64_t ld) {
+                  int t = 0;
+                  for (; t + 8 <= tc; t += 8) tile<8>(g, nb, buf + t * ps, ps, rows, o + t * ld, ld);
+                  if (t + 4 <= tc) tile<4>(g, nb, buf + t * ps, ps, rows, o + t * ld, ld), t += 4;
+                  if (t + 2 <= tc) tile<2>(g, nb, buf + t * ps, ps, rows, o + t * ld, ld), t += 2;
+                  if (t < tc) tile<1>(g, nb, buf + t * ps, ps, rows, o + t * ld, ld);
+                });
 }
 
 }  // namespace joule::cpu
