@@ -219,6 +219,11 @@ void fold_config(ConfigSummary& cs) {
   if (cs.energy_j && cs.seconds > 0) cs.avg_power_w = *cs.energy_j / cs.seconds;
 }
 
+// The configuration a cell belongs to: model, precision, device, threads.
+std::string config_key(const study::CellRow& c) {
+  return c.model + "\x1f" + c.precision + "\x1f" + c.device + "\x1f" + std::to_string(c.threads);
+}
+
 }  // namespace
 
 Summary summarize(const std::vector<study::CellRow>& cells, std::string baseline, double confidence,
@@ -233,7 +238,7 @@ Summary summarize(const std::vector<study::CellRow>& cells, std::string baseline
   std::map<std::string, std::vector<std::string>> task_order;
   std::map<std::string, std::map<std::string, std::vector<const study::CellRow*>>> groups;
   for (const study::CellRow& c : cells) {
-    const std::string ck = c.model + "\x1f" + c.precision + "\x1f" + c.device + "\x1f" + std::to_string(c.threads);
+    const std::string ck = config_key(c);
     if (!groups.count(ck)) config_order.push_back(ck);
     auto& by_task = groups[ck];
     if (!by_task.count(c.task)) task_order[ck].push_back(c.task);
@@ -247,13 +252,24 @@ Summary summarize(const std::vector<study::CellRow>& cells, std::string baseline
     cs.model = f.model, cs.precision = f.precision, cs.device = f.device, cs.threads = f.threads;
     s.configs.push_back(std::move(cs));
   }
-  std::vector<std::string> all_tasks;  // in first-stored order
-  for (const study::CellRow& c : cells)
-    if (std::find(all_tasks.begin(), all_tasks.end(), c.task) == all_tasks.end()) all_tasks.push_back(c.task);
-  for (ConfigSummary& cs : s.configs)
-    for (const std::string& task : all_tasks)
-      if (std::none_of(cs.tasks.begin(), cs.tasks.end(), [&](const TaskSummary& t) { return t.task == task; }))
+  // A configuration misses the tasks its studies ran on other configurations (each study's grid
+  // gives every configuration all its tasks, but an engine given some of them, or a study run in
+  // part); studies sharing a database may have other tasks, which no configuration misses.
+  std::vector<std::pair<std::string, std::string>> study_tasks;  // (study, task), first-stored order
+  std::map<std::string, std::set<std::string>> studies_of;       // configuration -> its studies
+  for (const study::CellRow& c : cells) {
+    if (std::find(study_tasks.begin(), study_tasks.end(), std::pair(c.study, c.task)) == study_tasks.end())
+      study_tasks.emplace_back(c.study, c.task);
+    studies_of[config_key(c)].insert(c.study);
+  }
+  for (size_t i = 0; i < s.configs.size(); ++i) {
+    ConfigSummary& cs = s.configs[i];
+    for (const auto& [study_name, task] : study_tasks)
+      if (studies_of[config_order[i]].count(study_name) &&
+          std::none_of(cs.tasks.begin(), cs.tasks.end(), [&](const TaskSummary& t) { return t.task == task; }) &&
+          std::find(cs.missing_tasks.begin(), cs.missing_tasks.end(), task) == cs.missing_tasks.end())
         cs.missing_tasks.push_back(task);
+  }
   if (exclude_chance_tasks) leave_out_chance_tasks(s.configs, baseline);
   for (ConfigSummary& cs : s.configs) fold_config(cs);
   for (size_t i = 0; i < s.configs.size(); ++i) {

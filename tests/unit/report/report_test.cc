@@ -204,6 +204,14 @@ TEST(ReportSummary, AConfigurationWithFewerTasksIsMarked) {
   const nlohmann::json j = nlohmann::json::parse(render_json(s, {}));
   EXPECT_EQ(j["configs"][1]["missing_tasks"], nlohmann::json::array({"arc"}));
   EXPECT_EQ(j["configs"][0]["missing_tasks"], nlohmann::json::array());
+  // Another study in the same database with other tasks: nobody misses them.
+  study::CellRow other = cell("f16", "hellaswag", 1, 0.4, 90);
+  other.study = "t";
+  cells.push_back(other);
+  const Summary both = summarize(cells, "f32");
+  EXPECT_TRUE(both.configs[0].missing_tasks.empty());
+  EXPECT_EQ(both.configs[1].missing_tasks, std::vector<std::string>{"arc"});
+  EXPECT_TRUE(both.configs[2].missing_tasks.empty());
 }
 
 TEST(ReportCharts, ParetoFrontKeepsOnlyUnbeatenPoints) {
