@@ -10,17 +10,16 @@ namespace {
 
 using nlohmann::json;
 
-ApiError bad(std::string param, std::string message) { return {400, std::move(message), std::move(param), ""}; }
 
 // Field readers: absent (or null) leaves *out as it is; a present field of the wrong type or out
 // of range is an error naming it.
 std::optional<ApiError> read_number(const json& body, const char* key, double lo, double hi, double* out) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null()) return std::nullopt;
-  if (!it->is_number()) return bad(key, std::string("'") + key + "' must be a number");
+  if (!it->is_number()) return bad_request(key, std::string("'") + key + "' must be a number");
   const double v = it->get<double>();
   if (!(v >= lo && v <= hi))
-    return bad(key, std::string("'") + key + "' must be between " + json(lo).dump() + " and " + json(hi).dump() +
+    return bad_request(key, std::string("'") + key + "' must be between " + json(lo).dump() + " and " + json(hi).dump() +
                         ", got " + it->dump());
   *out = v;
   return std::nullopt;
@@ -29,13 +28,13 @@ std::optional<ApiError> read_number(const json& body, const char* key, double lo
 std::optional<ApiError> read_int(const json& body, const char* key, int64_t lo, int64_t hi, int64_t* out) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null()) return std::nullopt;
-  if (!it->is_number_integer()) return bad(key, std::string("'") + key + "' must be an integer");
+  if (!it->is_number_integer()) return bad_request(key, std::string("'") + key + "' must be an integer");
   // Unsigned values above int64's range are out of range too, not wrapped.
   if (it->is_number_unsigned() && it->get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max()))
-    return bad(key, std::string("'") + key + "' is out of range");
+    return bad_request(key, std::string("'") + key + "' is out of range");
   const int64_t v = it->get<int64_t>();
   if (v < lo || v > hi)
-    return bad(key, std::string("'") + key + "' must be between " + std::to_string(lo) + " and " +
+    return bad_request(key, std::string("'") + key + "' must be between " + std::to_string(lo) + " and " +
                         std::to_string(hi) + ", got " + std::to_string(v));
   *out = v;
   return std::nullopt;
@@ -44,7 +43,7 @@ std::optional<ApiError> read_int(const json& body, const char* key, int64_t lo, 
 std::optional<ApiError> read_bool(const json& body, const char* key, bool* out) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null()) return std::nullopt;
-  if (!it->is_boolean()) return bad(key, std::string("'") + key + "' must be true or false");
+  if (!it->is_boolean()) return bad_request(key, std::string("'") + key + "' must be true or false");
   *out = it->get<bool>();
   return std::nullopt;
 }
@@ -57,13 +56,13 @@ std::optional<ApiError> read_content(const json& m, const std::string& where, st
     *out = it->get<std::string>();
     return std::nullopt;
   }
-  if (!it->is_array()) return bad(where + ".content", "'content' must be a string or an array of text parts");
+  if (!it->is_array()) return bad_request(where + ".content", "'content' must be a string or an array of text parts");
   for (size_t i = 0; i < it->size(); ++i) {
     const json& part = (*it)[i];
     const std::string pw = where + ".content[" + std::to_string(i) + "]";
     if (!part.is_object() || part.value("type", json()) != "text" || !part.contains("text") ||
         !part["text"].is_string())
-      return bad(pw, "only text parts ({\"type\": \"text\", \"text\": ...}) are supported");
+      return bad_request(pw, "only text parts ({\"type\": \"text\", \"text\": ...}) are supported");
     *out += part["text"].get<std::string>();
   }
   return std::nullopt;
@@ -71,18 +70,18 @@ std::optional<ApiError> read_content(const json& m, const std::string& where, st
 
 std::optional<ApiError> read_messages(const json& body, std::vector<ChatMessage>* out) {
   auto it = body.find("messages");
-  if (it == body.end()) return bad("messages", "'messages' is required");
-  if (!it->is_array() || it->empty()) return bad("messages", "'messages' must be a non-empty array");
+  if (it == body.end()) return bad_request("messages", "'messages' is required");
+  if (!it->is_array() || it->empty()) return bad_request("messages", "'messages' must be a non-empty array");
   for (size_t i = 0; i < it->size(); ++i) {
     const json& m = (*it)[i];
     const std::string where = "messages[" + std::to_string(i) + "]";
-    if (!m.is_object()) return bad(where, "each message must be an object");
+    if (!m.is_object()) return bad_request(where, "each message must be an object");
     auto role = m.find("role");
-    if (role == m.end() || !role->is_string()) return bad(where + ".role", "'role' must be a string");
+    if (role == m.end() || !role->is_string()) return bad_request(where + ".role", "'role' must be a string");
     std::string r = role->get<std::string>();
     if (r == "developer") r = "system";  // OpenAI's newer name for the system role
     if (r != "system" && r != "user" && r != "assistant")
-      return bad(where + ".role", "role '" + role->get<std::string>() +
+      return bad_request(where + ".role", "role '" + role->get<std::string>() +
                                       "' is not supported (system, developer, user, assistant)");
     ChatMessage msg{.role = r, .content = ""};
     if (auto e = read_content(m, where, &msg.content)) return e;
@@ -93,29 +92,29 @@ std::optional<ApiError> read_messages(const json& body, std::vector<ChatMessage>
 
 std::optional<ApiError> read_prompt(const json& body, CompletionRequest* out) {
   auto it = body.find("prompt");
-  if (it == body.end() || it->is_null()) return bad("prompt", "'prompt' is required");
+  if (it == body.end() || it->is_null()) return bad_request("prompt", "'prompt' is required");
   const json* p = &*it;
   // A batch of prompts is n answers in one; joule answers one prompt per request.
   if (p->is_array() && !p->empty() && (p->front().is_string() || p->front().is_array())) {
-    if (p->size() != 1) return bad("prompt", "one prompt per request is supported; send the others separately");
+    if (p->size() != 1) return bad_request("prompt", "one prompt per request is supported; send the others separately");
     p = &p->front();
   }
   if (p->is_string()) {
     out->prompt = p->get<std::string>();
-    if (out->prompt.empty()) return bad("prompt", "'prompt' is empty");
+    if (out->prompt.empty()) return bad_request("prompt", "'prompt' is empty");
     return std::nullopt;
   }
   if (p->is_array() && !p->empty()) {
     std::vector<TokenId> ids;
     for (const json& t : *p) {
       if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > std::numeric_limits<TokenId>::max())
-        return bad("prompt", "a token-id prompt must be an array of non-negative integers");
+        return bad_request("prompt", "a token-id prompt must be an array of non-negative integers");
       ids.push_back(TokenId(t.get<int64_t>()));
     }
     out->prompt_tokens = std::move(ids);
     return std::nullopt;
   }
-  return bad("prompt", "'prompt' must be a string, an array of token ids, or an array with one of either");
+  return bad_request("prompt", "'prompt' must be a string, an array of token ids, or an array with one of either");
 }
 
 std::optional<ApiError> read_stop(const json& body, const ParseLimits& limits, std::vector<std::string>* out) {
@@ -125,17 +124,17 @@ std::optional<ApiError> read_stop(const json& body, const ParseLimits& limits, s
     if (!it->get<std::string>().empty()) out->push_back(it->get<std::string>());
   } else if (it->is_array()) {
     if (it->size() > limits.max_stop_strings)
-      return bad("stop", "at most " + std::to_string(limits.max_stop_strings) + " stop strings");
+      return bad_request("stop", "at most " + std::to_string(limits.max_stop_strings) + " stop strings");
     for (const json& s : *it) {
-      if (!s.is_string()) return bad("stop", "'stop' must be a string or an array of strings");
+      if (!s.is_string()) return bad_request("stop", "'stop' must be a string or an array of strings");
       if (!s.get<std::string>().empty()) out->push_back(s.get<std::string>());
     }
   } else {
-    return bad("stop", "'stop' must be a string or an array of strings");
+    return bad_request("stop", "'stop' must be a string or an array of strings");
   }
   for (const std::string& s : *out)
     if (s.size() > limits.max_stop_bytes)
-      return bad("stop", "a stop string is longer than " + std::to_string(limits.max_stop_bytes) + " bytes");
+      return bad_request("stop", "a stop string is longer than " + std::to_string(limits.max_stop_bytes) + " bytes");
   return std::nullopt;
 }
 
@@ -144,7 +143,7 @@ std::optional<ApiError> read_stop(const json& body, const ParseLimits& limits, s
 std::optional<ApiError> refuse_unless_neutral(const json& body, const char* key) {
   double v = 0;
   if (auto e = read_number(body, key, -2, 2, &v)) return e;
-  if (v != 0) return bad(key, std::string("'") + key + "' is not supported by joule (only 0)");
+  if (v != 0) return bad_request(key, std::string("'") + key + "' is not supported by joule (only 0)");
   return std::nullopt;
 }
 
@@ -153,11 +152,11 @@ std::optional<ApiError> refuse_features(const json& body) {
   for (const char* key : {"tools", "functions", "logit_bias"}) {
     auto it = body.find(key);
     if (it != body.end() && !it->is_null() && !it->empty())
-      return bad(key, std::string("'") + key + "' is not supported by joule");
+      return bad_request(key, std::string("'") + key + "' is not supported by joule");
   }
   if (auto it = body.find("response_format"); it != body.end() && !it->is_null()) {
     if (!it->is_object() || it->value("type", json("text")) != "text")
-      return bad("response_format", "only 'response_format': {\"type\": \"text\"} is supported by joule");
+      return bad_request("response_format", "only 'response_format': {\"type\": \"text\"} is supported by joule");
   }
   return std::nullopt;
 }
@@ -166,12 +165,12 @@ std::optional<ApiError> parse_fields(Endpoint ep, const json& body, const ParseL
                                      CompletionRequest* out) {
   out->endpoint = ep;
   if (auto it = body.find("model"); it != body.end() && !it->is_null()) {
-    if (!it->is_string()) return bad("model", "'model' must be a string");
+    if (!it->is_string()) return bad_request("model", "'model' must be a string");
     out->model = it->get<std::string>();
   }
   if (auto it = body.find("priority"); it != body.end() && !it->is_null()) {
     const auto p = it->is_string() ? sched::parse_priority(it->get<std::string>()) : std::nullopt;
-    if (!p) return bad("priority", "'priority' must be \"urgent\", \"normal\" or \"low\"");
+    if (!p) return bad_request("priority", "'priority' must be \"urgent\", \"normal\" or \"low\"");
     out->priority = *p;
   }
   if (ep == Endpoint::kChat) {
@@ -182,7 +181,7 @@ std::optional<ApiError> parse_fields(Endpoint ep, const json& body, const ParseL
   int64_t n = 1;
   if (auto e = read_int(body, "n", 1, 1, &n)) return e;
   if (auto e = read_bool(body, "echo", &out->echo)) return e;
-  if (out->echo && ep == Endpoint::kChat) return bad("echo", "'echo' is a /v1/completions field");
+  if (out->echo && ep == Endpoint::kChat) return bad_request("echo", "'echo' is a /v1/completions field");
 
   // Completions with echo may ask for no new tokens (scoring a prompt, as lm-eval does).
   const int64_t min_tokens = out->echo ? 0 : 1;
@@ -200,11 +199,11 @@ std::optional<ApiError> parse_fields(Endpoint ep, const json& body, const ParseL
   // The sampler's ranges: top_p in (0, 1], min_p in [0, 1).
   v = sp.top_p;
   if (auto e = read_number(body, "top_p", 0, 1, &v)) return e;
-  if (v == 0) return bad("top_p", "'top_p' must be greater than 0 (1 keeps every token)");
+  if (v == 0) return bad_request("top_p", "'top_p' must be greater than 0 (1 keeps every token)");
   sp.top_p = float(v);
   v = sp.min_p;
   if (auto e = read_number(body, "min_p", 0, 1, &v)) return e;  // llama-server and vLLM extension
-  if (v == 1) return bad("min_p", "'min_p' must be less than 1 (0 keeps every token)");
+  if (v == 1) return bad_request("min_p", "'min_p' must be less than 1 (0 keeps every token)");
   sp.min_p = float(v);
   int64_t top_k = sp.top_k;
   if (auto e = read_int(body, "top_k", -1, std::numeric_limits<int32_t>::max(), &top_k)) return e;
@@ -224,8 +223,8 @@ std::optional<ApiError> parse_fields(Endpoint ep, const json& body, const ParseL
 
   if (auto e = read_bool(body, "stream", &out->stream)) return e;
   if (auto it = body.find("stream_options"); it != body.end() && !it->is_null()) {
-    if (!it->is_object()) return bad("stream_options", "'stream_options' must be an object");
-    if (!out->stream) return bad("stream_options", "'stream_options' is only allowed with 'stream': true");
+    if (!it->is_object()) return bad_request("stream_options", "'stream_options' must be an object");
+    if (!out->stream) return bad_request("stream_options", "'stream_options' is only allowed with 'stream': true");
     if (auto e = read_bool(*it, "include_usage", &out->include_usage)) return e;
   }
 
@@ -238,7 +237,7 @@ std::optional<ApiError> parse_fields(Endpoint ep, const json& body, const ParseL
     if (auto e = read_bool(body, "logprobs", &want)) return e;
     int64_t top = -1;
     if (auto e = read_int(body, "top_logprobs", 0, 20, &top)) return e;
-    if (top >= 0 && !want) return bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+    if (top >= 0 && !want) return bad_request("top_logprobs", "'top_logprobs' needs 'logprobs': true");
     if (want) out->logprobs = int(std::max<int64_t>(top, 0));
   }
   return std::nullopt;
@@ -364,15 +363,25 @@ int json_depth(std::string_view body, int limit) {
   return deepest;
 }
 
-std::optional<ApiError> parse_request(Endpoint ep, std::string_view body, const ParseLimits& limits,
-                                      CompletionRequest* out) {
+ApiError bad_request(std::string param, std::string message) {
+  return {400, std::move(message), std::move(param), ""};
+}
+
+std::optional<ApiError> parse_json_object(std::string_view body, int max_depth, json* out) {
   // nlohmann's parser is iterative, but a deep document is still refused early: no client
   // needs it and its destruction would cost stack.
-  if (json_depth(body, limits.max_json_depth) > limits.max_json_depth)
-    return bad("", "the JSON body nests deeper than " + std::to_string(limits.max_json_depth) + " levels");
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return bad("", "the body is not valid JSON (UTF-8 text)");
-  if (!j.is_object()) return bad("", "the body must be a JSON object");
+  if (json_depth(body, max_depth) > max_depth)
+    return bad_request("", "the JSON body nests deeper than " + std::to_string(max_depth) + " levels");
+  *out = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (out->is_discarded()) return bad_request("", "the body is not valid JSON (UTF-8 text)");
+  if (!out->is_object()) return bad_request("", "the body must be a JSON object");
+  return std::nullopt;
+}
+
+std::optional<ApiError> parse_request(Endpoint ep, std::string_view body, const ParseLimits& limits,
+                                      CompletionRequest* out) {
+  json j;
+  if (auto e = parse_json_object(body, limits.max_json_depth, &j)) return e;
   *out = CompletionRequest{};
   return parse_fields(ep, j, limits, out);
 }

@@ -66,6 +66,11 @@ std::optional<ApiError> parse_request(Endpoint ep, std::string_view body, const 
 
 // How deep the body's arrays and objects nest (strings skipped); stops counting past `limit`.
 int json_depth(std::string_view body, int limit);
+// A request body as a JSON object: an error for nesting deeper than max_depth (refused before
+// parsing), invalid JSON or another JSON type. Every endpoint's parser starts here.
+std::optional<ApiError> parse_json_object(std::string_view body, int max_depth, nlohmann::json* out);
+// 400 naming the offending field (`param`, "" for the body as a whole).
+ApiError bad_request(std::string param, std::string message);
 
 // One token's log-probability and its most likely alternatives (for `logprobs`).
 struct TokenLogprob {

@@ -5,27 +5,18 @@ namespace {
 
 using nlohmann::json;
 
-ApiError bad(std::string param, std::string message) { return {400, std::move(message), std::move(param), ""}; }
-
-std::optional<ApiError> parse_object(std::string_view body, json* out) {
-  // The same depth bound as the completions parser: nothing here nests.
-  if (json_depth(body, 8) > 8) return bad("", "the JSON body nests deeper than 8 levels");
-  *out = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (out->is_discarded()) return bad("", "the body is not valid JSON (UTF-8 text)");
-  if (!out->is_object()) return bad("", "the body must be a JSON object");
-  return std::nullopt;
-}
+constexpr int kMaxDepth = 8;  // these bodies do not nest: a flat object, one array of ids
 
 }  // namespace
 
 std::optional<ApiError> parse_tokenize(std::string_view body, TokenizeRequest* out) {
   json j;
-  if (auto e = parse_object(body, &j)) return e;
+  if (auto e = parse_json_object(body, kMaxDepth, &j)) return e;
   *out = TokenizeRequest{};
-  if (!j.contains("prompt") || !j["prompt"].is_string()) return bad("prompt", "'prompt' must be a string");
+  if (!j.contains("prompt") || !j["prompt"].is_string()) return bad_request("prompt", "'prompt' must be a string");
   out->prompt = j["prompt"].get<std::string>();
   if (j.contains("add_special_tokens") && !j["add_special_tokens"].is_null()) {
-    if (!j["add_special_tokens"].is_boolean()) return bad("add_special_tokens", "'add_special_tokens' must be a boolean");
+    if (!j["add_special_tokens"].is_boolean()) return bad_request("add_special_tokens", "'add_special_tokens' must be a boolean");
     out->add_special_tokens = j["add_special_tokens"].get<bool>();
   }
   return std::nullopt;
@@ -33,12 +24,12 @@ std::optional<ApiError> parse_tokenize(std::string_view body, TokenizeRequest* o
 
 std::optional<ApiError> parse_detokenize(std::string_view body, int n_vocab, std::vector<TokenId>* out) {
   json j;
-  if (auto e = parse_object(body, &j)) return e;
+  if (auto e = parse_json_object(body, kMaxDepth, &j)) return e;
   out->clear();
-  if (!j.contains("tokens") || !j["tokens"].is_array()) return bad("tokens", "'tokens' must be an array of token ids");
+  if (!j.contains("tokens") || !j["tokens"].is_array()) return bad_request("tokens", "'tokens' must be an array of token ids");
   for (const json& t : j["tokens"]) {
     if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= n_vocab)
-      return bad("tokens", "token " + t.dump() + " is not an id of this vocabulary (0.." + std::to_string(n_vocab - 1) + ")");
+      return bad_request("tokens", "token " + t.dump() + " is not an id of this vocabulary (0.." + std::to_string(n_vocab - 1) + ")");
     out->push_back(static_cast<TokenId>(t.get<int64_t>()));
   }
   return std::nullopt;
