@@ -10,10 +10,9 @@
 
 #include <chrono>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
+#include "core/file.h"
 #include "remote/client.h"
 
 namespace joule::cli {
@@ -100,10 +99,9 @@ std::optional<std::string> EngineProcess::ended() {
 }
 
 std::string EngineProcess::log_tail() const {
-  std::ifstream in(log_path_, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string text = ss.str();
+  Expected<std::string> log = read_file(log_path_, "engine log");
+  if (!log.ok()) return log.status().message();
+  std::string text = std::move(log).value();
   if (text.size() > 2000) text = "..." + text.substr(text.size() - 2000);
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   return text;
@@ -129,12 +127,11 @@ void EngineProcess::stop() {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(spec_.stop_grace_s);
   while (!ended() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  kill(-pid_, SIGKILL);  // what is left of its group: the engine past its grace, a child that ignored SIGTERM
   if (!ended()) {
-    kill(-pid_, SIGKILL);
     int status = 0;
     if (waitpid(pid_, &status, 0) == pid_) wait_status_ = status;
   }
-  kill(-pid_, SIGKILL);  // anything left in its group (a child that ignored SIGTERM)
 }
 
 }  // namespace joule::cli
