@@ -179,8 +179,7 @@ class CellRunner {
     remote_ = std::make_unique<remote::RemoteEvalEngine>(std::move(client), it->concurrency);
     for (const study::TaskSpec& t : spec_.tasks)
       if (const auto info = eval::find_task(t.name);
-          info && !info->generative &&
-          (it->tasks.empty() || std::find(it->tasks.begin(), it->tasks.end(), t.name) != it->tasks.end())) {
+          info && !info->generative && it->runs(t.name)) {
         if (Status s = remote_->check_scoring(); !s.ok())
           return Status(s.code(), "engine " + name + " cannot run task " + t.name + ": " + s.message());
         break;

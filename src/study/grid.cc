@@ -1,6 +1,5 @@
 #include "study/grid.h"
 
-#include <algorithm>
 #include <charconv>
 
 namespace joule::study {
@@ -47,8 +46,7 @@ std::vector<Cell> expand(const StudySpec& s) {
       }
   for (size_t e = 0; e < s.engines.size(); ++e)
     for (const TaskSpec& t : s.tasks) {
-      const std::vector<std::string>& only = s.engines[e].tasks;
-      if (!only.empty() && std::find(only.begin(), only.end(), t.name) == only.end()) continue;
+      if (!s.engines[e].runs(t.name)) continue;
       for (int r = 1; r <= s.repeats; ++r) {
         cells.push_back(make_cell(cells.size(), {s.engines[e].model, ""}, s.engines[e].precision, s.engines[e].device, 0, t, r));
         cells.back().engine = static_cast<int>(e);

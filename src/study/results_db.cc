@@ -342,9 +342,9 @@ Status ResultsDb::add_cell(const std::string& study, const Cell& c, const CellRe
       o.bind(1, id).bind(2, x.id).bind(3, x.cluster).bind(4, x.choice).bind(5, x.score).bind(6, x.margin).bind(7, x.chance);
       JOULE_RETURN_IF_ERROR(o.step().status());
     }
-    for (const char* sql : {"DELETE FROM claims WHERE study = ?1 AND cell_key = ?2",
-                            "DELETE FROM failures WHERE study = ?1 AND cell_key = ?2"}) {
-      Stmt done(db_, sql);
+    for (const char* done_sql : {"DELETE FROM claims WHERE study = ?1 AND cell_key = ?2",
+                                 "DELETE FROM failures WHERE study = ?1 AND cell_key = ?2"}) {
+      Stmt done(db_, done_sql);
       JOULE_RETURN_IF_ERROR(done.status());
       done.bind(1, study).bind(2, c.key());
       JOULE_RETURN_IF_ERROR(done.step().status());

@@ -32,6 +32,7 @@
 // With engines, [[models]] and [[devices]] (joule's own engine) are optional.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -72,6 +73,10 @@ struct EngineSpec {
   double stop_grace_s = 10;
   int concurrency = 8;
   std::vector<std::string> tasks;  // the study's tasks it runs; empty = all
+
+  bool runs(const std::string& task) const {
+    return tasks.empty() || std::find(tasks.begin(), tasks.end(), task) != tasks.end();
+  }
 };
 
 // What a study does when an engine it started fails (exits, never gets healthy, cannot score a
