@@ -137,14 +137,10 @@ std::vector<Failure> failures(const report::ConfigSummary& k, const report::Comp
     else if (*v > *max)
       add(Limit::kMaxPowerW, v, max, "average power " + show(Limit::kMaxPowerW, *v) + " > " + show(Limit::kMaxPowerW, *max));
   }
-  if (!k.missing_tasks.empty()) {
-    std::string ran, missing;
-    for (const report::TaskSummary& t : k.tasks) ran += (ran.empty() ? "" : ", ") + t.task;
-    for (const std::string& t : k.missing_tasks) missing += (missing.empty() ? "" : ", ") + t;
+  if (!k.missing_tasks.empty())
     add(Limit::kAllTasks, std::nullopt, std::nullopt,
-        "it ran " + ran + " but not " + missing + ", so its accuracy and energy do not compare with the others' "
-        "(see the report's per-task table)");
-  }
+        "it ran " + join(k.task_names(), ", ") + " but not " + join(k.missing_tasks, ", ") +
+            ", so its accuracy and energy do not compare with the others' (see the report's per-task table)");
   if ((c.priority == Priority::kEnergy || c.priority == Priority::kBalanced) && !k.energy_j)
     add(Limit::kEnergyForPriority, std::nullopt, std::nullopt,
         "its energy was not measured (priority " + std::string(priority_name(c.priority)) + " needs it)");

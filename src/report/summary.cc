@@ -102,6 +102,12 @@ Totals totals(const ConfigSummary& c, const std::set<std::string>& only) {
 
 }  // namespace
 
+std::vector<std::string> ConfigSummary::task_names() const {
+  std::vector<std::string> out;
+  for (const TaskSummary& t : tasks) out.push_back(t.task);
+  return out;
+}
+
 int MeanPairedDelta::items_to_decide(double threshold_pts) const {
   return metrics::items_to_decide(items, mean_pts, std_err_pts, confidence, threshold_pts);
 }

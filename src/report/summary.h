@@ -63,6 +63,7 @@ struct ConfigSummary {
   std::optional<double> avg_power_w;  // energy / time
   std::optional<double> peak_power_w;
 
+  std::vector<std::string> task_names() const;  // of `tasks`, in order
   std::string name() const;  // "precision @ placement" ("int4 @ cpu/2", "fp8 @ vllm:gpu0")
   std::optional<double> eor() const;       // score / Wh
   std::optional<double> tweor() const;     // score / (Wh x s)

@@ -179,9 +179,7 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
   std::string partial;
   for (const ConfigSummary& k : s.configs) {
     if (k.missing_tasks.empty()) continue;
-    std::string ran;
-    for (const TaskSummary& t : k.tasks) ran += (ran.empty() ? "" : ", ") + t.task;
-    partial += (partial.empty() ? "" : "; ") + k.name() + " (" + k.model + ") ran " + ran;
+    partial += (partial.empty() ? "" : "; ") + k.name() + " (" + k.model + ") ran " + join(k.task_names(), ", ");
   }
   if (!partial.empty())
     md += "\nFewer tasks: " + partial + ". Its accuracy, energy and EOR are over those tasks only, so they do not compare "
