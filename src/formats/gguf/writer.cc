@@ -1,6 +1,9 @@
 // GGUF writer: the layout is documented at the top of reader.cc. Everything is validated before
 // the first byte is written, so a Writer never produces a file the reader would reject.
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -302,7 +305,10 @@ Status Writer::write(const std::string& path) const {
     data_size = wire::align_up(data_size + t.info.nbytes, alignment_);
   }
 
-  const std::string tmp = path + ".tmp";
+  // A temporary name of this writer's own: writers of the same file at once (two processes, two
+  // threads) each write theirs in full, and the last rename wins with a whole file.
+  static std::atomic<unsigned> writes{0};
+  const std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(writes.fetch_add(1));
   Status s = [&]() -> Status {
     JOULE_ASSIGN_OR_RETURN(OutFile out, OutFile::create(tmp));
     JOULE_RETURN_IF_ERROR(out.write(head.bytes().data(), head.bytes().size()));
