@@ -2,6 +2,8 @@
 //
 //   nt = 1   (decode, a matrix-vector product): reported as weight bytes/s; this is memory-bound,
 //            so compare with the machine's single-core bandwidth.
+//   nt = 8   (serving: eight streams decoding together; packed layouts only, the kernels serve
+//            uses): FLOP/s, as prefill.
 //   nt = 128 (prefill): reported as FLOP/s, 2 * rows * n * nt per call.
 // The activation conversion (convert_act) is timed separately. Single-threaded.
 #include <benchmark/benchmark.h>
@@ -114,7 +116,7 @@ bool register_all() {
     const bool scalar = std::string(set->isa) == "scalar";
     for (DType t : kTypes) {
       const std::string ty(dtype_name(t));
-      for (int nt : {1, 128}) {
+      for (int nt : {1, 8, 128}) {
         for (Shape s : kShapes) {
           if (s.n % traits(t).block_size != 0) continue;  // k-quants need n % 256 == 0
           // The scalar oracle takes seconds per prefill call on the big shapes.
@@ -123,6 +125,7 @@ bool register_all() {
                                     "/nt:" + std::to_string(nt);
           for (bool packed : {false, true}) {
             if (packed && set->for_type(t)->pack == nullptr) continue;
+            if (nt == 8 && !packed) continue;
             const std::string name =
                 std::string(packed ? "gemm_packed/" : "gemm/") + set->isa + "/" + ty + shape;
             benchmark::RegisterBenchmark(name.c_str(), bench_gemm, set, t, s, nt, packed)

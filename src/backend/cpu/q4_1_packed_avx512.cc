@@ -35,9 +35,11 @@ constexpr int kPairs = kGroupRows / 2;
 constexpr size_t kBlockBytes = 4 * kGroupRows + 32 * kPairs;  // 320
 static_assert(kBlockBytes == 320 && sizeof(BlockQ4_1) == 20);
 
-// Decode prefetches the block this many ahead of the one it reads. The stream is contiguous,
+// Every tile prefetches the block this many ahead of the one it reads. The stream is contiguous,
 // yet the hardware prefetchers alone leave bandwidth unused: on Llama-2-7B Q4_1 shapes 6 blocks
-// (1920 bytes) ahead beat 0, 2, 4, 8 and 10 (+10-15 % tokens/s over none).
+// (1920 bytes) ahead beat 0, 2, 4, 8 and 10 (+10-15 % decode tokens/s over none). Tiles of
+// several tokens (serving's batched decode) need it too: the whole model streams from memory
+// each step, and without it the loads stall the multiply-adds instead of overlapping them.
 constexpr int kPrefetchBlocks = 6;
 
 size_t group_bytes(int64_t n) { return static_cast<size_t>(n / 32) * kBlockBytes; }
@@ -98,7 +100,7 @@ void tile(const uint8_t* g, int64_t nb, int p0, const uint8_t* a, size_t as, int
   alignas(64) float dd[T][16];
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = g + b * kBlockBytes;
-    if constexpr (T == 1) {  // (past the group's end this is the next group: rows are contiguous)
+    {  // (past the group's end this is the next group: groups are contiguous)
       const uintptr_t at = reinterpret_cast<uintptr_t>(blk) + kPrefetchBlocks * kBlockBytes;
       for (size_t o = 0; o < kBlockBytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(at + o), _MM_HINT_T0);
     }

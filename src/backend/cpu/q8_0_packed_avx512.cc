@@ -32,8 +32,8 @@ constexpr int kGroupRows = kPackRows;  // 16
 constexpr size_t kQBytes = 8 * 64;     // one block of 16 rows
 static_assert(sizeof(BlockQ8_0) == 34);
 
-// Decode prefetches this many blocks ahead (as the Q4_1 layout: the stream is contiguous, yet the
-// hardware prefetchers alone leave bandwidth unused).
+// Every tile prefetches this many blocks ahead, as the Q4_1 layout's do (why there). On the
+// 49152 x 576 output head, 8 tokens, one thread: 3.7-3.8 ms without, 2.4 ms with.
 constexpr int kPrefetchBlocks = 4;
 
 constexpr int kNearest = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
@@ -72,7 +72,7 @@ void tile(const uint8_t* g, int64_t nb, const uint8_t* a, size_t as, int rows, f
   const uint8_t* scales = g + static_cast<size_t>(nb) * kQBytes;
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = g + b * kQBytes;
-    if constexpr (T == 1) {  // (past the group's end this is the next group: groups are contiguous)
+    {  // (past the group's end this is the next group: groups are contiguous)
       const uintptr_t at = reinterpret_cast<uintptr_t>(blk) + kPrefetchBlocks * kQBytes;
       for (size_t o = 0; o < kQBytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(at + o), _MM_HINT_T0);
     }
