@@ -2,21 +2,28 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "backend/cpu/ops.h"
 #include "core/check.h"
+#include "core/memory.h"
 #include "quant/fp16.h"
 #include "quant/reference.h"
 
 namespace joule {
 
 KvCache::KvCache(const ModelConfig& c, int n_blocks, int block_tokens)
-    : n_blocks_(n_blocks), block_tokens_(block_tokens), n_layers_(c.n_layers), kv_dim_(c.kv_dim()) {
+    : n_blocks_(n_blocks),
+      block_tokens_(block_tokens),
+      n_layers_(c.n_layers),
+      kv_dim_(c.kv_dim()),
+      elements_(size_t(n_blocks) * n_layers_ * block_tokens * kv_dim_) {
   JOULE_CHECK(n_blocks >= 1 && block_tokens >= 1);
-  const size_t n = size_t(n_blocks) * n_layers_ * block_tokens * kv_dim_;
-  k_.resize(n);
-  v_.resize(n);
+  memory_ = alloc_huge_pages(2 * elements_ * sizeof(f16_bits));
+  std::memset(memory_.get(), 0, 2 * elements_ * sizeof(f16_bits));
+  k_ = reinterpret_cast<f16_bits*>(memory_.get());
+  v_ = k_ + elements_;
 }
 
 BatchScratch::BatchScratch(const ModelConfig& c, int max_tokens, int max_positions)

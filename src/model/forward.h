@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -17,7 +18,10 @@ namespace joule {
 using TokenId = int32_t;
 
 // K/V memory in blocks of `block_tokens` positions, laid out [block][layer][position][kv_dim] in
-// f16 (llama.cpp's default cache type). A sequence's positions live in the blocks its block table
+// f16 (llama.cpp's default cache type), on huge pages where the OS grants them: a step's
+// attention reads every sequence's blocks scattered over the pool right after the matmuls have
+// streamed the weights through the caches, and with 4 KiB pages most of those reads also missed
+// the TLB. A sequence's positions live in the blocks its block table
 // names, in order (position p in blocks[p / block_tokens]). One sequence with one block of n_ctx
 // positions is the plain contiguous cache; a server shares one pool among many sequences.
 class KvCache {
@@ -25,10 +29,14 @@ class KvCache {
   KvCache(const ModelConfig& c, int n_blocks, int block_tokens);
   int n_blocks() const { return n_blocks_; }
   int block_tokens() const { return block_tokens_; }
-  size_t bytes() const { return (k_.size() + v_.size()) * sizeof(f16_bits); }
+  KvCache(const KvCache&) = delete;
+  KvCache& operator=(const KvCache&) = delete;
+  KvCache(KvCache&&) = default;
+  KvCache& operator=(KvCache&&) = default;
+  size_t bytes() const { return 2 * elements_ * sizeof(f16_bits); }
   // The first position of `block` in `layer`; positions follow kv_dim apart.
-  f16_bits* k(int block, int layer) { return k_.data() + offset(block, layer); }
-  f16_bits* v(int block, int layer) { return v_.data() + offset(block, layer); }
+  f16_bits* k(int block, int layer) { return k_ + offset(block, layer); }
+  f16_bits* v(int block, int layer) { return v_ + offset(block, layer); }
   // Where a position lives, in elements from k(0, layer) (or v(0, layer)), the same in every
   // layer: attention reads a sequence's blocks in place through these offsets.
   size_t row(int block, int position_in_block) const {
@@ -40,7 +48,10 @@ class KvCache {
     return (size_t(block) * n_layers_ + layer) * size_t(block_tokens_) * kv_dim_;
   }
   int n_blocks_, block_tokens_, n_layers_, kv_dim_;
-  std::vector<f16_bits> k_, v_;
+  size_t elements_;                  // of K, and of V
+  std::shared_ptr<uint8_t> memory_;  // K then V
+  f16_bits* k_;
+  f16_bits* v_;
 };
 
 // Which logits an item of a batch wants.
