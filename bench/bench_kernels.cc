@@ -5,6 +5,7 @@
 //   nt = 8   (serving: eight streams decoding together; packed layouts only, the kernels serve
 //            uses): FLOP/s, as prefill.
 //   nt = 128 (prefill): reported as FLOP/s, 2 * rows * n * nt per call.
+// attend/...: one column's attention (three heads of one kv head) per key, cache-hot.
 // The activation conversion (convert_act) is timed separately. Single-threaded.
 #include <benchmark/benchmark.h>
 
@@ -13,7 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/attention.h"
 #include "backend/cpu/kernels.h"
+#include "quant/fp16.h"
 #include "quant/reference.h"
 #include "quant/types.h"
 
@@ -108,7 +111,34 @@ void bench_convert(benchmark::State& state, const KernelSet* set, DType t, int64
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * nt * n));
 }
 
+// One column's attention for the three query heads of one kv head (SmolLM2-135M: head_dim 64),
+// over n_keys positions of a paged cache laid out as the server's (16-position blocks, rows
+// kv_dim = 192 apart, blocks scattered); cache-hot, so this is the compute per key.
+void bench_attend(benchmark::State& state, AttendFn attend, bool single_token) {
+  constexpr int kHeadDim = 64, kHeads = 3, kKvDim = 192, kBlock = 16, kBlocks = 64;
+  const int n_keys = static_cast<int>(state.range(0));
+  const std::vector<float> kv = gaussian(size_t(kBlocks) * kBlock * kKvDim, 4);
+  std::vector<f16_bits> k(kv.size()), v(kv.size());
+  for (size_t i = 0; i < kv.size(); ++i) k[i] = f32_to_f16(kv[i]), v[i] = f32_to_f16(kv[(i * 7) % kv.size()]);
+  std::vector<size_t> rows(n_keys);
+  for (int j = 0; j < n_keys; ++j) rows[j] = (size_t((j / kBlock) * 37 % kBlocks) * kBlock + j % kBlock) * kKvDim;
+  const std::vector<float> q = gaussian(size_t(kHeads) * kHeadDim, 5);
+  std::vector<float> scores(size_t(kHeads) * n_keys), out(size_t(kHeads) * kHeadDim);
+  const AttendArgs a{.q = q.data(), .k = k.data(), .v = v.data(), .rows = rows.data(), .n_keys = n_keys,
+                     .head_dim = kHeadDim, .scale = 0.125f, .scores = scores.data(), .out = out.data(),
+                     .single_token = single_token, .n_heads = kHeads};
+  for (auto _ : state) {
+    attend(a);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * n_keys));
+}
+
 bool register_all() {
+  for (bool single : {true, false})
+    benchmark::RegisterBenchmark(single ? "attend/best/single" : "attend/best/batched", bench_attend,
+                                 best_attend(64), single)
+        ->Arg(150)->Arg(1000)->Unit(benchmark::kMicrosecond);
   std::vector<const KernelSet*> sets = {&scalar_kernels()};
   if (const KernelSet* k = avx2_kernels()) sets.push_back(k);
   if (const KernelSet* k = avx512_kernels()) sets.push_back(k);
