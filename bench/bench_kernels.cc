@@ -138,7 +138,7 @@ bool register_all() {
   for (bool single : {true, false})
     benchmark::RegisterBenchmark(single ? "attend/best/single" : "attend/best/batched", bench_attend,
                                  best_attend(64), single)
-        ->Arg(150)->Arg(1000)->Unit(benchmark::kMicrosecond);
+        ->Arg(16)->Arg(64)->Arg(150)->Arg(300)->Arg(1000)->Unit(benchmark::kMicrosecond);
   std::vector<const KernelSet*> sets = {&scalar_kernels()};
   if (const KernelSet* k = avx2_kernels()) sets.push_back(k);
   if (const KernelSet* k = avx512_kernels()) sets.push_back(k);
