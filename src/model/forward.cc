@@ -119,14 +119,21 @@ void add_bias(float* y, const std::vector<float>& bias, int nt) {
   for (int t = 0; t < nt; ++t) cpu::add_inplace(y + size_t(t) * n, bias.data(), int64_t(n));
 }
 
-// x += out for each of nt columns; with post_norms (gemma3), x += rmsnorm(out) * norm.
-void add_residual(const ModelConfig& c, const std::vector<float>& norm, float* out, float* x, int nt) {
-  const int d = c.d_model;
-  for (int t = 0; t < nt; ++t) {
-    float* o = out + size_t(t) * d;
-    if (c.post_norms) cpu::rmsnorm(o, norm.data(), d, c.rms_eps, o);
-    cpu::add_inplace(x + size_t(t) * d, o, d);
-  }
+// x += out for one column; with post_norms (gemma3), x += rmsnorm(out) * norm.
+void add_residual(const ModelConfig& c, const std::vector<float>& norm, float* out, float* x) {
+  if (c.post_norms) cpu::rmsnorm(out, norm.data(), c.d_model, c.rms_eps, out);
+  cpu::add_inplace(x, out, c.d_model);
+}
+
+// fn(t) for every column t of the step, the columns dealt over the pool when there are several:
+// the per-column work between the matmuls (norms, RoPE, cache writes, residuals) would otherwise
+// run on one thread while the others wait.
+template <class Fn>
+void per_column(ThreadPool& pool, int nt, const Fn& fn) {
+  if (nt == 1) return fn(0);
+  pool.parallel_for(nt, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) fn(static_cast<int>(t));
+  });
 }
 
 Status check_items(const ModelConfig& c, const KvCache& kv, std::span<const BatchItem> items,
@@ -165,6 +172,7 @@ Status forward_batch(const Model& model, KvCache& kv, std::span<const BatchItem>
   const int d = c.d_model, qd = c.q_dim(), kvd = c.kv_dim(), f = c.d_ff, half = c.rope_dim / 2;
   const int bt = kv.block_tokens();
   const cpu::SiluMulFn silu_mul = c.ffn_act == FfnActivation::kSilu ? cpu::best_silu_mul() : cpu::gelu_tanh_mul;
+  const cpu::RopeApplyFn rope_apply = cpu::best_rope_apply();
   // RoPE of global layers, and of local ones (their own base).
   const int n_rope = c.sliding_window > 0 ? 2 : 1;
   cpu::RopeParams rope[2];
@@ -187,6 +195,11 @@ Status forward_batch(const Model& model, KvCache& kv, std::span<const BatchItem>
   for (size_t i = 0; i < items.size(); ++i)
     for (int p = 0; p < items[i].pos0 + int(items[i].tokens.size()); ++p)
       s.rows_[rows0[i] + size_t(p)] = kv.row(items[i].blocks[p / bt], p % bt);
+  // The cache row each column's new key and value go to.
+  std::vector<size_t> col_rows(nt);
+  for (size_t i = 0; i < items.size(); ++i)
+    for (int j = 0; j < int(items[i].tokens.size()); ++j)
+      col_rows[first[i] + j] = s.rows_[rows0[i] + size_t(items[i].pos0 + j)];
   float* x = s.x_.data();    // [nt, d] residual stream
   float* xn = s.xn_.data();  // [nt, d] normalised input of a sub-layer
 
@@ -208,81 +221,88 @@ Status forward_batch(const Model& model, KvCache& kv, std::span<const BatchItem>
     const int local = c.is_local(li) ? 1 : 0;
     // Attention block: x += Wo · attn(rope(Wq·xn), rope(Wk·xn), Wv·xn), xn = norm(x); bloom has
     // one fused QKV matrix, biases and ALiBi (in the attention) instead of RoPE.
-    for (int t = 0; t < nt; ++t) norm(c, x + size_t(t) * d, l.attn_norm, l.attn_norm_b, xn + size_t(t) * d);
+    per_column(pool, nt, [&](int t) { norm(c, x + size_t(t) * d, l.attn_norm, l.attn_norm_b, xn + size_t(t) * d); });
     float* q = s.q_.data();
     float* k = s.k_new_.data();
     float* v = s.v_new_.data();
+    const int n_qkv = qd + 2 * kvd;
     if (c.fused_qkv) {
-      const int n_qkv = qd + 2 * kvd;
-      float* qkv = s.qkv_.data();
-      cpu::matmul(l.wqkv, xn, nt, qkv, n_qkv, ks, pool, s.mm_);
-      add_bias(qkv, l.bqkv, nt);
-      for (int t = 0; t < nt; ++t) {
-        const float* row = qkv + size_t(t) * n_qkv;
-        std::copy(row, row + qd, q + size_t(t) * qd);
-        std::copy(row + qd, row + qd + kvd, k + size_t(t) * kvd);
-        std::copy(row + qd + kvd, row + n_qkv, v + size_t(t) * kvd);
-      }
+      cpu::matmul(l.wqkv, xn, nt, s.qkv_.data(), n_qkv, ks, pool, s.mm_);
     } else {
       cpu::matmul(l.wq, xn, nt, q, qd, ks, pool, s.mm_);
       cpu::matmul(l.wk, xn, nt, k, kvd, ks, pool, s.mm_);
       cpu::matmul(l.wv, xn, nt, v, kvd, ks, pool, s.mm_);
-      add_bias(q, l.bq, nt);
-      add_bias(k, l.bk, nt);
-      add_bias(v, l.bv, nt);
     }
-    for (int t = 0; t < nt; ++t) {
-      if (c.qk_norm) {  // each head on its own, in place
-        for (int h = 0; h < c.n_heads; ++h) {
-          float* qh = q + size_t(t) * qd + size_t(h) * c.head_dim;
-          cpu::rmsnorm(qh, l.q_norm.data(), c.head_dim, c.rms_eps, qh);
-        }
-        for (int h = 0; h < c.n_kv_heads; ++h) {
-          float* kh = k + size_t(t) * kvd + size_t(h) * c.head_dim;
-          cpu::rmsnorm(kh, l.k_norm.data(), c.head_dim, c.rms_eps, kh);
-        }
-      }
-      if (c.rope_dim == 0) continue;
-      const float* cs = &s.rope_cos_[local][size_t(t) * half];
-      const float* sn = &s.rope_sin_[local][size_t(t) * half];
-      cpu::rope_apply(q + size_t(t) * qd, c.n_heads, cs, sn, rope[local]);
-      cpu::rope_apply(k + size_t(t) * kvd, c.n_kv_heads, cs, sn, rope[local]);
-    }
-    // Append to the f16 cache, each position at its row.
+    // Per column: biases, q/k norms and RoPE, then the new key and value into the f16 cache at
+    // the column's row.
     f16_bits* k_layer = kv.k(0, li);
     f16_bits* v_layer = kv.v(0, li);
-    for (size_t i = 0; i < items.size(); ++i)
-      for (int j = 0; j < int(items[i].tokens.size()); ++j) {
-        const size_t at = s.rows_[rows0[i] + size_t(items[i].pos0 + j)], from = size_t(first[i] + j) * kvd;
-        for (int e = 0; e < kvd; ++e) {
-          k_layer[at + e] = f32_to_f16(k[from + e]);
-          v_layer[at + e] = f32_to_f16(v[from + e]);
-        }
+    per_column(pool, nt, [&](int t) {
+      float* qt = q + size_t(t) * qd;
+      float* kt = k + size_t(t) * kvd;
+      float* vt = v + size_t(t) * kvd;
+      if (c.fused_qkv) {
+        float* row = s.qkv_.data() + size_t(t) * n_qkv;
+        add_bias(row, l.bqkv, 1);
+        std::copy(row, row + qd, qt);
+        std::copy(row + qd, row + qd + kvd, kt);
+        std::copy(row + qd + kvd, row + n_qkv, vt);
+      } else {
+        add_bias(qt, l.bq, 1);
+        add_bias(kt, l.bk, 1);
+        add_bias(vt, l.bv, 1);
       }
+      if (c.qk_norm) {  // each head on its own, in place
+        for (int h = 0; h < c.n_heads; ++h)
+          cpu::rmsnorm(qt + size_t(h) * c.head_dim, l.q_norm.data(), c.head_dim, c.rms_eps, qt + size_t(h) * c.head_dim);
+        for (int h = 0; h < c.n_kv_heads; ++h)
+          cpu::rmsnorm(kt + size_t(h) * c.head_dim, l.k_norm.data(), c.head_dim, c.rms_eps, kt + size_t(h) * c.head_dim);
+      }
+      if (c.rope_dim > 0) {
+        const float* cs = &s.rope_cos_[local][size_t(t) * half];
+        const float* sn = &s.rope_sin_[local][size_t(t) * half];
+        rope_apply(qt, c.n_heads, cs, sn, rope[local]);
+        rope_apply(kt, c.n_kv_heads, cs, sn, rope[local]);
+      }
+      const size_t at = col_rows[t];
+      for (int e = 0; e < kvd; ++e) {
+        k_layer[at + e] = f32_to_f16(kt[e]);
+        v_layer[at + e] = f32_to_f16(vt[e]);
+      }
+    });
     attention(c, items, first.data(), s.rows_.data(), rows0.data(), q, k_layer, v_layer, local ? c.sliding_window : 0,
               s.attn_.data(), s.scores_, s.max_positions(), pool);
     cpu::matmul(l.wo, s.attn_.data(), nt, xn, d, ks, pool, s.mm_);
-    add_bias(xn, l.bo, nt);
-    add_residual(c, l.post_attn_norm, xn, x, nt);
+    // Per column: x += the attention's output, then the feed-forward's input norm.
+    per_column(pool, nt, [&](int t) {
+      float* out = xn + size_t(t) * d;
+      add_bias(out, l.bo, 1);
+      add_residual(c, l.post_attn_norm, out, x + size_t(t) * d);
+      norm(c, x + size_t(t) * d, l.ffn_norm, l.ffn_norm_b, out);
+    });
 
     // Feed-forward block: x += Wdown · (act(Wgate·xn) * Wup·xn) (SwiGLU; GeGLU for gemma), or
     // without a gate x += Wdown · gelu(Wup·xn + b_up) + b_down (bloom).
-    for (int t = 0; t < nt; ++t) norm(c, x + size_t(t) * d, l.ffn_norm, l.ffn_norm_b, xn + size_t(t) * d);
     cpu::matmul(l.w_up, xn, nt, s.up_.data(), f, ks, pool, s.mm_);
-    add_bias(s.up_.data(), l.b_up, nt);
     float* hidden = s.up_.data();
     if (c.ffn_gated) {
       cpu::matmul(l.w_gate, xn, nt, s.gate_.data(), f, ks, pool, s.mm_);
       hidden = s.gate_.data();
-      pool.parallel_for(nt, 1, [&](int64_t t0, int64_t t1) {
-        silu_mul(s.gate_.data() + t0 * f, s.up_.data() + t0 * f, (t1 - t0) * f);
+      per_column(pool, nt, [&](int t) {
+        add_bias(s.up_.data() + size_t(t) * f, l.b_up, 1);
+        silu_mul(s.gate_.data() + size_t(t) * f, s.up_.data() + size_t(t) * f, f);
       });
     } else {
-      pool.parallel_for(nt, 1, [&](int64_t t0, int64_t t1) { cpu::gelu_tanh(s.up_.data() + t0 * f, (t1 - t0) * f); });
+      per_column(pool, nt, [&](int t) {
+        add_bias(s.up_.data() + size_t(t) * f, l.b_up, 1);
+        cpu::gelu_tanh(s.up_.data() + size_t(t) * f, f);
+      });
     }
     cpu::matmul(l.w_down, hidden, nt, xn, d, ks, pool, s.mm_);
-    add_bias(xn, l.b_down, nt);
-    add_residual(c, l.post_ffn_norm, xn, x, nt);
+    per_column(pool, nt, [&](int t) {
+      add_bias(xn + size_t(t) * d, l.b_down, 1);
+      add_residual(c, l.post_ffn_norm, xn + size_t(t) * d, x + size_t(t) * d);
+    });
   }
 
   // Logits of the tokens that ask for them, in item order, through one output matmul.

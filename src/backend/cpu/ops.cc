@@ -117,6 +117,10 @@ SiluMulFn best_silu_mul() {
   return std::strcmp(best_kernels().isa, "avx512") == 0 ? silu_mul_avx512 : silu_mul;
 }
 
+RopeApplyFn best_rope_apply() {
+  return std::strcmp(best_kernels().isa, "avx512") == 0 ? rope_apply_avx512 : rope_apply;
+}
+
 LogSumExp log_sum_exp(const float* x, int64_t n) {
   LogSumExp r;
   r.argmax = std::max_element(x, x + n) - x;

@@ -1,8 +1,8 @@
 // Element-wise and normalisation ops of the transformer, f32 on the CPU.
 // These are O(d) per token (the matmuls are O(d^2)), so plain loops the compiler vectorises are
 // enough; each is its own scalar reference. The exceptions are SiLU and log-sum-exp, whose exp
-// per element costs more than the loop the compiler can make of it: they have AVX-512 variants
-// (ops_avx512.cc).
+// per element costs more than the loop the compiler can make of it, and RoPE, whose fused
+// multiply-adds are library calls on the baseline ISA: they have AVX-512 variants (ops_avx512.cc).
 #pragma once
 
 #include <cstdint>
@@ -32,6 +32,10 @@ void rope_angles(int64_t pos, const RopeParams& p, float* cos_out, float* sin_ou
 
 // Rotates n_heads consecutive heads of x (each head_dim values) by precomputed angles.
 void rope_apply(float* x, int n_heads, const float* cos_v, const float* sin_v, const RopeParams& p);
+void rope_apply_avx512(float* x, int n_heads, const float* cos_v, const float* sin_v,
+                       const RopeParams& p);  // ops_avx512.cc; equal bit for bit
+using RopeApplyFn = void (*)(float* x, int n_heads, const float* cos_v, const float* sin_v, const RopeParams& p);
+RopeApplyFn best_rope_apply();  // as best_silu_mul
 
 // In-place softmax over n values.
 void softmax(float* x, int64_t n);

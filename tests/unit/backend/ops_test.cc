@@ -1,6 +1,7 @@
-// The fast attention, SiLU and log-sum-exp variants against their scalar references.
+// The fast attention, SiLU, RoPE and log-sum-exp variants against their scalar references.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -198,6 +199,26 @@ TEST(SiluMul, Avx512MatchesScalar) {
     for (int64_t i = 0; i < n; ++i)
       EXPECT_NEAR(fast[i], ref[i], 4e-7f * std::max(1.0f, std::fabs(ref[i]))) << "n=" << n << " i=" << i;
   }
+}
+
+TEST(Rope, Avx512EqualsScalarBitForBit) {
+  if (!has_avx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  // Full and partial rotary dimensions (phi-style 32 of 64, and pair counts that end mid-vector),
+  // both pair layouts, several heads.
+  for (const auto& [head_dim, rope_dim] : {std::pair{64, 64}, {64, 32}, {128, 128}, {40, 40}, {80, 24}, {256, 256}})
+    for (RopePairs pairs : {RopePairs::kAdjacent, RopePairs::kHalves}) {
+      const RopeParams p{.head_dim = head_dim, .rope_dim = rope_dim, .pairs = pairs};
+      std::vector<float> cs(rope_dim / 2), sn(rope_dim / 2);
+      rope_angles(1234, p, cs.data(), sn.data());
+      std::vector<float> ref = uniform(3 * head_dim, -4.0f, 4.0f, 8);
+      ref[1] = 0.0f, ref[2] = -0.0f;  // zero signs follow the scalar fma too
+      std::vector<float> fast = ref;
+      rope_apply(ref.data(), 3, cs.data(), sn.data(), p);
+      rope_apply_avx512(fast.data(), 3, cs.data(), sn.data(), p);
+      for (size_t i = 0; i < ref.size(); ++i)
+        EXPECT_EQ(std::bit_cast<uint32_t>(fast[i]), std::bit_cast<uint32_t>(ref[i]))
+            << "head_dim " << head_dim << " rope_dim " << rope_dim << " i " << i;
+    }
 }
 
 TEST(LogSumExp, Avx512MatchesScalar) {
