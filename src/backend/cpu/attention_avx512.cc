@@ -101,14 +101,20 @@ void scores_single(const AttendArgs& a, const __m512 (&q)[H][kMaxVecs], const fl
     for (int i = np; i < hd; ++i) sum += static_cast<double>(_cvtsh_ss(a.key(j)[i]) * q16[h][i]);
     a.scores[h * n + j] = static_cast<float>(sum) * a.scale;
   };
+  const __m128 scale = _mm_set1_ps(a.scale);
   int j = 0;
   for (; j + 4 <= n; j += 4) {
     __m512 r[4][H];
     for (int kk = 0; kk < 4; ++kk) chains(j + kk, r[kk]);
     for (int h = 0; h < H; ++h) {
-      alignas(16) float red[4];
-      _mm_store_ps(red, reduce4(r[0][h], r[1][h], r[2][h], r[3][h]));
-      for (int kk = 0; kk < 4; ++kk) store(j + kk, h, red[kk]);
+      const __m128 red = reduce4(r[0][h], r[1][h], r[2][h], r[3][h]);
+      if (np == hd) {  // nothing to add in double: float(double(x)) * scale is x * scale
+        _mm_storeu_ps(a.scores + h * n + j, _mm_mul_ps(red, scale));
+        continue;
+      }
+      alignas(16) float four[4];
+      _mm_store_ps(four, red);
+      for (int kk = 0; kk < 4; ++kk) store(j + kk, h, four[kk]);
     }
   }
   for (; j < n; ++j) {
@@ -141,36 +147,6 @@ void softmax_f16_probs(float* s, int n) {
   }
 }
 
-// Accumulates the 16-key chunks starting at key `first`, `step` keys apart, into 16 lane vectors
-// per head (lane l takes key j0 + l of each chunk) over the 16 dimensions at d0: one tinyBLAS /
-// ggml_vec_dot_f16 accumulator, held as 16 vectors across dimensions. Each value row is loaded
-// and converted once for the H heads; the lanes go L at a time so H x L accumulators stay in
-// registers (each key belongs to one lane, so no row is loaded twice).
-template <int H>
-void lane_chains(const AttendArgs& a, int d0, int first, int step, __m512 (&lane)[H][16]) {
-  constexpr int L = H == 1 ? 16 : H <= 3 ? 8 : 4;
-  const int n = a.n_keys;
-  for (int l0 = 0; l0 < 16; l0 += L) {
-    __m512 acc[H][L];
-    for (int h = 0; h < H; ++h)
-      for (int l = 0; l < L; ++l) acc[h][l] = _mm512_setzero_ps();
-    auto add = [&](int l, int j) {
-      const __m512 v = load_f16x16(a.value(j) + d0);
-      for (int h = 0; h < H; ++h) acc[h][l] = _mm512_fmadd_ps(v, _mm512_set1_ps(a.scores[h * n + j]), acc[h][l]);
-    };
-    for (int j0 = first + l0; j0 < n; j0 += step) {
-      if (n - j0 >= L) {
-#pragma GCC unroll 16
-        for (int l = 0; l < L; ++l) add(l, j0 + l);
-      } else {
-        for (int l = 0; l < n - j0; ++l) add(l, j0 + l);
-      }
-    }
-    for (int h = 0; h < H; ++h)
-      for (int l = 0; l < L; ++l) lane[h][l0 + l] = acc[h][l];
-  }
-}
-
 // _mm512_reduce_add_ps's grouping applied across 16 lane vectors.
 __m512 reduce_lanes(__m512 (&x)[16]) {
 #pragma GCC unroll 8
@@ -180,24 +156,49 @@ __m512 reduce_lanes(__m512 (&x)[16]) {
   return _mm512_add_ps(_mm512_add_ps(x[0], x[2]), _mm512_add_ps(x[1], x[3]));
 }
 
-// out[16 dims at d0] of each head = sum over keys of p_j * v_j in llama.cpp's order: tinyBLAS has
-// one chain over 16-key chunks; ggml_vec_dot_f16 four, over the 16-key quarters of each 64-key
-// step, combined (0+2)+(1+3) lane by lane. Then the 16 lanes are reduced.
-template <int H>
+// out[16 dims at d0] of each head = sum over keys of p_j * v_j in llama.cpp's order, held as 16
+// lane vectors across dimensions (lane l takes keys l, l + 16, ...: one tinyBLAS /
+// ggml_vec_dot_f16 accumulator each), then the lanes reduced. tinyBLAS has one chain over 16-key
+// chunks; ggml_vec_dot_f16 four, over the 16-key quarters of each 64-key step, combined
+// (0 + 2) + (1 + 3) lane by lane. A pass takes S lanes (of every chain) so that its accumulators
+// stay in registers; each value row is loaded and converted once for the H heads.
+template <int H, bool Single>
 void weighted_values(const AttendArgs& a, int d0) {
+  constexpr int chains = Single ? 4 : 1, step = 16 * chains;
+  // Lanes per pass, 16 / S apart: a power of two with at most 24 accumulators.
+  constexpr int S = 24 / (chains * H) >= 16 ? 16 : 24 / (chains * H) >= 8 ? 8 : 24 / (chains * H) >= 4 ? 4
+                    : 24 / (chains * H) >= 2 ? 2 : 1;
+  const int n = a.n_keys;
   __m512 x[H][16];
-  if (!a.single_token) {
-    lane_chains<H>(a, d0, 0, 16, x);
-  } else {
-    __m512 c0[H][16], c1[H][16], c2[H][16];
-    lane_chains<H>(a, d0, 0, 64, c0);
-    lane_chains<H>(a, d0, 16, 64, c1);
-    lane_chains<H>(a, d0, 32, 64, c2);
-    lane_chains<H>(a, d0, 48, 64, x);
-    for (int h = 0; h < H; ++h)
+  for (int p = 0; p < 16 / S; ++p) {
+    __m512 acc[chains][S][H];
+    for (int c = 0; c < chains; ++c)
+      for (int s = 0; s < S; ++s)
+        for (int h = 0; h < H; ++h) acc[c][s][h] = _mm512_setzero_ps();
+    auto add = [&](int c, int s, int j) {
+      const __m512 v = load_f16x16(a.value(j) + d0);
+      for (int h = 0; h < H; ++h) acc[c][s][h] = _mm512_fmadd_ps(v, _mm512_set1_ps(a.scores[h * n + j]), acc[c][s][h]);
+    };
+    // Key of chain c, lane p + s * 16 / S in the step at b.
+    auto key = [&](int b, int c, int s) { return b + 16 * c + p + s * (16 / S); };
+    int b = 0;
+    for (; b + step <= n; b += step)
+#pragma GCC unroll 4
+      for (int c = 0; c < chains; ++c)
 #pragma GCC unroll 16
-      for (int l = 0; l < 16; ++l)
-        x[h][l] = _mm512_add_ps(_mm512_add_ps(c0[h][l], c2[h][l]), _mm512_add_ps(c1[h][l], x[h][l]));
+        for (int s = 0; s < S; ++s) add(c, s, key(b, c, s));
+#pragma GCC unroll 4
+    for (int c = 0; c < chains; ++c)
+#pragma GCC unroll 16
+      for (int s = 0; s < S; ++s)
+        if (key(b, c, s) < n) add(c, s, key(b, c, s));
+    for (int s = 0; s < S; ++s)
+      for (int h = 0; h < H; ++h)
+        if constexpr (Single)
+          x[h][p + s * (16 / S)] = _mm512_add_ps(_mm512_add_ps(acc[0][s][h], acc[2][s][h]),
+                                                 _mm512_add_ps(acc[1][s][h], acc[3][s][h]));
+        else
+          x[h][p + s * (16 / S)] = acc[0][s][h];
   }
   for (int h = 0; h < H; ++h) _mm512_storeu_ps(a.out + h * a.head_dim + d0, reduce_lanes(x[h]));
 }
@@ -221,7 +222,12 @@ void attend_group(const AttendArgs& a) {
     add_alibi(a.heads(h, 1));
     softmax_f16_probs(a.scores + h * a.n_keys, a.n_keys);
   }
-  for (int c = 0; c < nv; ++c) weighted_values<H>(a, 16 * c);
+  for (int c = 0; c < nv; ++c) {
+    if (a.single_token)
+      weighted_values<H, true>(a, 16 * c);
+    else
+      weighted_values<H, false>(a, 16 * c);
+  }
 }
 
 }  // namespace
