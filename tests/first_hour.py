@@ -127,6 +127,13 @@ def play_bench_quantize_perplexity(j, tmp):
     check(frac is not None and (int(frac.group(1)) <= 100 or ("* above 100 %" in out and frac.group(2) == "*")),
           "bench: a fraction of the ceiling above 100 % is footnoted", out)
     check("energy sources" not in out and err.count("energy sources:") == 1, "bench: sensors once, on stderr", err)
+    rc, out, err = j("bench", "-p", "0", "-n", "8", "--parallel", "1,4", "-r", "1", "-t", "1", "--json")
+    rows = {r["test"]: r for r in json.loads(out)["results"]} if rc == 0 else {}
+    check(set(rows) == {"tg8", "tg8x4"} and rows["tg8x4"]["parallel"] == 4 and rows["tg8x4"]["n_tokens"] == 32
+          and "bandwidth_ceiling_tokens_per_s" not in rows["tg8x4"] and rows["tg8x4"]["tokens_per_s_mean"] > 0,
+          "bench --parallel 1,4: tg8 and tg8x4 (4 sequences, 32 tokens, no one-stream ceiling)", out + err)
+    one_error_line(j("bench", "-p", "0", "-n", "8", "--parallel", "0"), 2, "--parallel",
+                   "bench --parallel 0 is refused")
     model = j.home / "models" / MODEL_FILE
     one_error_line(j("quantize", str(model), str(tmp / "q8.gguf"), "--type", "q8_0"), 2, "--allow-requantize",
                    "quantize refuses to re-quantize a quantized model without --allow-requantize")

@@ -1,10 +1,13 @@
 // joule bench: prefill (pp) and decode (tg) throughput, like llama-bench: each test runs on a
-// fresh context with random tokens, after one warm-up run, r repetitions, mean and sd.
+// fresh context with random tokens, after one warm-up run, r repetitions, mean and sd. With
+// --parallel N, decode also runs N sequences together, one token each per step (a server's
+// batched decode without the server, like llama-batched-bench).
 #include <chrono>
 #include <cstdio>
 #include <algorithm>
 #include <iostream>
 #include <map>
+#include <numeric>
 #include <random>
 #include <sstream>
 
@@ -22,6 +25,7 @@ struct BenchOptions {
   ModelOptions model;  // model.precision may be a comma-separated list
   std::string prompts = "128,512";
   std::string gens = "64,128";
+  std::string parallel = "1";
   std::string threads;
   int reps = 5;
   bool json = false;
@@ -58,9 +62,10 @@ struct Result {
   std::string precision;
   size_t weight_bytes = 0;
   size_t bytes_per_token = 0;
-  std::string test;  // "pp512" or "tg128"
+  std::string test;  // "pp512", "tg128", or "tg128x8" (8 sequences decoding together)
   int threads = 0;
-  int n_tokens = 0;
+  int parallel = 1;
+  int n_tokens = 0;  // over all sequences
   std::vector<double> tok_s;
   double ceiling_tok_s = 0;  // decode only: read bandwidth / bytes per token
   std::map<std::string, DomainEnergy> energy;  // by domain name
@@ -103,6 +108,36 @@ Expected<double> time_once(const Model& m, int n, bool prefill, ThreadPool& pool
   return seconds;
 }
 
+// Seconds for `parallel` sequences to decode n random tokens each, one step per position with
+// every sequence's token (its own KV block, the single-token order it has alone, its logits), as
+// joule serve's batched decode runs them; inside the energy window "rep".
+Expected<double> time_parallel(const Model& m, int n, int parallel, ThreadPool& pool, std::mt19937& rng,
+                               EnergySession& energy) {
+  KvCache kv(m.config(), parallel, n);
+  BatchScratch scratch(m.config(), parallel, n);
+  std::uniform_int_distribution<TokenId> dist(0, m.config().n_vocab - 1);
+  std::vector<TokenId> toks(size_t(parallel) * n);
+  for (TokenId& t : toks) t = dist(rng);
+  std::vector<int32_t> blocks(parallel);
+  std::iota(blocks.begin(), blocks.end(), 0);
+  std::vector<float> logits(size_t(parallel) * m.config().n_vocab);
+  std::vector<BatchItem> items(parallel);
+  energy.begin("rep");
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < n; ++i) {
+    for (int s = 0; s < parallel; ++s)
+      items[s] = {.tokens = std::span(&toks[size_t(s) * n + i], 1),
+                  .pos0 = i,
+                  .blocks = std::span(&blocks[s], 1),
+                  .logits = Logits::kLast,
+                  .single_token = true};
+    JOULE_RETURN_IF_ERROR(forward_batch(m, kv, items, logits.data(), scratch, pool, cpu::best_kernels()));
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  energy.end("rep");
+  return seconds;
+}
+
 // "cpu 0.0123 J/tok (estimated), 81 tok/J, 19.8 W" per domain.
 std::string energy_cell(const Result& r) {
   std::string out;
@@ -129,8 +164,9 @@ bool prefill_only(const std::vector<int>& gens) {
 int run(const BenchOptions& o) {
   auto pps = parse_list(o.prompts, "-p", 0);
   auto tgs = parse_list(o.gens, "-n", 0);
+  auto pls = parse_list(o.parallel, "--parallel", 1);
   auto ths = parse_list(o.threads.empty() ? std::to_string(default_threads()) : o.threads, "-t", 1);
-  for (const auto* l : {&pps, &tgs, &ths})
+  for (const auto* l : {&pps, &tgs, &pls, &ths})
     if (!l->ok()) return report_error(l->status());
   for (int t : *ths)
     if (Status s = check_threads(t); !s.ok()) return report_error(s);
@@ -157,20 +193,27 @@ int run(const BenchOptions& o) {
     for (int t : *ths) {
       ThreadPool pool(t);
       if (!prefill_only(*tgs) && !bandwidth.count(t)) bandwidth[t] = cpu::measure_read_bandwidth(pool);
-      auto bench = [&](int n, bool prefill) -> Status {
+      // parallel > 1: that many sequences decoding together (decode only).
+      auto bench = [&](int n, bool prefill, int parallel) -> Status {
         if (n == 0) return Status::Ok();
         Result r;
         r.precision = lm->precision;
         r.weight_bytes = m.weight_bytes();
         r.bytes_per_token = m.bytes_per_token();
-        r.test = (prefill ? "pp" : "tg") + std::to_string(n);
+        r.test = (prefill ? "pp" : "tg") + std::to_string(n) + (parallel > 1 ? "x" + std::to_string(parallel) : "");
         r.threads = t;
-        r.n_tokens = n;
-        if (!prefill) r.ceiling_tok_s = bandwidth[t].read_gb_s * 1e9 / m.bytes_per_token();
-        JOULE_RETURN_IF_ERROR(time_once(m, n, prefill, pool, rng, energy).status());  // warm-up
+        r.parallel = parallel;
+        r.n_tokens = n * parallel;
+        // The ceiling is one stream's: parallel sequences share each weight read.
+        if (!prefill && parallel == 1) r.ceiling_tok_s = bandwidth[t].read_gb_s * 1e9 / m.bytes_per_token();
+        auto once = [&]() {
+          return parallel > 1 ? time_parallel(m, n, parallel, pool, rng, energy)
+                              : time_once(m, n, prefill, pool, rng, energy);
+        };
+        JOULE_RETURN_IF_ERROR(once().status());  // warm-up
         for (int i = 0; i < o.reps; ++i) {
-          JOULE_ASSIGN_OR_RETURN(double s, time_once(m, n, prefill, pool, rng, energy));
-          r.tok_s.push_back(n / s);
+          JOULE_ASSIGN_OR_RETURN(double s, once());
+          r.tok_s.push_back(r.n_tokens / s);
           if (const energy::WindowResult* w = energy.result("rep")) r.add_energy(*w);
         }
         std::fprintf(stderr, "[joule bench] %s %s t=%d: %.2f ± %.2f tok/s\n", r.precision.c_str(),
@@ -179,9 +222,10 @@ int run(const BenchOptions& o) {
         return Status::Ok();
       };
       for (int n : *pps)
-        if (Status s = bench(n, true); !s.ok()) return report_error(s);
+        if (Status s = bench(n, true, 1); !s.ok()) return report_error(s);
       for (int n : *tgs)
-        if (Status s = bench(n, false); !s.ok()) return report_error(s);
+        for (int pl : *pls)
+          if (Status s = bench(n, false, pl); !s.ok()) return report_error(s);
     }
     if (!first) first = std::move(lm->model), model_file = lm->path;
   }
@@ -195,7 +239,8 @@ int run(const BenchOptions& o) {
     {
       nlohmann::json row = {{"precision", r.precision}, {"weight_bytes", r.weight_bytes},
                             {"bytes_per_token", r.bytes_per_token},
-                            {"test", r.test}, {"threads", r.threads}, {"n_tokens", r.n_tokens},
+                            {"test", r.test}, {"threads", r.threads}, {"parallel", r.parallel},
+                            {"n_tokens", r.n_tokens},
                             {"tokens_per_s_mean", r.mean()}, {"tokens_per_s_sd", r.sd()},
                             {"tokens_per_s", r.tok_s}};
       if (r.ceiling_tok_s > 0) {
@@ -269,6 +314,11 @@ void register_bench(CLI::App& app, Action& action) {
   cmd->add_option("-p,--n-prompt", o->prompts, "prefill sizes, comma-separated (0 = none)")
       ->capture_default_str();
   cmd->add_option("-n,--n-gen", o->gens, "decode lengths, comma-separated (0 = none)")
+      ->capture_default_str();
+  cmd->add_option("--parallel", o->parallel,
+                  "sequences decoding together, comma-separated (like llama-batched-bench's -npl): each "
+                  "tg test also runs N sequences, one token each per step, reported as tgNxP in tokens/s "
+                  "over all of them")
       ->capture_default_str();
   cmd->add_option("-t,--threads", o->threads, "thread counts, comma-separated (default: physical cores)");
   cmd->add_option("-r,--repetitions", o->reps, "repetitions per test")->capture_default_str();
