@@ -112,11 +112,9 @@ void norm(const ModelConfig& c, const float* x, const std::vector<float>& w, con
     cpu::rmsnorm(x, w.data(), c.d_model, c.rms_eps, out);
 }
 
-// y[t] += bias for each of nt columns of n values (no-op for an empty bias).
-void add_bias(float* y, const std::vector<float>& bias, int nt) {
-  if (bias.empty()) return;
-  const size_t n = bias.size();
-  for (int t = 0; t < nt; ++t) cpu::add_inplace(y + size_t(t) * n, bias.data(), int64_t(n));
+// y += bias for one column (no-op for an empty bias).
+void add_bias(float* y, const std::vector<float>& bias) {
+  if (!bias.empty()) cpu::add_inplace(y, bias.data(), int64_t(bias.size()));
 }
 
 // x += out for one column; with post_norms (gemma3), x += rmsnorm(out) * norm.
@@ -243,14 +241,14 @@ Status forward_batch(const Model& model, KvCache& kv, std::span<const BatchItem>
       float* vt = v + size_t(t) * kvd;
       if (c.fused_qkv) {
         float* row = s.qkv_.data() + size_t(t) * n_qkv;
-        add_bias(row, l.bqkv, 1);
+        add_bias(row, l.bqkv);
         std::copy(row, row + qd, qt);
         std::copy(row + qd, row + qd + kvd, kt);
         std::copy(row + qd + kvd, row + n_qkv, vt);
       } else {
-        add_bias(qt, l.bq, 1);
-        add_bias(kt, l.bk, 1);
-        add_bias(vt, l.bv, 1);
+        add_bias(qt, l.bq);
+        add_bias(kt, l.bk);
+        add_bias(vt, l.bv);
       }
       if (c.qk_norm) {  // each head on its own, in place
         for (int h = 0; h < c.n_heads; ++h)
@@ -276,7 +274,7 @@ Status forward_batch(const Model& model, KvCache& kv, std::span<const BatchItem>
     // Per column: x += the attention's output, then the feed-forward's input norm.
     per_column(pool, nt, [&](int t) {
       float* out = xn + size_t(t) * d;
-      add_bias(out, l.bo, 1);
+      add_bias(out, l.bo);
       add_residual(c, l.post_attn_norm, out, x + size_t(t) * d);
       norm(c, x + size_t(t) * d, l.ffn_norm, l.ffn_norm_b, out);
     });
@@ -289,18 +287,18 @@ Status forward_batch(const Model& model, KvCache& kv, std::span<const BatchItem>
       cpu::matmul(l.w_gate, xn, nt, s.gate_.data(), f, ks, pool, s.mm_);
       hidden = s.gate_.data();
       per_column(pool, nt, [&](int t) {
-        add_bias(s.up_.data() + size_t(t) * f, l.b_up, 1);
+        add_bias(s.up_.data() + size_t(t) * f, l.b_up);
         silu_mul(s.gate_.data() + size_t(t) * f, s.up_.data() + size_t(t) * f, f);
       });
     } else {
       per_column(pool, nt, [&](int t) {
-        add_bias(s.up_.data() + size_t(t) * f, l.b_up, 1);
+        add_bias(s.up_.data() + size_t(t) * f, l.b_up);
         cpu::gelu_tanh(s.up_.data() + size_t(t) * f, f);
       });
     }
     cpu::matmul(l.w_down, hidden, nt, xn, d, ks, pool, s.mm_);
     per_column(pool, nt, [&](int t) {
-      add_bias(xn + size_t(t) * d, l.b_down, 1);
+      add_bias(xn + size_t(t) * d, l.b_down);
       add_residual(c, l.post_ffn_norm, xn + size_t(t) * d, x + size_t(t) * d);
     });
   }
