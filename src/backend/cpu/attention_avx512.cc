@@ -16,6 +16,8 @@
 
 #include "backend/cpu/intrinsics.h"
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 
 #include "backend/cpu/attention.h"
@@ -166,8 +168,7 @@ template <int H, bool Single>
 void weighted_values(const AttendArgs& a, int d0) {
   constexpr int chains = Single ? 4 : 1, step = 16 * chains;
   // Lanes per pass, 16 / S apart: a power of two with at most 24 accumulators.
-  constexpr int S = 24 / (chains * H) >= 16 ? 16 : 24 / (chains * H) >= 8 ? 8 : 24 / (chains * H) >= 4 ? 4
-                    : 24 / (chains * H) >= 2 ? 2 : 1;
+  constexpr int S = int(std::bit_floor(unsigned(std::min(16, 24 / (chains * H)))));
   const int n = a.n_keys;
   __m512 x[H][16];
   for (int p = 0; p < 16 / S; ++p) {
