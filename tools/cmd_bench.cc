@@ -85,34 +85,33 @@ struct Result {
   }
 };
 
-// Seconds to evaluate n random tokens: as one batch (prefill) or one at a time (decode), inside
-// the energy window "rep".
-Expected<double> time_once(const Model& m, int n, bool prefill, ThreadPool& pool, std::mt19937& rng,
-                           EnergySession& energy) {
-  ForwardState state = prefill ? ForwardState(m, n) : ForwardState(m, n, 1);
+// Seconds `run` takes, inside the energy window "rep".
+template <class Run>
+Expected<double> timed(EnergySession& energy, const Run& run) {
+  energy.begin("rep");
+  const auto t0 = std::chrono::steady_clock::now();
+  const Status s = run();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  energy.end("rep");
+  if (!s.ok()) return s;
+  return seconds;
+}
+
+// Seconds to evaluate a prompt of n random tokens as one batch.
+Expected<double> time_prefill(const Model& m, int n, ThreadPool& pool, std::mt19937& rng, EnergySession& energy) {
+  ForwardState state(m, n);
   std::uniform_int_distribution<TokenId> dist(0, m.config().n_vocab - 1);
   std::vector<TokenId> toks(n);
   for (TokenId& t : toks) t = dist(rng);
   std::vector<float> logits(m.config().n_vocab);
-  energy.begin("rep");
-  const auto t0 = std::chrono::steady_clock::now();
-  if (prefill) {
-    JOULE_RETURN_IF_ERROR(forward(m, state, toks, false, logits.data(), pool, cpu::best_kernels()));
-  } else {
-    for (int i = 0; i < n; ++i)
-      JOULE_RETURN_IF_ERROR(forward(m, state, std::span(&toks[i], 1), false, logits.data(), pool,
-                                    cpu::best_kernels()));
-  }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  energy.end("rep");
-  return seconds;
+  return timed(energy, [&] { return forward(m, state, toks, false, logits.data(), pool, cpu::best_kernels()); });
 }
 
 // Seconds for `parallel` sequences to decode n random tokens each, one step per position with
 // every sequence's token (its own KV block, the single-token order it has alone, its logits), as
-// joule serve's batched decode runs them; inside the energy window "rep".
-Expected<double> time_parallel(const Model& m, int n, int parallel, ThreadPool& pool, std::mt19937& rng,
-                               EnergySession& energy) {
+// joule run decodes one sequence and joule serve's batched decode runs several.
+Expected<double> time_decode(const Model& m, int n, int parallel, ThreadPool& pool, std::mt19937& rng,
+                             EnergySession& energy) {
   KvCache kv(m.config(), parallel, n);
   BatchScratch scratch(m.config(), parallel, n);
   std::uniform_int_distribution<TokenId> dist(0, m.config().n_vocab - 1);
@@ -122,20 +121,18 @@ Expected<double> time_parallel(const Model& m, int n, int parallel, ThreadPool& 
   std::iota(blocks.begin(), blocks.end(), 0);
   std::vector<float> logits(size_t(parallel) * m.config().n_vocab);
   std::vector<BatchItem> items(parallel);
-  energy.begin("rep");
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < n; ++i) {
-    for (int s = 0; s < parallel; ++s)
-      items[s] = {.tokens = std::span(&toks[size_t(s) * n + i], 1),
-                  .pos0 = i,
-                  .blocks = std::span(&blocks[s], 1),
-                  .logits = Logits::kLast,
-                  .single_token = true};
-    JOULE_RETURN_IF_ERROR(forward_batch(m, kv, items, logits.data(), scratch, pool, cpu::best_kernels()));
-  }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  energy.end("rep");
-  return seconds;
+  return timed(energy, [&]() -> Status {
+    for (int i = 0; i < n; ++i) {
+      for (int s = 0; s < parallel; ++s)
+        items[s] = {.tokens = std::span(&toks[size_t(s) * n + i], 1),
+                    .pos0 = i,
+                    .blocks = std::span(&blocks[s], 1),
+                    .logits = Logits::kLast,
+                    .single_token = true};
+      JOULE_RETURN_IF_ERROR(forward_batch(m, kv, items, logits.data(), scratch, pool, cpu::best_kernels()));
+    }
+    return Status::Ok();
+  });
 }
 
 // "cpu 0.0123 J/tok (estimated), 81 tok/J, 19.8 W" per domain.
@@ -207,8 +204,7 @@ int run(const BenchOptions& o) {
         // The ceiling is one stream's: parallel sequences share each weight read.
         if (!prefill && parallel == 1) r.ceiling_tok_s = bandwidth[t].read_gb_s * 1e9 / m.bytes_per_token();
         auto once = [&]() {
-          return parallel > 1 ? time_parallel(m, n, parallel, pool, rng, energy)
-                              : time_once(m, n, prefill, pool, rng, energy);
+          return prefill ? time_prefill(m, n, pool, rng, energy) : time_decode(m, n, parallel, pool, rng, energy);
         };
         JOULE_RETURN_IF_ERROR(once().status());  // warm-up
         for (int i = 0; i < o.reps; ++i) {
