@@ -10,7 +10,6 @@ namespace {
 
 using nlohmann::json;
 
-
 // Field readers: absent (or null) leaves *out as it is; a present field of the wrong type or out
 // of range is an error naming it.
 std::optional<ApiError> read_number(const json& body, const char* key, double lo, double hi, double* out) {
@@ -19,8 +18,8 @@ std::optional<ApiError> read_number(const json& body, const char* key, double lo
   if (!it->is_number()) return bad_request(key, std::string("'") + key + "' must be a number");
   const double v = it->get<double>();
   if (!(v >= lo && v <= hi))
-    return bad_request(key, std::string("'") + key + "' must be between " + json(lo).dump() + " and " + json(hi).dump() +
-                        ", got " + it->dump());
+    return bad_request(key, std::string("'") + key + "' must be between " + json(lo).dump() + " and " +
+                                json(hi).dump() + ", got " + it->dump());
   *out = v;
   return std::nullopt;
 }
@@ -35,7 +34,7 @@ std::optional<ApiError> read_int(const json& body, const char* key, int64_t lo, 
   const int64_t v = it->get<int64_t>();
   if (v < lo || v > hi)
     return bad_request(key, std::string("'") + key + "' must be between " + std::to_string(lo) + " and " +
-                        std::to_string(hi) + ", got " + std::to_string(v));
+                                std::to_string(hi) + ", got " + std::to_string(v));
   *out = v;
   return std::nullopt;
 }
@@ -82,7 +81,7 @@ std::optional<ApiError> read_messages(const json& body, std::vector<ChatMessage>
     if (r == "developer") r = "system";  // OpenAI's newer name for the system role
     if (r != "system" && r != "user" && r != "assistant")
       return bad_request(where + ".role", "role '" + role->get<std::string>() +
-                                      "' is not supported (system, developer, user, assistant)");
+                                              "' is not supported (system, developer, user, assistant)");
     ChatMessage msg{.role = r, .content = ""};
     if (auto e = read_content(m, where, &msg.content)) return e;
     out->push_back(std::move(msg));
