@@ -9,6 +9,11 @@ cd "$ROOT"
 JOBS="$(nproc)"
 log() { echo "[test] $*" >&2; }
 
+# The run needs about 8 GiB of disk at its peak (builds, the peer, the parity models, one Hugging
+# Face folder at a time); say so up front rather than fail mid-build with ENOSPC.
+free_gib=$(( $(df -Pk . | awk 'NR == 2 {print $4}') / 1048576 ))
+(( free_gib >= 8 )) || log "warning: only ${free_gib} GiB free on $(df -P . | awk 'NR == 2 {print $6}'); the run may need 8"
+
 scripts/setup.sh --peer
 log "unit + parity tests (Release)"
 ctest --test-dir build --output-on-failure -j "$JOBS"

@@ -147,6 +147,9 @@ rel = joule / peer - 1
 print(f"[hf_folder] {sys.argv[3]} converted GGUF: joule {joule:.4f}, llama-perplexity {peer:.4f} ({100 * rel:+.3f} %)", file=sys.stderr)
 sys.exit(0 if abs(rel) <= 0.005 else 1)
 PY
+  # A passed check's folder and GGUFs (2-5 GB for Qwen2.5) go at once, so the whole test never holds
+  # more than one model's; a failed check keeps them for a look.
+  [[ $status -ne 0 ]] || rm -rf "$dir" "$f16" "$converted" "$JOULE_CACHE_DIR/hf/$name-hf-"*.gguf
   return $status
 }
 
