@@ -99,10 +99,11 @@ std::optional<std::string> EngineProcess::ended() {
 }
 
 std::string EngineProcess::log_tail() const {
-  Expected<std::string> log = read_file(log_path_, "engine log");
+  constexpr size_t kTailBytes = 2000;
+  Expected<std::string> log = read_file_tail(log_path_, kTailBytes + 1, "engine log");
   if (!log.ok()) return log.status().message();
   std::string text = std::move(log).value();
-  if (text.size() > 2000) text = "..." + text.substr(text.size() - 2000);
+  if (text.size() > kTailBytes) text = "..." + text.substr(text.size() - kTailBytes);
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   return text;
 }

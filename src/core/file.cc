@@ -19,6 +19,19 @@ Expected<std::string> read_file(const std::string& path, const std::string& what
   return s.str();
 }
 
+Expected<std::string> read_file_tail(const std::string& path, size_t max_bytes, const std::string& what) {
+  const std::string named = what.empty() ? path : what + " " + path;
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return NotFound("cannot open " + named);
+  const std::streamoff size = in.tellg();
+  const std::streamoff start = size > std::streamoff(max_bytes) ? size - std::streamoff(max_bytes) : 0;
+  std::string bytes(static_cast<size_t>(size - start), '\0');
+  in.seekg(start);
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!in) return IoError("cannot read " + named);
+  return bytes;
+}
+
 Expected<std::string> sha256_file(const std::string& path, const std::string& what) {
   const std::string named = what.empty() ? path : what + " " + path;
   std::ifstream in(path, std::ios::binary);

@@ -1,4 +1,4 @@
-// read_file and sha256_file on small files with known contents and digests.
+// read_file, read_file_tail and sha256_file on small files with known contents and digests.
 #include "core/file.h"
 
 #include <gtest/gtest.h>
@@ -25,6 +25,16 @@ TEST(File, ReadsBytesAndNamesWhatIsMissing) {
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), ErrorCode::kNotFound);
   EXPECT_NE(missing.status().message().find("cannot open model "), std::string::npos);
+}
+
+TEST(File, TailReadsTheLastBytesOnly) {
+  const std::string path = write_temp("joule_file_tail", "0123456789");
+  EXPECT_EQ(*read_file_tail(path, 4), "6789");
+  EXPECT_EQ(*read_file_tail(path, 10), "0123456789");
+  EXPECT_EQ(*read_file_tail(path, 100), "0123456789");
+  EXPECT_EQ(*read_file_tail(path, 0), "");
+  EXPECT_EQ(*read_file_tail(write_temp("joule_file_tail_empty", ""), 4), "");
+  EXPECT_EQ(read_file_tail(path + ".absent", 4, "engine log").status().code(), ErrorCode::kNotFound);
 }
 
 TEST(File, Sha256MatchesKnownDigests) {
