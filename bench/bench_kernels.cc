@@ -151,8 +151,8 @@ bool register_all() {
           if (s.n % traits(t).block_size != 0) continue;  // k-quants need n % 256 == 0
           // The scalar oracle takes seconds per prefill call on the big shapes.
           if (scalar && nt > 1 && s.rows * s.n > 576 * 576) continue;
-          const std::string shape = "/" + std::to_string(s.rows) + "x" + std::to_string(s.n) +
-                                    "/nt:" + std::to_string(nt);
+          std::string shape = "/";
+          shape += std::to_string(s.rows) + "x" + std::to_string(s.n) + "/nt:" + std::to_string(nt);
           for (bool packed : {false, true}) {
             if (packed && set->for_type(t)->pack == nullptr) continue;
             if (nt == 8 && !packed) continue;

@@ -105,9 +105,10 @@ nlohmann::json devices_json(energy::Detection& d) {
                                {"why_not", g.why_not()}};
     }
     for (const std::string& t : dev.temperatures) {
-      std::optional<double> c = i > 0 && i - 1 < gpu_now.size() ? gpu_now[i - 1].temp_c : std::nullopt;
-      if (auto it = temp_c.find(t); it != temp_c.end()) c = it->second;
-      if (c) j["temperatures"].push_back({{"sensor", t}, {"celsius", *c}});
+      if (auto it = temp_c.find(t); it != temp_c.end())
+        j["temperatures"].push_back({{"sensor", t}, {"celsius", it->second}});
+      else if (i > 0 && i - 1 < gpu_now.size() && gpu_now[i - 1].temp_c)
+        j["temperatures"].push_back({{"sensor", t}, {"celsius", *gpu_now[i - 1].temp_c}});
     }
     out["devices"].push_back(j);
   }

@@ -80,8 +80,11 @@ std::string clock_event_names(uint64_t reasons) {
       {kNvmlClockEventHwSlowdown, "hw_slowdown"}, {kNvmlClockEventSwThermal, "sw_thermal"},
       {kNvmlClockEventHwThermal, "hw_thermal"},   {kNvmlClockEventHwPowerBrake, "hw_power_brake"}};
   std::string out;
-  for (const auto& [bit, name] : kNames)
-    if (reasons & bit) out += (out.empty() ? "" : ",") + std::string(name);
+  for (const auto& [bit, name] : kNames) {
+    if (!(reasons & bit)) continue;
+    if (!out.empty()) out += ',';
+    out += name;
+  }
   return out;
 }
 

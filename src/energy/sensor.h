@@ -59,7 +59,7 @@ struct EstimateParams {
   int pid = 0;
   // Non-empty: no estimate at all, for this reason (the engine's process is not known, so
   // joule's own CPU time would be a figure for the wrong program).
-  std::string unattributable;
+  std::string unattributable = {};
 };
 
 // What sensors this machine has, and why each missing kind is missing.

@@ -30,8 +30,11 @@ std::string strip(const std::string& s) { return std::string(trim(s)); }
 
 std::string mmlu_text(const McItem& it) {
   std::string s = strip(it.question);
-  for (size_t i = 0; i < 4 && i < it.choices.size(); ++i)
-    s += "\n" + std::string(1, static_cast<char>('A' + i)) + ". " + it.choices[i];
+  for (size_t i = 0; i < 4 && i < it.choices.size(); ++i) {
+    s += '\n';
+    s += static_cast<char>('A' + i);
+    s += ". " + it.choices[i];
+  }
   return s + "\nAnswer:";
 }
 

@@ -107,7 +107,7 @@ std::vector<std::string> synthetic_byte_vocab(int n_vocab) {
     tokens.push_back(utf8(printable ? b : next++));
   }
   tokens.push_back("ab");  // the product of the one merge, "a b"
-  for (int i = 257; i < n_vocab; ++i) tokens.push_back("t" + std::to_string(i));
+  for (int i = 257; i < n_vocab; ++i) tokens.push_back(std::string("t").append(std::to_string(i)));
   return tokens;
 }
 

@@ -91,7 +91,7 @@ Status Policy::check_every_rule_matches(const std::vector<std::string>& matrix_n
     bool used = false;
     for (const std::string& n : matrix_names) used = used || glob_match(r.pattern, n);
     if (!used)
-      return InvalidArgument(source + (r.line ? ":" + std::to_string(r.line) : "") + ": rule '" +
+      return InvalidArgument(source + (r.line ? std::string(":") + std::to_string(r.line) : "") + ": rule '" +
                              r.pattern + "' matches no weight matrix of the model");
   }
   return Status::Ok();

@@ -242,10 +242,9 @@ std::string render_markdown(const Summary& s, const ReportOptions& o) {
                 "Cost per 1M tokens (" + o.currency + ")"});
   for (const Comparison& c : s.comparisons) {
     const ConfigSummary& k = s.configs[static_cast<size_t>(c.config)];
-    const std::optional<double> gain =
-        c.eor_improvement_pct ? std::optional<double>(1 + *c.eor_improvement_pct / 100) : std::nullopt;
+    const std::string gain = c.eor_improvement_pct ? format_number("%.2fx", 1 + *c.eor_improvement_pct / 100) : "-";
     md += row({k.name() + " (" + k.model + ")", c.accuracy_retention ? format_number("%.3f", *c.accuracy_retention) : "-",
-               gain ? format_number("%.2fx", *gain) : "-", format_number("%.2f", k.latency_ms_per_token()), opt(k.avg_power_w, "%.1f"),
+               gain, format_number("%.2f", k.latency_ms_per_token()), opt(k.avg_power_w, "%.1f"),
                opt(cost_per_mtok(k, o), "%.4g")});
   }
   return md;
@@ -267,7 +266,10 @@ std::string render_csv(const Summary& s, const ReportOptions& o) {
           e && t.seconds > 0 ? format_number("%.6g", metrics::tweor(t.score, *t.energy_j, t.seconds)) : "",
           t.avg_power_w ? format_number("%.6g", *t.avg_power_w) : "", t.peak_power_w ? format_number("%.6g", *t.peak_power_w) : "",
           co2e(t.energy_j, o) ? format_number("%.6g", *co2e(t.energy_j, o)) : ""};
-      for (size_t i = 0; i < f.size(); ++i) out += (i ? "," : "") + csv_field(f[i]);
+      for (size_t i = 0; i < f.size(); ++i) {
+        if (i) out += ',';
+        out += csv_field(f[i]);
+      }
       out += "\n";
     }
   return out;

@@ -20,7 +20,7 @@ class Errors {
   explicit Errors(std::string origin) : origin_(std::move(origin)) {}
   Status at(const toml::node* n, const std::string& what) const {
     const int line = n ? static_cast<int>(n->source().begin.line) : 0;
-    return InvalidArgument(origin_ + (line > 0 ? ":" + std::to_string(line) : "") + ": " + what);
+    return InvalidArgument(origin_ + (line > 0 ? std::string(":") + std::to_string(line) : "") + ": " + what);
   }
 
  private:

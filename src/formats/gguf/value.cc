@@ -63,7 +63,7 @@ std::string render_array(const Value::Array& a, size_t max_chars) {
     if (out.size() > 1) out += ", ";
     out += item.render(max_chars);
     if (out.size() + 1 > max_chars) {
-      return "[" + std::to_string(a.items.size()) + " x " +
+      return std::string("[") + std::to_string(a.items.size()) + " x " +
              std::string(value_type_name(a.elem_type)) + "]";
     }
   }
