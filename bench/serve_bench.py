@@ -39,6 +39,7 @@ import json
 import os
 import platform
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -121,6 +122,25 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of proc(5)
+
+
+def thread_cpu_seconds(pid):
+    """utime + stime of each of the process's threads, seconds, by thread id."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[tid] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        except OSError:  # the thread ended between the listing and the read
+            pass
+    return out
+
+
+def children_cpu_seconds():
+    """CPU time of the children this script has waited for (loadgen's, around one run)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def tail(path, n=25):
@@ -307,12 +327,16 @@ def measure(kind, level, order, a, peer, n_slots, slot_ctx, requests, logdir, wa
                 if not meter.wait_rows(time.monotonic() - 1):
                     log("joule power gave no rows; no meter figure for this run")
             load0 = os.getloadavg()[0]
-            t0, c0 = time.monotonic(), cpu_seconds(s.proc.pid)
+            t0, c0, th0, lg0 = time.monotonic(), cpu_seconds(s.proc.pid), thread_cpu_seconds(s.proc.pid), children_cpu_seconds()
             res = loadgen(s.url, level, requests, a.max_tokens, a.prompts, lg)
-            t1, c1 = time.monotonic(), cpu_seconds(s.proc.pid)
+            t1, c1, th1, lg1 = time.monotonic(), cpu_seconds(s.proc.pid), thread_cpu_seconds(s.proc.pid), children_cpu_seconds()
             load1 = os.getloadavg()[0]
         wall, cpu = t1 - t0, c1 - c0
-        energy = {"process_cpu_s": cpu, "window_s": wall}
+        # Where the machine's CPU went: the server's `threads` busiest threads (its compute threads),
+        # its other threads (HTTP, the engine's bookkeeping when not computing) and the load generator.
+        per_thread = sorted((th1[t] - th0.get(t, 0) for t in th1), reverse=True)
+        energy = {"process_cpu_s": cpu, "window_s": wall, "busiest_threads_cpu_s": sum(per_thread[:a.threads]),
+                  "other_threads_cpu_s": sum(per_thread[a.threads:]), "loadgen_cpu_s": lg1 - lg0}
         em = energy_cfg["estimate_model"]
         if em:
             energy["process_estimate_j"] = estimate_j(em, wall, cpu)
@@ -477,6 +501,13 @@ def render(R, raw_path):
                         "is in neither). llama-server's answers carry no energy, and `joule power`'s estimate follows "
                         "only its own process's CPU time, so it cannot see llama-server.")
     L += [energy_note, ""]
+    split = [f"{r['server']} at {r['level']}: {r['energy']['busiest_threads_cpu_s']:.2f} s in its {cfg['threads']} busiest "
+             f"threads, {r['energy']['other_threads_cpu_s']:.2f} s in the rest, loadgen {r['energy']['loadgen_cpu_s']:.2f} s"
+             f" (window {r['energy']['window_s']:.2f} s)"
+             for r in R["runs"] if r["level"] == cfg["target_streams"] and "loadgen_cpu_s" in r["energy"]]
+    if split:
+        L += ["CPU over the window at the target level (/proc per thread; getrusage for loadgen): "
+              + "; ".join(split) + ".", ""]
     ss = R.get("single_stream", {})
     if ss:
         L.append("Single-stream decode without a server (same model and threads, `joule bench` / `llama-bench`, "
