@@ -117,11 +117,16 @@ def http_ok(url, timeout=2.0):
         return False
 
 
-def cpu_seconds(pid):
-    """utime + stime of the whole process (every thread), seconds."""
-    with open(f"/proc/{pid}/stat") as f:
+def stat_cpu_seconds(stat_path):
+    """utime + stime from a /proc stat file (a process's: every thread; a task's: that thread), seconds."""
+    with open(stat_path) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of proc(5)
+
+
+def cpu_seconds(pid):
+    """utime + stime of the whole process (every thread), seconds."""
+    return stat_cpu_seconds(f"/proc/{pid}/stat")
 
 
 def thread_cpu_seconds(pid):
@@ -129,9 +134,7 @@ def thread_cpu_seconds(pid):
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            out[tid] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+            out[tid] = stat_cpu_seconds(f"/proc/{pid}/task/{tid}/stat")
         except OSError:  # the thread ended between the listing and the read
             pass
     return out
