@@ -97,12 +97,18 @@ Expected<double> timed(EnergySession& energy, const Run& run) {
   return seconds;
 }
 
-// Seconds to evaluate a prompt of n random tokens as one batch.
-Expected<double> time_prefill(const Model& m, int n, ThreadPool& pool, std::mt19937& rng, EnergySession& energy) {
-  ForwardState state(m, n);
+// n token ids drawn uniformly from the model's vocabulary.
+std::vector<TokenId> random_tokens(const Model& m, size_t n, std::mt19937& rng) {
   std::uniform_int_distribution<TokenId> dist(0, m.config().n_vocab - 1);
   std::vector<TokenId> toks(n);
   for (TokenId& t : toks) t = dist(rng);
+  return toks;
+}
+
+// Seconds to evaluate a prompt of n random tokens as one batch.
+Expected<double> time_prefill(const Model& m, int n, ThreadPool& pool, std::mt19937& rng, EnergySession& energy) {
+  ForwardState state(m, n);
+  const std::vector<TokenId> toks = random_tokens(m, size_t(n), rng);
   std::vector<float> logits(m.config().n_vocab);
   return timed(energy, [&] { return forward(m, state, toks, false, logits.data(), pool, cpu::best_kernels()); });
 }
@@ -114,9 +120,7 @@ Expected<double> time_decode(const Model& m, int n, int parallel, ThreadPool& po
                              EnergySession& energy) {
   KvCache kv(m.config(), parallel, n);
   BatchScratch scratch(m.config(), parallel, n);
-  std::uniform_int_distribution<TokenId> dist(0, m.config().n_vocab - 1);
-  std::vector<TokenId> toks(size_t(parallel) * n);
-  for (TokenId& t : toks) t = dist(rng);
+  const std::vector<TokenId> toks = random_tokens(m, size_t(parallel) * n, rng);
   std::vector<int32_t> blocks(parallel);
   std::iota(blocks.begin(), blocks.end(), 0);
   std::vector<float> logits(size_t(parallel) * m.config().n_vocab);
