@@ -8,9 +8,17 @@
 #include <vector>
 
 namespace joule {
+namespace {
+
+// "<what> <path>" for error messages, or the path alone.
+std::string describe(const std::string& path, const std::string& what) {
+  return what.empty() ? path : what + " " + path;
+}
+
+}  // namespace
 
 Expected<std::string> read_file(const std::string& path, const std::string& what) {
-  const std::string named = what.empty() ? path : what + " " + path;
+  const std::string named = describe(path, what);
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound("cannot open " + named);
   std::ostringstream s;
@@ -20,7 +28,7 @@ Expected<std::string> read_file(const std::string& path, const std::string& what
 }
 
 Expected<std::string> read_file_tail(const std::string& path, size_t max_bytes, const std::string& what) {
-  const std::string named = what.empty() ? path : what + " " + path;
+  const std::string named = describe(path, what);
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) return NotFound("cannot open " + named);
   const std::streamoff size = in.tellg();
@@ -33,7 +41,7 @@ Expected<std::string> read_file_tail(const std::string& path, size_t max_bytes, 
 }
 
 Expected<std::string> sha256_file(const std::string& path, const std::string& what) {
-  const std::string named = what.empty() ? path : what + " " + path;
+  const std::string named = describe(path, what);
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound("cannot open " + named);
   const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
