@@ -119,6 +119,8 @@ joule_vs_hf() {
 check() {
   local name="$1" model="$2" status=0
   local dir="$OUT/$name-hf" f16="$OUT/$name.f16.gguf" converted="$OUT/$name-hf.gguf"
+  # The folder's own conversion cache (`-m DIR`), so that it goes with the folder below.
+  local -x JOULE_CACHE_DIR="$OUT/cache/$name"
   [[ -s "$dir/config.json" ]] || "$PY" "$ROOT/tests/parity/make_hf_folder.py" "$model" "$dir"
   [[ -s "$f16" ]] || "$JOULE" quantize "$model" "$f16" --type f16 --allow-requantize 2>/dev/null
   "$JOULE" convert "$dir" "$converted" 2>"$OUT/convert_$name.log"
@@ -149,7 +151,7 @@ sys.exit(0 if abs(rel) <= 0.005 else 1)
 PY
   # A passed check's folder and GGUFs (2-5 GB for Qwen2.5) go at once, so the whole test never holds
   # more than one model's; a failed check keeps them for a look.
-  [[ $status -ne 0 ]] || rm -rf "$dir" "$f16" "$converted" "$JOULE_CACHE_DIR/hf/$name-hf-"*.gguf
+  [[ $status -ne 0 ]] || rm -rf "$dir" "$f16" "$converted" "$JOULE_CACHE_DIR"
   return $status
 }
 
